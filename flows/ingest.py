@@ -1,0 +1,194 @@
+"""Prefect flows: ``ingest-year`` (one year) and ``ingest-years`` (several, one after another).
+
+Steps executed for a year:
+  1. read    — parse the year's file; bad lines become rejects with a reason
+  2. clean   — validate and normalise records; exact duplicates counted, others rejected
+  3. chunk   — split with the model's tokenizer so nothing is truncated
+  4. embed   — encode through the OOM ladder, shard by shard (progress artifact)
+  5. upsert  — write points with deterministic ids, remove stale ones
+  6. verify  — compare the collection with the checkpoints
+Every stage skips itself when its content-keyed checkpoint exists, so a rerun or a flow-run retry
+redoes only what did not finish. Reports go to ``<workdir>/<year>/report.json`` and to artifacts.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+
+from kademe.chunk import ChunkResult, chunk_texts
+from kademe.clean import CleanResult, clean_records
+from kademe.embed.stage import EmbedResult, embed_chunks
+from kademe.errors import KademeError
+from kademe.faults import crash_point
+from kademe.report import failed_year, markdown, rejects_by_reason, write_report, year_summary
+from kademe.settings import Settings
+from kademe.sources import ReadResult, read_year
+from kademe.store import StoreUnavailable, UpsertResult, upsert_points, verify_year
+
+
+def _transient_io(task, task_run, state) -> bool:
+    """Retry file tasks on I/O hiccups only, never on bad input or user errors."""
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError))
+
+
+def _store_down(task, task_run, state) -> bool:
+    """Retry store tasks when Qdrant stayed unreachable through the per-call retries."""
+    return isinstance(state.result(raise_on_failure=False), StoreUnavailable)
+
+
+FILE_TASK = dict(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=_transient_io)
+STORE_TASK = dict(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[5, 15, 60], retry_condition_fn=_store_down)
+
+
+@task(name="read", **FILE_TASK)
+def read_year_task(year: int, s: Settings) -> ReadResult:
+    """Parse the year's source file."""
+    return _logged("read", read_year(year, s))
+
+
+@task(name="clean", **FILE_TASK)
+def clean_records_task(read: ReadResult, year: int, s: Settings) -> CleanResult:
+    """Validate and clean the records."""
+    return _logged("clean", clean_records(read, year, s))
+
+
+@task(name="chunk", **FILE_TASK)
+def chunk_texts_task(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
+    """Split documents into model-sized chunks."""
+    return _logged("chunk", chunk_texts(clean, year, s))
+
+
+@task(name="embed", cache_policy=NO_CACHE)
+def embed_chunks_task(chunks: ChunkResult, year: int, s: Settings) -> EmbedResult:
+    """Embed the chunks through the OOM ladder (the ladder owns OOM; no task retries)."""
+    key = f"embed-progress-{year}"
+    artifact = create_progress_artifact(0.0, key=key, description=f"Chunks of {year} embedded")
+
+    def progress(done: int, total: int) -> None:
+        update_progress_artifact(artifact, 100.0 * done / max(total, 1))
+
+    return _logged("embed", embed_chunks(chunks, year, s, progress=progress))
+
+
+@task(name="upsert", **STORE_TASK)
+def upsert_points_task(chunks: ChunkResult, embedded: EmbedResult, year: int, s: Settings) -> UpsertResult:
+    """Write the year's points to Qdrant."""
+    return _logged("upsert", upsert_points(chunks, embedded, year, s))
+
+
+@task(name="verify", **STORE_TASK)
+def verify_year_task(year: int, s: Settings) -> dict:
+    """Check the collection against the checkpoints."""
+    return verify_year(year, s)
+
+
+def _logged(stage: str, result):
+    if getattr(result, "cached", False):
+        get_run_logger().info("%s: reused checkpoint (%s)", stage, result.key[:12])
+    return result
+
+
+def settings_from(params: dict) -> Settings:
+    """Flow parameters -> Settings; a None parameter falls back to KADEME_* or the default."""
+    s = Settings(**{k: v for k, v in params.items() if v is not None})
+    if s.qdrant_api_key_block and not s.qdrant_api_key:
+        from prefect.blocks.system import Secret
+
+        s = s.model_copy(update={"qdrant_api_key": Secret.load(s.qdrant_api_key_block).get()})
+    return s
+
+
+@flow(name="ingest-year", flow_run_name="ingest-{year}", log_prints=True)
+def ingest_year(
+    year: int,
+    source: str | None = None,
+    collection: str | None = None,
+    workdir: str | None = None,
+    model: str | None = None,
+    fallback_model: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    token_budget: int | None = None,
+    chunk_tokens: int | None = None,
+    chunk_overlap: int | None = None,
+    shard_size: int | None = None,
+    max_record_bytes: int | None = None,
+    qdrant_url: str | None = None,
+    qdrant_api_key_block: str | None = None,
+) -> dict:
+    """Ingest one year: read -> clean -> chunk -> embed -> upsert -> verify. Returns the year's summary."""
+    params = {k: v for k, v in locals().items() if k != "year"}
+    s = settings_from(params)
+    started = time.monotonic()
+
+    read = read_year_task(year, s)
+    clean = clean_records_task(read, year, s)
+    chunks = chunk_texts_task(clean, year, s)
+    embedded = embed_chunks_task(chunks, year, s)
+    upserted = upsert_points_task(chunks, embedded, year, s)
+    check = verify_year_task(year, s)
+
+    stages = {"read": read, "clean": clean, "chunk": chunks, "embed": embedded, "upsert": upserted}
+    summary = year_summary(
+        counts={"read": read.read, "documents": clean.count, "duplicates": clean.duplicates, "rejected": clean.rejected,
+                "chunks": chunks.count, "embedded": embedded.count, "upserted": upserted.upserted},
+        cached=[name for name, r in stages.items() if r.cached],
+        degraded=embedded.degraded, oom_events=embedded.oom_events, model=s.model, device=embedded.device,
+        seconds=time.monotonic() - started, rungs=embedded.rungs, allocator=embedded.allocator, verify=check,
+        status="completed" if check["ok"] else "failed",
+        error=None if check["ok"] else f"verify failed: {check}",
+    )
+    publish_year(year, s, summary)
+    crash_point("year-done")
+    return summary
+
+
+def publish_year(year: int, s: Settings, summary: dict) -> None:
+    """Save the report file and publish the markdown and rejects-table artifacts."""
+    write_report(s.workdir, year, summary)
+    reasons = rejects_by_reason(s.workdir, year)
+    create_markdown_artifact(markdown(year, summary, reasons), key=f"kademe-report-{year}", description=f"kademe report {year}")
+    create_table_artifact([{"reason": k, "lines": v} for k, v in sorted(reasons.items())] or [{"reason": "none", "lines": 0}],
+                          key=f"kademe-rejects-{year}", description=f"Rejected lines of {year} by reason")
+
+
+@flow(name="ingest-years", flow_run_name="ingest-{years}", log_prints=True)
+def ingest_years(
+    years: list[int],
+    source: str | None = None,
+    collection: str | None = None,
+    workdir: str | None = None,
+    model: str | None = None,
+    fallback_model: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    token_budget: int | None = None,
+    chunk_tokens: int | None = None,
+    chunk_overlap: int | None = None,
+    shard_size: int | None = None,
+    max_record_bytes: int | None = None,
+    qdrant_url: str | None = None,
+    qdrant_api_key_block: str | None = None,
+) -> dict:
+    """Ingest several years one after another; a failed year is reported and the next one goes on."""
+    params = {k: v for k, v in locals().items() if k != "years"}
+    s = settings_from(params)
+    result: dict = {"years": {}}
+    for year in years:
+        started = time.monotonic()
+        state = ingest_year(year, **params, return_state=True)
+        if state.is_completed():
+            result["years"][str(year)] = state.result()
+        else:
+            exc = state.result(raise_on_failure=False)
+            message = str(exc) if isinstance(exc, KademeError) else f"{type(exc).__name__}: {exc}"
+            get_run_logger().error("year %s failed: %s", year, message)
+            result["years"][str(year)] = failed_year(message, s.model, s.device, time.monotonic() - started)
+            write_report(Path(s.workdir), year, result["years"][str(year)])
+    return result

@@ -1,0 +1,198 @@
+"""Turn parsed records into clean documents; reject what cannot be a document, with a reason.
+
+Text cleaning: HTML tags and entities, Unicode NFC (Turkish letters typed as NFD become one code
+point), zero-width, format and control characters, CRLF and runs of blank space. Case is never
+changed, so Turkish dotted/dotless I stay as written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date as Date
+from pathlib import Path
+
+import pyarrow as pa
+
+from kademe.checkpoint import (
+    ParquetSink,
+    YearDir,
+    atomic_path,
+    chain_key,
+    iter_parquet,
+    parquet_rows,
+    read_json,
+    write_json,
+)
+from kademe.faults import crash_point
+from kademe.settings import Settings
+from kademe.sources import ReadResult
+
+META_FIELDS = ("date", "chamber", "esas_no", "karar_no")
+DOCS_SCHEMA = pa.schema(
+    [("line", pa.int64()), ("doc_id", pa.string()), ("year", pa.int32()), ("text", pa.string())]
+    + [(name, pa.string()) for name in META_FIELDS]
+    + [("meta", pa.string())]
+)
+
+_TAG = re.compile(r"<[^<>]{0,500}>")
+_LINE_TAG = re.compile(r"<\s*(br|/li|/tr)\b[^<>]{0,200}>", re.IGNORECASE)
+_PARAGRAPH_TAG = re.compile(r"<\s*(/p|/div|/h[1-6])\b[^<>]{0,200}>", re.IGNORECASE)
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_YEAR_IN_DATE = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    """Clean documents, their count, exact duplicates skipped, and rejects (read + clean)."""
+
+    key: str
+    documents: Path
+    count: int
+    duplicates: int
+    rejected: int
+    cached: bool
+
+
+def clean_text(text: str) -> str:
+    """Normalise one text: strip markup, NFC, drop invisible characters, tidy whitespace.
+
+    Example:
+        >>> clean_text("<p>Yarg\u0131tay&nbsp;kararı\u200b</p>\\r\\nI\u0307zmir")
+        'Yargıtay kararı\\nİzmir'
+    """
+    if "<" in text:
+        text = _TAG.sub("", _LINE_TAG.sub("\n", _PARAGRAPH_TAG.sub("\n\n", text)))
+    if "&" in text:
+        text = html.unescape(text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFC", text)
+    # Lone surrogates (from JSON "\ud800" escapes) cannot be stored as UTF-8: make them U+FFFD.
+    text = _SURROGATE.sub("\ufffd", text)
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
+    text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def clean_records(read: ReadResult, year: int, s: Settings) -> CleanResult:
+    """Validate and clean one year's records into ``clean-<key>.parquet``; write ``rejects.ndjson``.
+
+    Counts add up: ``read.read == count + duplicates + rejected``.
+
+    Args:
+        read: the read stage's result.
+        year: the file's year; a record of another year is rejected (``year_mismatch``).
+        s: settings (``workdir``).
+
+    Returns:
+        A ``CleanResult``.
+    """
+    key = chain_key(read.key, s.fingerprint("clean"))
+    yd = YearDir(s.workdir, year)
+    out, done = yd.stage_file("clean", key), yd.stage_file("clean", key, ".json")
+    meta = read_json(done)
+    if meta and parquet_rows(out) == meta["documents"] and yd.rejects.exists():
+        return CleanResult(key, out, meta["documents"], meta["duplicates"], meta["rejected"], cached=True)
+
+    crash_point("clean-start")
+    seen: dict[str, tuple[str, int]] = {}  # doc_id -> (content hash, first line)
+    duplicates = 0
+    rejects: list[dict] = [{**r, "stage": "read"} for batch in iter_parquet(read.rejects) for r in batch]
+    with ParquetSink(out, DOCS_SCHEMA) as docs:
+        for batch in iter_parquet(read.records, batch_size=2000):
+            rows = []
+            for item in batch:
+                try:
+                    doc, reason, detail = clean_record(json.loads(item["record"]), year)
+                except RecursionError:
+                    doc, reason, detail = None, "too_deep", "JSON nested too deeply to clean"
+                if doc is not None:
+                    digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+                    first = seen.setdefault(doc["doc_id"], (digest, item["line"]))
+                    if first[1] != item["line"]:
+                        if first[0] == digest:
+                            duplicates += 1
+                            continue
+                        reason, detail = "duplicate_id", f"id {doc['doc_id']!r} first seen on line {first[1]} with other content"
+                if reason:
+                    rejects.append({"line": item["line"], "reason": reason, "detail": detail, "raw": item["record"][:300], "stage": "clean"})
+                else:
+                    rows.append({"line": item["line"], **doc})
+            crash_point("clean-batch")
+            docs.write(rows)
+    rejects.sort(key=lambda r: r["line"])
+    with atomic_path(yd.rejects) as tmp:
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects), encoding="utf-8")
+    write_json(done, {"documents": docs.rows, "duplicates": duplicates, "rejected": len(rejects)})
+    crash_point("clean-done")
+    return CleanResult(key, out, docs.rows, duplicates, len(rejects), cached=False)
+
+
+def clean_record(record: dict, file_year: int) -> tuple[dict | None, str | None, str | None]:
+    """Check and clean one record.
+
+    Returns:
+        ``(document, None, None)`` or ``(None, reason, detail)``.
+    """
+    doc_id = record.get("id")
+    if doc_id is None or (isinstance(doc_id, str) and not clean_text(doc_id)):
+        return None, "missing_id", "no 'id' field, or it is empty"
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+        return None, "invalid_id", f"'id' is a {type(doc_id).__name__}; expected a string or an integer"
+    doc_id = clean_text(str(doc_id)).replace("\n", " ")
+    text = record.get("text")
+    if text is None:
+        return None, "missing_text", "no 'text' field, or it is null"
+    if not isinstance(text, str):
+        return None, "invalid_text", f"'text' is a {type(text).__name__}; expected a string"
+    text = clean_text(text)
+    if not text:
+        return None, "empty_text", "'text' is empty after cleaning"
+    year, problem = _record_year(record, file_year)
+    if problem:
+        return None, "invalid_year", problem
+    if year != file_year:
+        return None, "year_mismatch", f"record year {year} is not the file's year {file_year}"
+    doc = {"doc_id": doc_id, "year": year, "text": text}
+    for name in META_FIELDS:
+        value = record.get(name)
+        doc[name] = None if value is None else _clean_value(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+    rest = {k: _clean_value(v) for k, v in record.items() if k not in ("id", "text", "year", *META_FIELDS)}
+    doc["meta"] = json.dumps(rest, ensure_ascii=False, sort_keys=True)
+    return doc, None, None
+
+
+def _record_year(record: dict, file_year: int) -> tuple[int, str | None]:
+    """The record's year: its ``year`` field, else the year in ``date``, else the file's year."""
+    value = record.get("year")
+    if value is not None:
+        if isinstance(value, bool):
+            return 0, f"'year' is a boolean: {value!r}"
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if not isinstance(value, int) or not 1800 <= value <= Date.today().year + 1:
+            return 0, f"'year' is not a plausible year: {str(value)[:50]!r}"
+        return value, None
+    date = record.get("date")
+    if isinstance(date, str) and (m := _YEAR_IN_DATE.search(date)):
+        return int(m.group(1)), None
+    return file_year, None
+
+
+def _clean_value(value):
+    """Clean strings inside metadata (any nesting) so payloads are valid UTF-8 without control characters."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_clean_value(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _clean_value(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,266 @@
+"""The ``kademe`` command: a thin layer over the stage functions and the Prefect flows.
+
+Results go to stdout (one JSON object with ``--json``), logs to stderr. A ``KademeError`` prints its
+message alone and exits 1; an invalid option exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from kademe.errors import KademeError
+from kademe.settings import DEFAULT_MODEL, Settings
+
+EPILOG_INGEST = """Example:
+  kademe ingest --source 'data/yargitay_{year}.ndjson' --years 2005 2006-2009 \\
+      --collection yargitay --workdir work --model BAAI/bge-m3 --device cuda \\
+      --fallback-model intfloat/multilingual-e5-small --json
+"""
+
+
+def parse_years(values: list[str]) -> list[int]:
+    """``["2005", "2006-2009"]`` -> ``[2005, 2006, 2007, 2008, 2009]``; raises KademeError on a bad year."""
+    years: list[int] = []
+    for value in values:
+        for part in value.replace(",", " ").split():
+            lo, _, hi = part.partition("-")
+            try:
+                first, last = int(lo), int(hi or lo)
+            except ValueError:
+                raise KademeError(f"Invalid year {part!r}.\n\nGive years like 2011, or a range like 2006-2009.") from None
+            if not (1800 <= first <= last <= 2200):
+                raise KademeError(f"Invalid year {part!r}.\n\nYears must lie between 1800 and 2200, ranges low-high.")
+            years += [y for y in range(first, last + 1) if y not in years]
+    return years
+
+
+def _store_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--collection", help="Qdrant collection (default: kademe)")
+    p.add_argument("--workdir", help="work directory with checkpoints and the local Qdrant (default: kademe-work)")
+    p.add_argument("--qdrant-url", help="Qdrant server URL (default: local mode at WORKDIR/qdrant)")
+    p.add_argument("--qdrant-api-key", help="Qdrant API key (or KADEME_QDRANT_API_KEY); never logged")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help=f"model path or cached id (default: {DEFAULT_MODEL})")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to embed (default: auto)")
+    p.add_argument("--batch-size", type=int, help="most rows per batch (default: 32)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kademe", description="Resumable yearly ingest of court decisions into Qdrant, orchestrated by Prefect.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="read, clean, chunk, embed, upsert and verify years", epilog=EPILOG_INGEST,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--source", required=True, help="path template with {year} (.ndjson, .jsonl, .gz, .parquet), or a directory")
+    p.add_argument("--years", nargs="+", required=True, metavar="Y", help="years, e.g. 2011 2012 or 2006-2009")
+    _store_options(p), _model_options(p)
+    p.add_argument("--fallback-model", help="smaller model for the gpu-small rung (its vectors are stored apart, year marked degraded)")
+    p.add_argument("--token-budget", type=int, help="most padded tokens per batch (default: planned from free GPU memory)")
+    p.add_argument("--chunk-tokens", type=int, help="most tokens per chunk (default: the model's max_seq_length)")
+    p.add_argument("--chunk-overlap", type=int, help="tokens repeated between chunks (default: 32)")
+    p.add_argument("--shard-size", type=int, help="chunks per resumable shard (default: 512)")
+
+    p = sub.add_parser("verify", help="check the collection against the checkpoints")
+    p.add_argument("--years", nargs="+", required=True, metavar="Y")
+    _store_options(p)
+
+    p = sub.add_parser("search", help="find the chunks nearest to a query")
+    p.add_argument("query")
+    p.add_argument("--year", type=int, help="only this year")
+    p.add_argument("--top-k", type=int, default=5)
+    _store_options(p), _model_options(p)
+
+    p = sub.add_parser("demo", help="run the whole job on the bundled sample corpus, then search it")
+    p.add_argument("--workdir", help="work directory (default: a new temporary one; pass an old one for a warm rerun)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("plan", help="estimate inference memory and a safe token budget for a model")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--gpu-mem", type=float, help="free GPU memory in GB (default: measured, if there is a GPU)")
+    p.add_argument("--max-tokens", type=int, help="longest sequence to plan for (default: the model's limit)")
+    p.add_argument("--attention", choices=["sdpa", "eager"], default="sdpa")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("upgrade", help="re-embed degraded years with the primary model")
+    p.add_argument("--years", nargs="+", required=True, metavar="Y")
+    _store_options(p), _model_options(p)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Flags that were given -> Settings (the rest from KADEME_* and defaults)."""
+    names = set(Settings.model_fields) - {"qdrant_api_key"}
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if getattr(args, "qdrant_api_key", None):
+        # Flows read the key from the environment, so it never becomes a flow-run parameter.
+        os.environ["KADEME_QDRANT_API_KEY"] = args.qdrant_api_key
+    return Settings(**given)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KademeError as e:
+        print(f"kademe: {e}", file=sys.stderr)
+        return 1
+    except ValidationError as e:
+        msgs = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}" for err in e.errors())
+        print(f"kademe: invalid settings: {msgs}", file=sys.stderr)
+        return 2
+
+
+def _prefect_defaults() -> None:
+    """Quiet, offline-friendly Prefect defaults for the ephemeral server the CLI starts."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def run_ingest(s: Settings, years: list[int]) -> dict:
+    """Run the ``ingest-years`` flow (ephemeral Prefect unless PREFECT_API_URL is set)."""
+    _prefect_defaults()
+    from flows.ingest import ingest_years
+
+    return ingest_years(years, **s.flow_parameters())
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    s = settings_from_args(args)
+    years = parse_years(args.years)
+    result = run_ingest(s, years)
+    _emit(args, result, _format_summary)
+    return 0 if all(y["status"] == "completed" for y in result["years"].values()) else 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from kademe.store import open_store, verify_year
+
+    s = settings_from_args(args)
+    with open_store(s) as client:
+        years = {str(y): verify_year(y, s, client) for y in parse_years(args.years)}
+    result = {"ok": all(v["ok"] for v in years.values()), "years": years}
+    _emit(args, result, lambda r: "\n".join(
+        f"{y}: {'ok' if v['ok'] else 'FAILED'} " + (v.get("error") or f"expected {v['expected']}, found {v['found']}, "
+        f"missing {v['missing_count']}, extra {v['extra_count']}, duplicates {len(v['duplicates'])}, bad vectors {len(v['bad_vectors'])}")
+        for y, v in r["years"].items()))
+    return 0 if result["ok"] else 1
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from kademe.store import search
+
+    _prefect_defaults()
+    hits = search(args.query, settings_from_args(args), year=args.year, top_k=args.top_k)
+    _emit(args, {"hits": hits}, _format_hits)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from kademe.sample import write_sample_corpus
+
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="kademe-demo-"))
+    data = workdir / "data"
+    if not data.exists():
+        write_sample_corpus(data)
+    s = Settings(source=str(data / "yargitay_{year}.ndjson"), workdir=workdir, collection="yargitay-demo", device="cpu")
+    print(f"kademe demo: sample corpus in {data}, work directory {workdir}", file=sys.stderr)
+    started = time.monotonic()
+    result = run_ingest(s, [2021, 2022, 2023])
+    result["seconds"] = round(time.monotonic() - started, 2)
+    query = _demo_query(workdir)
+    from kademe.store import search
+
+    result["search"] = {"query": query, "hits": search(query, s, top_k=3)}
+    result["workdir"] = str(workdir)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print(_format_summary(result))
+        print(f"\nTotal {result['seconds']:.1f} s. Run again warm: kademe demo --workdir {workdir}\n")
+        print(f"Search: {query!r}")
+        print(_format_hits(result["search"]))
+    return 0 if all(y["status"] == "completed" for y in result["years"].values()) else 1
+
+
+def _demo_query(workdir: Path) -> str:
+    """A sentence from the claim paragraph of the first 2022 sample decision (unique to that decision)."""
+    with open(workdir / "data" / "yargitay_2022.ndjson", "rb") as f:
+        first = json.loads(f.readline().decode("utf-8-sig"))
+    paragraph = first["text"].split("\n\n")[3]
+    return max(paragraph.split(". "), key=len).rstrip(".") + "."
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from kademe.embed.plan import format_table, max_token_budget, plan_table, resolve_shape
+
+    shape = resolve_shape(args.model)
+    free = int(args.gpu_mem * 1e9) if args.gpu_mem else _measured_free()
+    length = min(args.max_tokens or shape.max_positions - 2, shape.max_positions)
+    lengths = sorted({n for n in (128, 512, 2048, 8192) if n <= length} | {length})
+    rows = plan_table(shape, free, lengths=tuple(lengths), attention=args.attention)
+    budget = max_token_budget(shape, free, length, attention=args.attention) if free else None
+    result = {"model": args.model, "params": shape.params, "free_bytes": free, "max_tokens": length,
+              "attention": args.attention, "token_budget": budget, "rows": rows}
+    _emit(args, result, lambda r: format_table(r["rows"]) + (
+        f"\n\nWith {r['free_bytes'] / 1e9:.1f} GB free, at {length} tokens: token budget {budget} "
+        f"(batch {budget // length if budget else 0})" if free else "\n\nPass --gpu-mem GB for a token budget."))
+    return 0
+
+
+def _measured_free() -> int | None:
+    try:
+        from kademe.embed.oom import free_memory
+
+        return free_memory()
+    except Exception:  # noqa: BLE001 - a plan without a GPU is still a plan
+        return None
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    _prefect_defaults()
+    from flows.upgrade import upgrade_years
+
+    s = settings_from_args(args)
+    result = upgrade_years(parse_years(args.years), **s.flow_parameters())
+    _emit(args, result, lambda r: "\n".join(f"{y}: {v['status']}, degraded {v['degraded']}, re-embedded {v['upgraded']}" for y, v in r["years"].items()))
+    return 0 if all(v["status"] == "completed" for v in result["years"].values()) else 1
+
+
+def _emit(args: argparse.Namespace, result: dict, fmt) -> None:
+    print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 2) if args.json else fmt(result))
+
+
+def _format_summary(result: dict) -> str:
+    head = f"{'year':<6}{'status':<11}{'read':>7}{'docs':>7}{'dups':>6}{'rej':>6}{'chunks':>8}{'upserted':>9}  {'cached':<28}{'device':<7}{'sec':>7}"
+    lines = [head]
+    for year, y in result["years"].items():
+        c = y["counts"]
+        lines.append(f"{year:<6}{y['status']:<11}{c['read']:>7}{c['documents']:>7}{c['duplicates']:>6}{c['rejected']:>6}"
+                     f"{c['chunks']:>8}{c['upserted']:>9}  {','.join(y['cached']) or '-':<28}{y['device']:<7}{y['seconds']:>7.1f}"
+                     + ("  DEGRADED" if y["degraded"] else "") + (f"  {len(y['oom_events'])} OOM" if y["oom_events"] else ""))
+        if y.get("error"):
+            lines.append(f"      error: {y['error']}")
+    return "\n".join(lines)
+
+
+def _format_hits(result: dict) -> str:
+    return "\n".join(f"{h['score']:.3f}  {h['doc_id']}#{h['chunk_index']} ({h['year']})  {h['text'][:90]}…" for h in result["hits"]) or "no hits"
+
+
+COMMANDS = {"ingest": cmd_ingest, "verify": cmd_verify, "search": cmd_search, "demo": cmd_demo, "plan": cmd_plan, "upgrade": cmd_upgrade}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Embed texts through the OOM fallback ladder: one data path, one ``encode_batch`` call in a loop.
+
+The data path, as in sentence-transformers' ``encode``: sort by length (longest first), form
+batches by a token budget (rows x padded length), encode, put the vectors back in input order.
+
+On a CUDA out-of-memory error the ladder
+  1. splits only the failing batch in halves by tokens, down to one chunk (rung ``gpu``), shrinking
+     the budget, and grows it back after a run of successes;
+  2. then goes down the rungs, each year starting again at the top:
+     ``gpu`` -> ``gpu-batch1`` (batch 1, expandable-segments allocator) -> ``gpu-small`` (the
+     fallback model: another vector space, the year is *degraded*) -> ``cpu`` (primary model).
+A batch that fails on a rung moves down whole; what already succeeded is kept. Each event is
+recorded, never hidden.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kademe.embed.model import load_encoder, max_seq_length, resolve_model, vector_name
+from kademe.embed.oom import enable_expandable_segments, free_memory, is_oom, release_memory
+from kademe.errors import KademeError
+from kademe.faults import check_oom, crash_point, fake_cuda
+from kademe.settings import Settings
+
+RUNGS = ("gpu", "gpu-batch1", "gpu-small", "cpu")
+GROW_AFTER = 8  # successes in a row before a shrunken budget doubles again
+RECHECK_EVERY = 16  # batches between re-reads of free GPU memory (other jobs come and go)
+SAFETY = 0.8  # share of free memory the planner may use
+
+
+@dataclass
+class OomEvent:
+    """One out-of-memory error: where it happened and what the ladder did next."""
+
+    rung: str
+    rows: int
+    padded_tokens: int
+    free_bytes: int | None
+    action: str  # "split" or "next-rung:<rung>"
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+@dataclass
+class Embedded:
+    """Vectors for N texts in input order, with the space (vector name) and rung of each."""
+
+    vectors: list[np.ndarray]
+    spaces: list[str]
+    rungs: list[str]
+    events: list[OomEvent] = field(default_factory=list)
+
+
+def cuda_usable(device: str) -> bool:
+    """Whether the GPU rungs apply for ``--device``; raise if cuda was asked for and is absent."""
+    import torch
+
+    has_cuda = torch.cuda.is_available() or fake_cuda()
+    if device == "cuda" and not has_cuda:
+        raise KademeError("--device cuda was given but PyTorch sees no CUDA device.\n\nUse --device auto or --device cpu.")
+    return device != "cpu" and has_cuda
+
+
+class Ladder:
+    """Embeds one year's chunks; remembers the rung, budget and events across that year's shards.
+
+    Args:
+        s: settings (``model``, ``fallback_model``, ``device``, ``batch_size``, ``token_budget``).
+
+    Example:
+        >>> ladder = Ladder(Settings(device="cpu"))
+        >>> out = ladder.embed(["Yargıtay kararı", "Dava reddedildi"], [6, 5])
+        >>> len(out.vectors), out.rungs
+        (2, ['cpu', 'cpu'])
+    """
+
+    def __init__(self, s: Settings):
+        self.s = s
+        self.primary_dir = resolve_model(s.model)
+        self.fallback_dir = resolve_model(s.fallback_model) if s.fallback_model else None
+        self.primary_space = vector_name(s.model)
+        self.fallback_space = vector_name(s.fallback_model) if s.fallback_model else None
+        self.max_len = max_seq_length(self.primary_dir)
+        self.rung = "gpu" if cuda_usable(s.device) else "cpu"
+        self.allocator: str | None = None
+        self.ceiling: int | None = None  # smallest padded size seen to fail on the gpu rung
+        self.cost_per_token: float | None = None  # measured bytes per padded token (real CUDA only)
+        self.streak = 0
+        self.batches = 0
+        self.budget = self._planned_budget()
+
+    # -- public -------------------------------------------------------------------------------
+    def embed(self, texts: list[str], n_tokens: list[int]) -> Embedded:
+        """Embed ``texts`` (N) whose token counts are ``n_tokens``; returns N vectors in input order."""
+        order = sorted(range(len(texts)), key=lambda i: -n_tokens[i])
+        vectors: list[np.ndarray | None] = [None] * len(texts)
+        spaces, rungs = [""] * len(texts), [""] * len(texts)
+        events: list[OomEvent] = []
+        pending: deque[list[int]] = deque()  # split halves wait here, ahead of new batches
+        pos = 0
+        while pending or pos < len(order):
+            if pending:
+                batch = pending.popleft()
+            else:
+                batch = self._next_batch(order, pos, n_tokens)
+                pos += len(batch)
+            if self.rung == "gpu-batch1" and len(batch) > 1:
+                pending.extendleft(reversed([[i] for i in batch]))
+                continue
+            padded = len(batch) * max(n_tokens[i] for i in batch)
+            rung = self.rung
+            try:
+                out = self.encode_batch(rung, [texts[i] for i in batch], padded)
+            except Exception as exc:  # only OOM is handled; everything else propagates unchanged
+                if not is_oom(exc):
+                    raise
+                out = None
+            if out is None:
+                release_memory()
+                events.append(self._after_oom(rung, batch, padded, n_tokens, pending))
+                continue
+            for i, vec in zip(batch, out):
+                vectors[i], spaces[i], rungs[i] = vec, self._space(rung), rung
+            self._after_success(rung, padded)
+            crash_point("embed-batch")
+        return Embedded(vectors, spaces, rungs, events)  # type: ignore[arg-type]
+
+    def encode_batch(self, rung: str, texts: list[str], padded_tokens: int) -> np.ndarray:
+        """The encoder seam: one batch on one rung -> normalized float32 vectors (rows x dim)."""
+        check_oom(rung, len(texts), padded_tokens)
+        model_dir = self.fallback_dir if rung == "gpu-small" else self.primary_dir
+        model = load_encoder(model_dir, "cpu" if rung == "cpu" else "cuda")
+        vecs = model.encode(texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        return vecs.astype(np.float32, copy=False)
+
+    @property
+    def degraded(self) -> bool:
+        return self.rung == "gpu-small"
+
+    # -- planning -----------------------------------------------------------------------------
+    def _rows_limit(self) -> int:
+        return 1 if self.rung == "gpu-batch1" else self.s.batch_size
+
+    def _next_batch(self, order: list[int], pos: int, n_tokens: list[int]) -> list[int]:
+        """The next length-sorted batch: as many rows as fit the budget (at least one)."""
+        if self.rung == "gpu" and self.batches % RECHECK_EVERY == 0:
+            self.budget = min(self.budget, self._planned_budget()) if self.ceiling else self._planned_budget()
+        budget = self.budget if self.rung == "gpu" else self.s.token_budget or self.s.batch_size * self.max_len
+        longest = max(n_tokens[order[pos]], 1)
+        rows = max(1, min(self._rows_limit(), budget // longest, len(order) - pos))
+        return order[pos : pos + rows]
+
+    def _planned_budget(self) -> int:
+        """Token budget for the gpu rung: the user's, else from free memory and the per-token cost."""
+        static = self.s.token_budget or self.s.batch_size * self.max_len
+        free = free_memory() if self.rung == "gpu" and not fake_cuda() else None
+        if free is None:
+            return static
+        cost = self.cost_per_token or self._paper_cost()
+        return max(self.max_len, min(static, int(free * SAFETY / cost)))
+
+    def _paper_cost(self) -> float:
+        from kademe.embed.plan import bytes_per_token, load_shape
+
+        return bytes_per_token(load_shape(self.primary_dir), self.max_len, dtype_bytes=4)
+
+    # -- what happens after a batch -----------------------------------------------------------
+    def _after_success(self, rung: str, padded: int) -> None:
+        self.batches += 1
+        if rung != "gpu":
+            return
+        self._calibrate(padded)
+        self.streak += 1
+        target = self._planned_budget()
+        if self.streak >= GROW_AFTER and self.budget < target:
+            cap = int(self.ceiling * 0.9) if self.ceiling else target
+            self.budget = max(self.budget, min(target, self.budget * 2, cap))
+            self.streak = 0
+            if self.ceiling and self.budget >= int(self.ceiling * 0.9):
+                self.ceiling = int(self.ceiling * 1.25)  # memory may have come back: probe higher later
+
+    def _calibrate(self, padded: int) -> None:
+        """Learn bytes per padded token from the peak the last batch really used (real CUDA only)."""
+        import torch
+
+        if fake_cuda() or not torch.cuda.is_available():
+            return
+        peak = torch.cuda.max_memory_allocated() - torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        if peak > 0:
+            seen = peak / padded
+            self.cost_per_token = max(self.cost_per_token or 0.0, seen)
+
+    def _after_oom(self, rung: str, batch: list[int], padded: int, n_tokens: list[int], pending: deque) -> OomEvent:
+        self.streak = 0
+        free = None if fake_cuda() else free_memory()
+        if rung == "gpu" and len(batch) > 1:
+            self.ceiling = padded if self.ceiling is None else min(self.ceiling, padded)
+            self.budget = max(1, padded // 2)
+            left, right = _halves(batch, n_tokens)
+            pending.appendleft(right)
+            pending.appendleft(left)
+            return OomEvent(rung, len(batch), padded, free, "split")
+        self.rung = self._next_rung(rung)
+        pending.appendleft(batch)
+        return OomEvent(rung, len(batch), padded, free, f"next-rung:{self.rung}")
+
+    def _next_rung(self, rung: str) -> str:
+        if rung == "cpu":
+            raise RuntimeError("CUDA out of memory reported on the cpu rung; nothing below it")  # pragma: no cover
+        nxt = RUNGS[RUNGS.index(rung) + 1]
+        if nxt == "gpu-batch1":
+            self.allocator = enable_expandable_segments()
+        if nxt == "gpu-small" and self.fallback_dir is None:
+            return "cpu"  # no --fallback-model: skip the rung
+        return nxt
+
+    def _space(self, rung: str) -> str:
+        return self.fallback_space if rung == "gpu-small" else self.primary_space  # type: ignore[return-value]
+
+
+def _halves(batch: list[int], n_tokens: list[int]) -> tuple[list[int], list[int]]:
+    """Split a length-sorted batch where half of its tokens fall on each side (both halves non-empty)."""
+    total = sum(n_tokens[i] for i in batch)
+    acc, cut = 0, 1
+    for cut, i in enumerate(batch[:-1], start=1):
+        acc += n_tokens[i]
+        if acc * 2 >= total:
+            break
+    return batch[:cut], batch[cut:]
+
+
+def model_dims(model_dir: Path) -> int:
+    """The embedding dimension of a sentence-transformers folder, without loading weights when possible."""
+    import json
+
+    for name in ("1_Pooling/config.json", "config.json"):
+        try:
+            data = json.loads((model_dir / name).read_text())
+        except (OSError, ValueError):
+            continue
+        dims = data.get("word_embedding_dimension") or data.get("hidden_size")
+        if isinstance(dims, int):
+            return dims
+    return load_encoder(model_dir, "cpu").get_sentence_embedding_dimension()

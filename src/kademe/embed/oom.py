@@ -1,0 +1,64 @@
+"""Recognise CUDA out-of-memory errors precisely, and give memory back after one."""
+
+from __future__ import annotations
+
+import gc
+
+# RuntimeError texts that mean the GPU ran out of memory (allocator, cuBLAS, cuDNN, NVML paths).
+OOM_MARKERS = (
+    "CUDA out of memory",
+    "CUBLAS_STATUS_ALLOC_FAILED",
+    "CUDNN_STATUS_ALLOC_FAILED",
+    "CUDNN_STATUS_NOT_ENOUGH_WORKSPACE",
+    "cuDNN error: CUDNN_STATUS_MAPPING_ERROR",  # raised by cuDNN when its workspace allocation fails
+    "NVML_SUCCESS == r INTERNAL ASSERT FAILED",  # CUDACachingAllocator's NVML query when memory is exhausted
+    "CUDA error: out of memory",
+)
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for ``torch.cuda.OutOfMemoryError`` and RuntimeErrors that mean the same; False otherwise.
+
+    Example:
+        >>> is_oom(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")), is_oom(ValueError("x"))
+        (True, False)
+    """
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(marker in str(exc) for marker in OOM_MARKERS)
+
+
+def release_memory() -> None:
+    """Collect garbage and empty the CUDA cache, so a retry starts from freed memory."""
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+def free_memory() -> int | None:
+    """Bytes this process could allocate on the current GPU now (free + its own idle cache), or None."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    free, _total = torch.cuda.mem_get_info()
+    return free + torch.cuda.memory_reserved() - torch.cuda.memory_allocated()
+
+
+def enable_expandable_segments() -> str:
+    """Switch PyTorch's CUDA allocator to expandable segments at run time; say what was done."""
+    import torch
+
+    from kademe.faults import fake_cuda
+
+    if not torch.cuda.is_available():
+        return "not applied: no CUDA device" + (" (KADEME_FAULT_FAKE_CUDA)" if fake_cuda() else "")
+    setter = getattr(torch.cuda.memory, "_set_allocator_settings", None)
+    if setter is None:
+        return f"not applied: torch {torch.__version__} has no torch.cuda.memory._set_allocator_settings"
+    setter("expandable_segments:True")
+    return "expandable_segments:True via torch.cuda.memory._set_allocator_settings"

@@ -1,0 +1,108 @@
+"""Fault injectors: documented test and benchmark instruments, read from the environment.
+
+They raise the genuine exceptions at the seams where real faults happen, so the code under test
+cannot tell them from the real thing. All are off unless their variable is set.
+
+``KADEME_FAULT_FAKE_CUDA=1``
+    Behave as if CUDA were present: the GPU rungs run (the model computes on the CPU).
+``KADEME_FAULT_OOM_TOKENS=N``
+    On GPU rungs, a batch with more than N padded tokens (rows x longest row) raises
+    ``torch.cuda.OutOfMemoryError``.
+``KADEME_FAULT_OOM_RUNGS=gpu,gpu-batch1,...``
+    Those ladder rungs always raise ``torch.cuda.OutOfMemoryError``.
+``KADEME_FAULT_CRASH_AT=<point>[:<n>]``
+    ``os._exit(137)`` the n-th time (default 1st) the process reaches the named crash point, as a
+    SIGKILL would. ``CRASH_POINTS`` lists the points.
+``KADEME_FAULT_QDRANT_ERROR_RATE=0.3``
+    That share of store calls raises a transient qdrant-client error (a connection error) before
+    the call is made. ``KADEME_FAULT_SEED`` seeds it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import threading
+
+# Every place a run can be killed by KADEME_FAULT_CRASH_AT, in the order a year reaches them.
+CRASH_POINTS = (
+    "read-start",
+    "read-batch",  # after each batch of lines is parsed, before it is written
+    "read-done",
+    "clean-start",
+    "clean-batch",
+    "clean-done",
+    "chunk-start",
+    "chunk-batch",
+    "chunk-done",
+    "model-loaded",
+    "embed-start",
+    "embed-batch",  # after a batch is encoded, before its shard is written
+    "embed-shard",  # after a shard is written
+    "embed-done",
+    "upsert-start",
+    "upsert-batch",  # after a batch of points is sent, before its shard is marked done
+    "upsert-shard",
+    "upsert-prune",  # before stale points are deleted
+    "upsert-done",
+    "verify-start",
+    "year-done",  # between years
+    "checkpoint-rename",  # a temporary file is complete but not yet renamed into place
+)
+
+_counts: dict[str, int] = {}
+_lock = threading.Lock()
+
+
+def crash_point(name: str) -> None:
+    """Die here, abruptly, if ``KADEME_FAULT_CRASH_AT`` names this point (and count is reached)."""
+    spec = os.environ.get("KADEME_FAULT_CRASH_AT")
+    if not spec:
+        return
+    point, _, nth = spec.partition(":")
+    if point != name:
+        return
+    with _lock:
+        _counts[name] = _counts.get(name, 0) + 1
+        hit = _counts[name] == int(nth or 1)
+    if hit:
+        sys.stderr.write(f"kademe: KADEME_FAULT_CRASH_AT={spec}: killing the process\n")
+        sys.stderr.flush()
+        os._exit(137)
+
+
+def fake_cuda() -> bool:
+    """True when ``KADEME_FAULT_FAKE_CUDA`` asks GPU code paths to run without a GPU."""
+    return os.environ.get("KADEME_FAULT_FAKE_CUDA", "") not in ("", "0", "false")
+
+
+def check_oom(rung: str, rows: int, padded_tokens: int) -> None:
+    """Raise ``torch.cuda.OutOfMemoryError`` when an OOM instrument says this batch must fail."""
+    if not rung.startswith("gpu"):
+        return
+    forced = {r.strip() for r in os.environ.get("KADEME_FAULT_OOM_RUNGS", "").split(",") if r.strip()}
+    limit = os.environ.get("KADEME_FAULT_OOM_TOKENS")
+    if rung in forced or (limit and padded_tokens > int(limit)):
+        import torch
+
+        raise torch.cuda.OutOfMemoryError(
+            f"CUDA out of memory. Tried to allocate {padded_tokens} tokens' worth "
+            f"(injected by KADEME_FAULT_*: rung={rung}, rows={rows})"
+        )
+
+
+_rng = random.Random(int(os.environ.get("KADEME_FAULT_SEED", "0")))
+
+
+def maybe_store_error(operation: str) -> None:
+    """Raise a transient qdrant-client error for ``KADEME_FAULT_QDRANT_ERROR_RATE`` of store calls."""
+    rate = float(os.environ.get("KADEME_FAULT_QDRANT_ERROR_RATE", "0") or 0)
+    if rate <= 0:
+        return
+    with _lock:
+        fail = _rng.random() < rate
+    if fail:
+        from qdrant_client.http.exceptions import ResponseHandlingException
+
+        raise ResponseHandlingException(ConnectionError(f"injected transient error in {operation}"))

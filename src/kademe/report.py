@@ -1,0 +1,102 @@
+"""The per-year summary (the CLI's JSON contract) and its Markdown rendering."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from kademe.checkpoint import YearDir, write_json
+
+COUNT_KEYS = ("read", "documents", "duplicates", "rejected", "chunks", "embedded", "upserted")
+
+
+def year_summary(
+    *,
+    counts: dict[str, int],
+    cached: list[str],
+    degraded: bool,
+    oom_events: list[dict],
+    model: str,
+    device: str,
+    seconds: float,
+    rungs: dict[str, int] | None = None,
+    allocator: str | None = None,
+    verify: dict | None = None,
+    status: str = "completed",
+    error: str | None = None,
+) -> dict:
+    """One year's entry of ``{"years": {...}}``; the keys are an interface other tools read.
+
+    ``counts`` must add up: ``read == documents + duplicates + rejected`` and ``embedded ==
+    upserted == chunks`` for a completed year.
+    """
+    summary = {
+        "status": status,
+        "counts": {k: int(counts.get(k, 0)) for k in COUNT_KEYS},
+        "cached": cached,
+        "degraded": degraded,
+        "oom_events": oom_events,
+        "model": model,
+        "device": device,
+        "seconds": round(seconds, 3),
+        "rungs": rungs or {},
+        "allocator": allocator,
+        "verify": verify,
+    }
+    if error:
+        summary["error"] = error
+    return summary
+
+
+def failed_year(error: str, model: str, device: str, seconds: float) -> dict:
+    """The entry for a year that did not complete."""
+    return year_summary(counts={}, cached=[], degraded=False, oom_events=[], model=model, device=device,
+                        seconds=seconds, status="failed", error=error)
+
+
+def rejects_by_reason(workdir: Path, year: int) -> dict[str, int]:
+    """Counts of ``rejects.ndjson`` lines by reason."""
+    path = YearDir(workdir, year).rejects
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return dict(Counter(json.loads(line)["reason"] for line in f if line.strip()))
+
+
+def write_report(workdir: Path, year: int, summary: dict) -> Path:
+    """Save the summary as ``<workdir>/<year>/report.json`` (atomic)."""
+    path = YearDir(workdir, year).path / "report.json"
+    write_json(path, summary)
+    return path
+
+
+def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
+    """A short Markdown report of one year: counts, cache, ladder, verify, rejects."""
+    c = summary["counts"]
+    lines = [
+        f"# kademe: year {year} — {summary['status']}",
+        "",
+        f"Model `{summary['model']}` on `{summary['device']}`, {summary['seconds']:.1f} s."
+        + (" **Degraded**: some chunks were embedded with the fallback model." if summary["degraded"] else ""),
+        "",
+        "| read | documents | duplicates | rejected | chunks | embedded | upserted |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| " + " | ".join(str(c[k]) for k in COUNT_KEYS) + " |",
+        "",
+        f"Stages served from checkpoints: {', '.join(summary['cached']) or 'none'}.",
+    ]
+    if summary.get("rungs"):
+        lines += ["", "Chunks by ladder rung: " + ", ".join(f"`{k}` {v}" for k, v in summary["rungs"].items()) + "."]
+    if summary["oom_events"]:
+        lines += ["", "| OOM on rung | rows | padded tokens | free bytes | then |", "|---|---:|---:|---:|---|"]
+        lines += [f"| {e['rung']} | {e['rows']} | {e['padded_tokens']} | {e['free_bytes']} | {e['action']} |" for e in summary["oom_events"]]
+    if summary.get("allocator"):
+        lines += ["", f"Allocator: {summary['allocator']}."]
+    if summary.get("verify") is not None:
+        lines += ["", f"Verify: {'ok' if summary['verify'].get('ok') else 'FAILED'}."]
+    if reasons:
+        lines += ["", "Rejected lines by reason: " + ", ".join(f"`{k}` {v}" for k, v in sorted(reasons.items())) + "."]
+    if summary.get("error"):
+        lines += ["", f"Error: {summary['error']}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,103 @@
+"""One settings object for the CLI, the flow parameters and ``KADEME_*`` environment variables.
+
+Precedence, highest first: explicit values (CLI flags, flow parameters), ``KADEME_*`` environment
+variables, the defaults below. Stages receive a ``Settings`` and read what they need from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+# Bump a stage's version when its code changes what it writes: old checkpoints are then rebuilt.
+STAGE_VERSIONS = {"read": 1, "clean": 1, "chunk": 1, "embed": 1, "upsert": 1}
+
+# The settings fields each stage's output depends on (besides its input's content).
+STAGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "read": ("max_record_bytes",),
+    "clean": (),
+    "chunk": ("model", "chunk_tokens", "chunk_overlap"),
+    "embed": ("model", "shard_size"),
+    "upsert": ("collection", "qdrant_url"),
+}
+
+
+class Settings(BaseSettings):
+    """Everything a run needs. Build it once at the edge and pass it down.
+
+    Example:
+        >>> s = Settings(source="data/yargitay_{year}.ndjson", workdir="work")
+        >>> s.fingerprint("chunk") == Settings(source="other_{year}.ndjson", workdir="work").fingerprint("chunk")
+        True
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KADEME_", extra="forbid", validate_default=True)
+
+    source: str | None = Field(None, description="Path template with {year}, or a directory of per-year files.")
+    collection: str = Field("kademe", description="Qdrant collection name.")
+    workdir: Path = Field(Path("kademe-work"), description="Checkpoints, rejects, reports and the local Qdrant.")
+    model: str = Field(DEFAULT_MODEL, description="Embedding model: a local path or an id in the local cache.")
+    fallback_model: str | None = Field(None, description="Smaller model for the gpu-small rung.")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = Field(32, ge=1, description="Most rows in one encoder batch.")
+    token_budget: int | None = Field(
+        None, ge=1, description="Most padded tokens (rows x length) in one batch; default: planned from free memory."
+    )
+    chunk_tokens: int | None = Field(
+        None, ge=16, description="Most tokens in a chunk; default and ceiling: the model's max_seq_length."
+    )
+    chunk_overlap: int = Field(32, ge=0, description="Tokens of context repeated at the start of the next chunk.")
+    shard_size: int = Field(512, ge=1, description="Chunks per embedding/upsert shard (the unit a resumed run redoes).")
+    max_record_bytes: int = Field(16 * 2**20, ge=1024, description="Longer lines are rejected as too_large.")
+    qdrant_url: str | None = Field(None, description="Qdrant server URL; default: local mode at <workdir>/qdrant.")
+    qdrant_api_key: SecretStr | None = Field(None, description="Qdrant API key (never logged).")
+    qdrant_api_key_block: str | None = Field(None, description="Name of a Prefect Secret block holding the API key.")
+
+    @field_validator("source")
+    @classmethod
+    def _source_has_year(cls, v: str | None) -> str | None:
+        if v is not None and "{year}" not in v and not Path(v).is_dir():
+            raise ValueError(
+                f"--source {v!r} has no '{{year}}' placeholder and is not a directory. "
+                "Use a template such as data/yargitay_{year}.ndjson."
+            )
+        return v
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_small(cls, v: int, info) -> int:
+        limit = info.data.get("chunk_tokens")
+        if limit is not None and v >= limit // 2:
+            raise ValueError(f"chunk_overlap ({v}) must be less than half of chunk_tokens ({limit}).")
+        return v
+
+    def fingerprint(self, stage: str) -> str:
+        """Hash of the stage version and the settings fields that change this stage's output.
+
+        Args:
+            stage: one of ``read``, ``clean``, ``chunk``, ``embed``, ``upsert``.
+
+        Returns:
+            A 64-character hex digest.
+        """
+        if stage not in STAGE_FIELDS:
+            raise ValueError(f"Unknown stage {stage!r}; choose from {', '.join(STAGE_FIELDS)}.")
+        values = {name: getattr(self, name) for name in STAGE_FIELDS[stage]}
+        values["_version"] = STAGE_VERSIONS[stage]
+        return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+
+    def flow_parameters(self) -> dict:
+        """The settings as flow parameters: JSON-safe, with every secret left out."""
+        data = self.model_dump(mode="json", exclude={"qdrant_api_key"})
+        return data
+
+    def api_key(self) -> str | None:
+        """The Qdrant API key in clear, for the client only."""
+        return self.qdrant_api_key.get_secret_value() if self.qdrant_api_key else None

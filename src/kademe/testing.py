@@ -1,0 +1,42 @@
+"""Instruments for tests and benchmarks that need no network: a smaller model derived offline.
+
+The fallback model of the OOM ladder must be a real model with its own vector space. We derive
+one from the packaged all-MiniLM-L6-v2 by keeping its first layers, so tests and benchmarks get
+a genuine, smaller encoder without a model hub.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kademe.embed.model import resolve_model
+
+
+def derive_small_model(dest: str | Path, layers: int = 3, base: str = "sentence-transformers/all-MiniLM-L6-v2") -> Path:
+    """Save a copy of ``base`` that keeps only its first ``layers`` transformer layers.
+
+    Args:
+        dest: folder to write (reused when it already holds a model).
+        layers: layers to keep.
+        base: the model to cut down (offline id or path).
+
+    Returns:
+        The folder, loadable with ``--model`` / ``--fallback-model``.
+
+    Example:
+        >>> derive_small_model("/tmp/minilm-3l")
+        PosixPath('/tmp/minilm-3l')
+    """
+    dest = Path(dest)
+    if (dest / "modules.json").exists():
+        return dest
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(resolve_model(base)), device="cpu", local_files_only=True)
+    bert = model[0].auto_model
+    bert.encoder.layer = bert.encoder.layer[:layers]
+    bert.config.num_hidden_layers = layers
+    tmp = dest.with_name(dest.name + ".tmp")
+    model.save(str(tmp))
+    tmp.rename(dest)
+    return dest

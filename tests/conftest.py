@@ -1,0 +1,88 @@
+"""Shared fixtures: real parts only — the packaged model, local Qdrant, a real Prefect test server."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA device")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A real, temporary Prefect server for the whole session (prefect_test_harness)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory) -> Path:
+    """A 3-layer MiniLM derived offline from the packaged model: the fallback model in tests."""
+    from kademe.testing import derive_small_model
+
+    return derive_small_model(tmp_path_factory.mktemp("models") / "minilm-3l")
+
+
+def decision(year: int, n: int, words: int = 40) -> dict:
+    """A short, distinct decision (fast to embed) with metadata."""
+    topics = ["kıdem tazminatı", "tapu iptali", "boşanma", "kira tespiti", "itirazın iptali", "hırsızlık", "işe iade", "nafaka"]
+    topic = topics[n % len(topics)]
+    body = " ".join(f"Dosyadaki {n}. delil ve {topic} konusundaki {i}. beyan incelendi." for i in range(words // 8))
+    return {
+        "id": f"{year}-HD-{n:04d}",
+        "text": f"Davacı {n} numaralı dosyada {topic} talep etmiştir. {body}\n\nSONUÇ: Hükmün BOZULMASINA oybirliğiyle karar verildi.",
+        "date": f"{year}-0{1 + n % 9}-1{n % 10}",
+        "chamber": f"{1 + n % 12}. Hukuk Dairesi",
+        "esas_no": f"{year - 1}/{1000 + n}",
+        "karar_no": f"{year}/{2000 + n}",
+        "konu": topic,
+    }
+
+
+def write_ndjson(path: Path, records: list, raw_lines: list[bytes] = ()) -> Path:
+    """Write records (dicts become JSON lines) plus raw byte lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        for r in records:
+            f.write((json.dumps(r, ensure_ascii=False) + "\n").encode() if isinstance(r, dict) else r)
+        for line in raw_lines:
+            f.write(line)
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    """Two small years, 2011 and 2012, clean: returns the source template."""
+    for year in (2011, 2012):
+        write_ndjson(tmp_path / "data" / f"yargitay_{year}.ndjson", [decision(year, n) for n in range(6)])
+    return tmp_path / "data" / "yargitay_{year}.ndjson"
+
+
+@pytest.fixture
+def settings(tmp_path, corpus):
+    from kademe.settings import Settings
+
+    def make(**kw):
+        base = dict(source=str(corpus), workdir=tmp_path / "work", collection="test", model=MODEL, device="cpu", shard_size=8)
+        return Settings(**{**base, **kw})
+
+    return make
