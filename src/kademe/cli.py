@@ -137,9 +137,31 @@ def run_ingest(s: Settings, years: list[int]) -> dict:
     return ingest_years(years, **s.flow_parameters())
 
 
+def preflight(s: Settings, years: list[int]) -> None:
+    """Catch bad invocations before any work starts: each a one-line KademeError."""
+    from kademe.embed.model import resolve_model
+    from kademe.sources import resolve_source
+    from kademe.store import open_store
+
+    for year in years:
+        resolve_source(s.source, year)
+    for model in filter(None, (s.model, s.fallback_model)):
+        resolve_model(model)
+    try:
+        Path(s.workdir).mkdir(parents=True, exist_ok=True)
+        probe = Path(s.workdir) / ".kademe-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise KademeError(f"Work directory '{s.workdir}' is not writable: {e.strerror}.\n\nPass --workdir with a writable folder.") from None
+    with open_store(s):
+        pass
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     s = settings_from_args(args)
     years = parse_years(args.years)
+    preflight(s, years)
     result = run_ingest(s, years)
     _emit(args, result, _format_summary)
     return 0 if all(y["status"] == "completed" for y in result["years"].values()) else 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ def is_transient(exc: BaseException) -> bool:
 _retry = retry(
     retry=retry_if_exception(is_transient),
     stop=stop_after_attempt(8),
-    wait=wait_exponential_jitter(initial=0.05, max=5.0),
+    wait=wait_exponential_jitter(multiplier=0.05, max=5.0, jitter=0.05),
     reraise=True,
 )
 
@@ -129,8 +130,10 @@ def ensure_collection(client: QdrantClient, s: Settings, needed: dict[str, int])
         return False
     call("create_collection", client.create_collection, s.collection,
          vectors_config={n: models.VectorParams(size=d, distance=models.Distance.COSINE) for n, d in spaces.items()})
-    for field, schema in (("year", models.PayloadSchemaType.INTEGER), ("doc_id", models.PayloadSchemaType.KEYWORD)):
-        call("create_payload_index", client.create_payload_index, s.collection, field, field_schema=schema)
+    with warnings.catch_warnings():  # local mode warns that it ignores indexes; servers use them
+        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+        for field, schema in (("year", models.PayloadSchemaType.INTEGER), ("doc_id", models.PayloadSchemaType.KEYWORD)):
+            call("create_payload_index", client.create_payload_index, s.collection, field, field_schema=schema)
     return True
 
 

@@ -1,0 +1,109 @@
+"""The whole path through real parts: Prefect test server, the packaged model, local Qdrant."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+
+from kademe.cli import main
+from kademe.sample import write_corpus
+from tests.conftest import MODEL
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def ingest(settings, years=(2011, 2012), **kw):
+    from flows.ingest import ingest_years
+
+    return ingest_years(list(years), **settings(**kw).flow_parameters())
+
+
+def points(s, year=None):
+    client = QdrantClient(path=str(s.workdir / "qdrant"))
+    try:
+        flt = models.Filter(must=[models.FieldCondition(key="year", match=models.MatchValue(value=year))]) if year else None
+        records, _ = client.scroll(s.collection, scroll_filter=flt, limit=100_000, with_payload=True, with_vectors=True)
+        return {str(r.id): r for r in records}
+    finally:
+        client.close()
+
+
+def test_ingest_two_years_end_to_end(settings):
+    result = ingest(settings)
+    s = settings()
+    for year in ("2011", "2012"):
+        y = result["years"][year]
+        c = y["counts"]
+        assert y["status"] == "completed" and y["verify"]["ok"]
+        assert c["read"] == c["documents"] + c["duplicates"] + c["rejected"] == 6
+        assert c["chunks"] == c["embedded"] == c["upserted"] > 0
+        assert (y["degraded"], y["oom_events"], y["device"], y["model"]) == (False, [], "cpu", MODEL)
+    pts = points(s)
+    assert len(pts) == sum(result["years"][y]["counts"]["chunks"] for y in ("2011", "2012"))
+    p = next(iter(pts.values()))
+    assert set(p.vector) == {"all-minilm-l6-v2"} and len(p.vector["all-minilm-l6-v2"]) == 384
+    assert {"doc_id", "year", "chunk_index", "text", "chamber", "date", "esas_no", "karar_no", "konu", "model", "degraded"} <= set(p.payload)
+    assert np.isclose(np.linalg.norm(p.vector["all-minilm-l6-v2"]), 1.0, atol=1e-3)
+    report = json.loads((s.workdir / "2011" / "report.json").read_text())
+    assert report["counts"] == result["years"]["2011"]["counts"]
+
+
+def test_rerun_skips_finished_stages_and_keeps_the_same_points(settings):
+    first = ingest(settings)
+    before = points(settings())
+    second = ingest(settings)
+    after = points(settings())
+    for year in ("2011", "2012"):
+        assert second["years"][year]["cached"] == ["read", "clean", "chunk", "embed", "upsert"]
+        assert second["years"][year]["counts"] == first["years"][year]["counts"]
+    assert before.keys() == after.keys()
+    assert all(before[k].vector == after[k].vector for k in before)
+
+
+def test_changed_setting_recomputes_from_the_first_stage_it_affects(settings):
+    ingest(settings, years=[2011])
+    old = points(settings())
+    result = ingest(settings, years=[2011], chunk_tokens=48, chunk_overlap=4)["years"]["2011"]
+    assert result["cached"] == ["read", "clean"]
+    assert result["verify"]["ok"], "stale points of the old chunking were removed"
+    assert len(points(settings())) == result["counts"]["chunks"] > len(old)
+
+
+def test_verify_detects_a_deleted_and_an_extra_point(settings, capsys):
+    ingest(settings, years=[2011])
+    s = settings()
+    client = QdrantClient(path=str(s.workdir / "qdrant"))
+    victim = next(iter(client.scroll(s.collection, limit=1)[0])).id
+    client.delete(s.collection, points_selector=models.PointIdsList(points=[victim]))
+    client.upsert(s.collection, points=[models.PointStruct(id="00000000-0000-4000-8000-000000000001",
+                                                           vector={"all-minilm-l6-v2": [0.05] * 384}, payload={"year": 2011})])
+    client.close()
+    code = main(["verify", "--collection", s.collection, "--years", "2011", "--workdir", str(s.workdir), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["ok"] is False
+    y = out["years"]["2011"]
+    assert y["missing"] == [str(victim)] and y["extra"] == ["00000000-0000-4000-8000-000000000001"]
+
+
+def test_a_failed_year_does_not_stop_the_next(settings):
+    result = ingest(settings, years=[2010, 2011])["years"]  # there is no 2010 file
+    assert result["2010"]["status"] == "failed"
+    assert "yargitay_2010.ndjson" in result["2010"]["error"] and "does not exist" in result["2010"]["error"]
+    assert result["2011"]["status"] == "completed"
+
+
+def test_search_finds_the_decision_a_sentence_was_copied_from(settings, tmp_path, capsys):
+    write_corpus(tmp_path / "data" / "yargitay_2011.ndjson", 2011, 12, seed=5)
+    s = settings()
+    assert ingest(settings, years=[2011])["years"]["2011"]["status"] == "completed"
+    docs = [json.loads(line) for line in (tmp_path / "data" / "yargitay_2011.ndjson").read_text().splitlines()]
+    for doc in docs[:4]:
+        sentence = max(doc["text"].split("\n\n")[3].split(". "), key=len)
+        code = main(["search", sentence, "--collection", s.collection, "--workdir", str(s.workdir), "--model", MODEL,
+                     "--year", "2011", "--top-k", "5", "--json"])
+        hits = json.loads(capsys.readouterr().out)["hits"]
+        assert code == 0 and doc["id"] in [h["doc_id"] for h in hits]
+        assert {"doc_id", "chunk_index", "score", "text", "year"} <= set(hits[0])
