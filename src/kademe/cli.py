@@ -147,6 +147,9 @@ def preflight(s: Settings, years: list[int]) -> None:
         resolve_source(s.source, year)
     for model in filter(None, (s.model, s.fallback_model)):
         resolve_model(model)
+    from kademe.embed.ladder import cuda_usable
+
+    cuda_usable(s.device)  # --device cuda without CUDA is an error before any work
     try:
         Path(s.workdir).mkdir(parents=True, exist_ok=True)
         probe = Path(s.workdir) / ".kademe-write-test"
@@ -255,8 +258,11 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     _prefect_defaults()
     from flows.upgrade import upgrade_years
 
+    import inspect
+
     s = settings_from_args(args)
-    result = upgrade_years(parse_years(args.years), **s.flow_parameters())
+    accepted = inspect.signature(upgrade_years.fn).parameters
+    result = upgrade_years(parse_years(args.years), **{k: v for k, v in s.flow_parameters().items() if k in accepted})
     _emit(args, result, lambda r: "\n".join(f"{y}: {v['status']}, degraded {v['degraded']}, re-embedded {v['upgraded']}" for y, v in r["years"].items()))
     return 0 if all(v["status"] == "completed" for v in result["years"].values()) else 1
 

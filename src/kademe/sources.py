@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from kademe.settings import Settings
 LINE_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
 SUFFIXES = (*LINE_SUFFIXES, ".parquet")
 BATCH = 2000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 RECORDS_SCHEMA = pa.schema([("line", pa.int64()), ("record", pa.string())])
 REJECTS_SCHEMA = pa.schema([("line", pa.int64()), ("reason", pa.string()), ("detail", pa.string()), ("raw", pa.string())])
@@ -150,9 +152,14 @@ def _parse(raw: bytes) -> dict:
     if not isinstance(value, dict):
         return _reject("not_object", f"a JSON {type(value).__name__}, not an object", raw)
     try:
-        return {"record": json.dumps(value, ensure_ascii=False, allow_nan=False)}
-    except (ValueError, RecursionError) as e:  # pragma: no cover - parse_constant already removed NaN
-        return _reject("invalid_json", str(e), raw)
+        record = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (ValueError, RecursionError) as e:  # numbers like 1e400 parse as inf, which JSON cannot hold
+        return _reject("invalid_json", str(e)[:200], raw)
+    if _SURROGATE.search(record):
+        # A lone "\ud800" escape cannot be written as UTF-8 (it crashed the year's Parquet write):
+        # keep the record escaped, and clean turns the surrogate into U+FFFD.
+        record = json.dumps(value, allow_nan=False)
+    return {"record": record}
 
 
 def _no_constant(name: str) -> None:

@@ -102,31 +102,38 @@ def open_store(s: Settings) -> Iterator[QdrantClient]:
         client.close()
 
 
-def ensure_collection(client: QdrantClient, s: Settings, needed: dict[str, int]) -> bool:
-    """Create the collection (named vectors, cosine) and payload indexes if missing; check sizes if present.
+def collection_spaces(s: Settings) -> dict[str, int]:
+    """Vector name -> size for the primary model and, if set, the fallback model (read from configs)."""
+    from kademe.embed.ladder import model_dims
+
+    models_ = [s.model] + ([s.fallback_model] if s.fallback_model else [])
+    return {vector_name(m): model_dims(resolve_model(m)) for m in models_}
+
+
+def ensure_collection(client: QdrantClient, s: Settings, writes: set[str] = frozenset()) -> bool:
+    """Create the collection (named vectors, cosine) and payload indexes if missing; check it if present.
+
+    The collection always gets the primary model's vector, and the fallback model's when one is
+    set: a degraded year needs that slot, and it cannot be added to a collection later.
 
     Args:
-        needed: vector name -> size that this run writes.
+        writes: the vector names this run writes (checked against an existing collection).
 
     Returns:
         True when the collection was created now.
     """
-    spaces = dict(needed)
-    if s.fallback_model:  # a degraded year needs its vector slot: it cannot be added to a collection later
-        from kademe.embed.ladder import model_dims
-
-        spaces.setdefault(vector_name(s.fallback_model), model_dims(resolve_model(s.fallback_model)))
+    spaces = collection_spaces(s)
     if call("collection_exists", client.collection_exists, s.collection):
         info = call("get_collection", client.get_collection, s.collection)
         have = info.config.params.vectors
         have = {k: v.size for k, v in have.items()} if isinstance(have, dict) else {"": have.size}
-        for name, size in needed.items():
+        for name in {vector_name(s.model)} | set(writes):
             if name not in have:
                 raise KademeError(f"Collection '{s.collection}' has vectors {sorted(have)} but not '{name}'.\n\n"
-                                  "It was made with another model; pass that --model or another --collection.")
-            if have[name] != size:
+                                  "It was made with another model or without --fallback-model; pass those, or another --collection.")
+            if have[name] != spaces[name]:
                 raise KademeError(f"Collection '{s.collection}' stores vector '{name}' with size {have[name]}, "
-                                  f"but the model gives {size}.\n\nUse another --collection or the model it was made with.")
+                                  f"but the model gives {spaces[name]}.\n\nUse another --collection or the model it was made with.")
         return False
     call("create_collection", client.create_collection, s.collection,
          vectors_config={n: models.VectorParams(size=d, distance=models.Distance.COSINE) for n, d in spaces.items()})
@@ -151,8 +158,7 @@ def upsert_points(chunks: ChunkResult, embedded: EmbedResult, year: int, s: Sett
     yd = YearDir(s.workdir, year)
     folder, done = yd.stage_file("upsert", key, ""), yd.stage_file("upsert", key, ".json")
     with open_store(s) as client:
-        dims = _space_dims(embedded)
-        created = ensure_collection(client, s, dims)
+        created = ensure_collection(client, s, _spaces_written(embedded))
         meta = read_json(done)
         if meta and not created and call("count", client.count, s.collection, count_filter=year_filter(year), exact=True).count == chunks.count:
             return UpsertResult(key, meta["upserted"], 0, cached=True)
@@ -163,11 +169,8 @@ def upsert_points(chunks: ChunkResult, embedded: EmbedResult, year: int, s: Sett
             if marker.exists() and not created:
                 continue
             vectors = next(iter_parquet(embedded.shard(i), batch_size=s.shard_size))
-            points = [_point(r, v, s, embedded) for r, v in zip(rows, vectors, strict=True)]
-            for start in range(0, len(points), UPSERT_BATCH):
-                call("upsert", client.upsert, s.collection, points=points[start : start + UPSERT_BATCH], wait=True)
-                crash_point("upsert-batch")
-            write_json(marker, {"points": len(points)})
+            upsert_rows(client, s, rows, vectors)
+            write_json(marker, {"points": len(rows)})
             crash_point("upsert-shard")
         crash_point("upsert-prune")
         pruned = prune_year(client, chunks, year, s)
@@ -176,21 +179,28 @@ def upsert_points(chunks: ChunkResult, embedded: EmbedResult, year: int, s: Sett
     return UpsertResult(key, chunks.count, pruned, cached=False)
 
 
-def _space_dims(embedded: EmbedResult) -> dict[str, int]:
-    dims: dict[str, int] = {}
-    for i in range(embedded.shards):
-        for batch in iter_parquet(embedded.shard(i), batch_size=4096):
-            for row in batch:
-                dims.setdefault(row["space"], len(row["vector"]))
-            break
-    return dims
+def _spaces_written(embedded: EmbedResult) -> set[str]:
+    return {r["space"] for i in range(embedded.shards) for b in iter_parquet(embedded.shard(i), 8192, ["space"]) for r in b}
 
 
-def _point(row: dict, vec: dict, s: Settings, embedded: EmbedResult) -> models.PointStruct:
+def upsert_rows(client: QdrantClient, s: Settings, rows: list[dict], vectors: list[dict]) -> None:
+    """Upsert chunk rows with their vectors (rows of an embed shard), in batches.
+
+    Args:
+        rows: chunk rows (``CHUNKS_SCHEMA``).
+        vectors: the matching shard rows (``point_id``, ``space``, ``rung``, ``vector``), same order.
+    """
+    points = [_point(r, v, s) for r, v in zip(rows, vectors, strict=True)]
+    for start in range(0, len(points), UPSERT_BATCH):
+        call("upsert", client.upsert, s.collection, points=points[start : start + UPSERT_BATCH], wait=True)
+        crash_point("upsert-batch")
+
+
+def _point(row: dict, vec: dict, s: Settings) -> models.PointStruct:
     if row["point_id"] != vec["point_id"]:
-        raise RuntimeError(f"embed shard out of step with chunks at {row['point_id']}; delete {embedded.shards_dir}")
+        raise RuntimeError(f"embed shard out of step with chunks at point {row['point_id']}: delete the year's embed-* checkpoint")
     degraded = vec["rung"] == "gpu-small"
-    payload = {k: v for k, v in json.loads(row["meta"] or "{}").items()}
+    payload = json.loads(row["meta"] or "{}")
     payload.update({k: row[k] for k in ("doc_id", "year", "chunk_index", "text", "date", "chamber", "esas_no", "karar_no")})
     payload.update(model=s.fallback_model if degraded else s.model, degraded=degraded, rung=vec["rung"])
     return models.PointStruct(id=row["point_id"], vector={vec["space"]: vec["vector"]}, payload=payload)

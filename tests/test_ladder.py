@@ -1,0 +1,232 @@
+"""The OOM ladder, driven by the genuine torch.cuda.OutOfMemoryError injected at the encoder seam."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from qdrant_client import QdrantClient
+
+from kademe.chunk import split_texts
+from kademe.embed.ladder import GROW_AFTER, Ladder, _halves
+from kademe.embed.model import load_encoder, load_tokenizer, resolve_model
+from kademe.embed.oom import is_oom
+from kademe.sample import make_decision
+from kademe.settings import Settings
+from tests.conftest import MODEL
+
+
+@pytest.fixture(scope="module")
+def chunks():
+    """About 60 real chunks of mixed length (long ones and short ones)."""
+    tok = load_tokenizer(resolve_model(MODEL))
+    texts = [make_decision(2021, n)["text"] for n in range(1, 4)]
+    pieces = [c for doc in split_texts(texts, tok, 256, 16) for c in doc]
+    pieces += [(t, n) for doc in split_texts(["Kısa karar.", "Dava reddedildi.", "Hüküm onandı."] * 8, tok, 256, 0) for t, n in doc]
+    return [t for t, _ in pieces], [n for _, n in pieces]
+
+
+@pytest.fixture(scope="module")
+def cpu_vectors(chunks):
+    model = load_encoder(resolve_model(MODEL), "cpu")
+    return model.encode(chunks[0], batch_size=32, normalize_embeddings=True)
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    monkeypatch.setenv("KADEME_FAULT_FAKE_CUDA", "1")
+    return monkeypatch
+
+
+def cosines(a, b):
+    return np.sum(np.asarray(a) * np.asarray(b), axis=1)
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"), True),
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 MiB"), True),
+        (RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"), True),
+        (RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"), True),
+        (RuntimeError("NVML_SUCCESS == r INTERNAL ASSERT FAILED at CUDACachingAllocator.cpp"), True),
+        (RuntimeError("The size of tensor a (4) must match the size of tensor b (5)"), False),
+        (ValueError("CUDA out of memory"), False),
+        (MemoryError(), False),
+    ],
+)
+def test_oom_is_recognised_precisely(exc, expected):
+    assert is_oom(exc) is expected
+
+
+def test_other_errors_propagate_unchanged(chunks, fake_gpu):
+    class Broken(Ladder):
+        def encode_batch(self, rung, texts, padded_tokens):
+            raise RuntimeError("The size of tensor a (4) must match the size of tensor b (5)")
+
+    with pytest.raises(RuntimeError, match="size of tensor a"):
+        Broken(Settings(device="cuda")).embed(*chunks)
+
+
+def test_halves_split_by_tokens_not_rows():
+    n_tokens = [200, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20]
+    left, right = _halves(list(range(11)), n_tokens)
+    assert left == [0] and right == list(range(1, 11))
+
+
+def test_oom_splits_only_the_failing_batch_and_loses_nothing(chunks, cpu_vectors, fake_gpu):
+    fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "3000")
+    calls = []
+
+    class Counting(Ladder):
+        def encode_batch(self, rung, texts, padded_tokens):
+            calls.append((rung, len(texts), padded_tokens))
+            return super().encode_batch(rung, texts, padded_tokens)
+
+    out = Counting(Settings(device="cuda", batch_size=32)).embed(*chunks)
+    assert out.rungs == ["gpu"] * len(chunks[0])
+    assert cosines(out.vectors, cpu_vectors).min() >= 0.999, "same vectors, same order"
+    assert out.events and all(e.action == "split" and e.padded_tokens > 3000 for e in out.events)
+    succeeded = [c for c in calls if c[2] <= 3000]
+    assert sum(rows for _, rows, _ in succeeded) == len(chunks[0]), "each chunk embedded exactly once"
+
+
+def test_budget_grows_back_after_an_outlier(fake_gpu):
+    fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "2000")
+    texts = ["uzun " * 200] + ["kısa metin"] * (GROW_AFTER * 40)
+    n_tokens = [256] + [4] * (GROW_AFTER * 40)
+    ladder = Ladder(Settings(device="cuda", batch_size=32, token_budget=8192))
+    out = ladder.embed(texts, n_tokens)
+    assert out.events and out.events[0].padded_tokens == 8192
+    assert ladder.budget >= 1800, "the budget came back up near the largest size that fits"
+    assert all(e.rung == "gpu" for e in out.events)
+
+
+def test_gpu_batch1_rung_uses_batch_one_and_records_the_allocator(chunks, cpu_vectors, fake_gpu):
+    fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", "gpu")
+    ladder = Ladder(Settings(device="cuda"))
+    out = ladder.embed(*chunks)
+    assert set(out.rungs) == {"gpu-batch1"}
+    assert [e.action for e in out.events if e.action != "split"] == ["next-rung:gpu-batch1"]
+    assert {e.rung for e in out.events if e.action == "split"} == {"gpu"}, "split down to one chunk first"
+    assert ladder.allocator == "not applied: no CUDA device (KADEME_FAULT_FAKE_CUDA)"
+    assert cosines(out.vectors, cpu_vectors).min() >= 0.999
+
+
+def test_gpu_small_rung_uses_the_fallback_space(chunks, fake_gpu, small_model):
+    fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", "gpu,gpu-batch1")
+    ladder = Ladder(Settings(device="cuda", fallback_model=str(small_model)))
+    out = ladder.embed(*chunks)
+    assert set(out.rungs) == {"gpu-small"} and set(out.spaces) == {"minilm-3l"} and ladder.degraded
+    assert [e.action for e in out.events if e.action != "split"] == ["next-rung:gpu-batch1", "next-rung:gpu-small"]
+
+
+def test_cpu_rung_is_the_primary_space_and_not_degraded(chunks, cpu_vectors, fake_gpu, small_model):
+    fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", "gpu,gpu-batch1,gpu-small")
+    ladder = Ladder(Settings(device="cuda", fallback_model=str(small_model)))
+    out = ladder.embed(*chunks)
+    assert set(out.rungs) == {"cpu"} and set(out.spaces) == {"all-minilm-l6-v2"} and not ladder.degraded
+    assert cosines(out.vectors, cpu_vectors).min() >= 0.999
+
+
+def test_without_fallback_model_the_ladder_skips_to_cpu(chunks, fake_gpu):
+    fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", "gpu,gpu-batch1")
+    out = Ladder(Settings(device="cuda")).embed(*chunks)
+    assert set(out.rungs) == {"cpu"} and out.events[-1].action == "next-rung:cpu"
+
+
+# -- through kademe ingest, as issue 4 asks ------------------------------------------------------
+
+def vectors_by_id(s, space):
+    client = QdrantClient(path=str(s.workdir / "qdrant"))
+    try:
+        records, _ = client.scroll(s.collection, limit=100_000, with_vectors=True, with_payload=True)
+    finally:
+        client.close()
+    return {str(r.id): (r.vector.get(space), r.payload) for r in records}
+
+
+def ingest_cli(s, *extra):
+    import io
+    from contextlib import redirect_stdout
+
+    from kademe.cli import main
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = main(["ingest", "--source", s.source, "--years", "2011", "2012", "--collection", s.collection,
+                     "--workdir", str(s.workdir), "--model", MODEL, "--batch-size", "8", "--shard-size", "8", "--json", *extra])
+    return code, json.loads(buf.getvalue())
+
+
+@pytest.fixture
+def cpu_run(settings, tmp_path_factory):
+    s = settings(workdir=tmp_path_factory.mktemp("cpu-run"))
+    code, _ = ingest_cli(s, "--device", "cpu")
+    assert code == 0
+    return vectors_by_id(s, "all-minilm-l6-v2")
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_ingest_under_a_token_budget_loses_nothing(settings, cpu_run, fake_gpu, small_model):
+    fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "600")
+    s = settings()
+    code, result = ingest_cli(s, "--device", "cuda", "--fallback-model", str(small_model))
+    assert code == 0
+    for year in result["years"].values():
+        assert year["status"] == "completed" and not year["degraded"] and year["device"] == "cuda"
+        assert year["oom_events"] and year["oom_events"][0]["rung"] == "gpu", "each year starts at the top"
+        assert set(year["rungs"]) == {"gpu"}
+    got = vectors_by_id(s, "all-minilm-l6-v2")
+    assert got.keys() == cpu_run.keys()
+    assert min(float(np.dot(got[k][0], cpu_run[k][0])) for k in got) >= 0.999
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_forced_gpu_rungs_degrade_to_the_small_model_then_upgrade(settings, cpu_run, fake_gpu, small_model, capsys):
+    fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", "gpu,gpu-batch1")
+    s = settings()
+    code, result = ingest_cli(s, "--device", "cuda", "--fallback-model", str(small_model))
+    assert code == 0
+    for year in result["years"].values():
+        assert year["degraded"] is True and set(year["rungs"]) == {"gpu-small"}
+        assert list(dict.fromkeys(e["rung"] for e in year["oom_events"])) == ["gpu", "gpu-batch1"], "each year starts at the top"
+    degraded = vectors_by_id(s, "minilm-3l")
+    assert all(v is not None and p["degraded"] and p["model"] == str(small_model) for v, p in degraded.values())
+
+    fake_gpu.delenv("KADEME_FAULT_OOM_RUNGS")
+    from kademe.cli import main
+
+    capsys.readouterr()
+    code = main(["upgrade", "--years", "2011", "2012", "--collection", s.collection, "--workdir", str(s.workdir),
+                 "--model", MODEL, "--device", "cpu", "--json"])
+    upgraded = json.loads(capsys.readouterr().out)
+    assert code == 0 and all(y["degraded"] is False and y["verify"]["ok"] for y in upgraded["years"].values())
+    got = vectors_by_id(s, "all-minilm-l6-v2")
+    assert got.keys() == cpu_run.keys()
+    assert min(float(np.dot(got[k][0], cpu_run[k][0])) for k in got) >= 0.999
+    assert not any(p["degraded"] for _, p in got.values())
+    assert json.loads((s.workdir / "2011" / "report.json").read_text())["degraded"] is False
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_all_gpu_rungs_forced_ends_on_cpu_not_degraded(settings, cpu_run, fake_gpu, small_model):
+    fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", "gpu,gpu-batch1,gpu-small")
+    s = settings()
+    code, result = ingest_cli(s, "--device", "cuda", "--fallback-model", str(small_model))
+    assert code == 0
+    for year in result["years"].values():
+        assert year["degraded"] is False and set(year["rungs"]) == {"cpu"}
+        assert list(dict.fromkeys(e["rung"] for e in year["oom_events"])) == ["gpu", "gpu-batch1", "gpu-small"]
+    got = vectors_by_id(s, "all-minilm-l6-v2")
+    assert got.keys() == cpu_run.keys()
+    assert min(float(np.dot(got[k][0], cpu_run[k][0])) for k in got) >= 0.999
+
+
+@pytest.mark.gpu
+def test_real_gpu_embeds_and_matches_cpu(chunks, cpu_vectors):
+    out = Ladder(Settings(device="cuda")).embed(*chunks)
+    assert set(out.rungs) <= {"gpu", "gpu-batch1"}
+    assert cosines(out.vectors, cpu_vectors).min() >= 0.999
