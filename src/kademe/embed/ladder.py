@@ -92,7 +92,10 @@ class Ladder:
         self.ceiling: int | None = None  # smallest padded size seen to fail on the gpu rung
         self.cost_per_token: float | None = None  # measured bytes per padded token (real CUDA only)
         self.streak = 0
+        self.grow_after = GROW_AFTER  # bench/ladder.py sets it out of reach to measure halving-only
         self.batches = 0
+        if self.rung == "gpu" and not fake_cuda():
+            load_encoder(self.primary_dir, "cuda")  # weights first, so free memory is measured without them
         self.budget = self._planned_budget()
 
     # -- public -------------------------------------------------------------------------------
@@ -178,7 +181,7 @@ class Ladder:
         self._calibrate(padded)
         self.streak += 1
         target = self._planned_budget()
-        if self.streak >= GROW_AFTER and self.budget < target:
+        if self.streak >= self.grow_after and self.budget < target:
             cap = int(self.ceiling * 0.9) if self.ceiling else target
             self.budget = max(self.budget, min(target, self.budget * 2, cap))
             self.streak = 0

@@ -1,0 +1,73 @@
+"""bench/peers.py: the summary arithmetic, and one real run on a tiny corpus."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PEERS_PY = Path(__file__).resolve().parents[1] / "bench" / "peers.py"
+
+
+def load_peers():
+    spec = importlib.util.spec_from_file_location("bench_peers", PEERS_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_summary_reports_medians_as_ratios_to_bare():
+    peers = load_peers()
+    runs = {"bare": [{"seconds": 10.0}, {"seconds": 12.0}, {"seconds": 11.0}],
+            "by-hand": [{"seconds": 14.0}, {"seconds": 13.0}, {"seconds": 15.0}],
+            "kademe-cold": [{"seconds": 12.0}, {"seconds": 11.5}, {"seconds": 13.0}],
+            "kademe-warm": [{"seconds": 1.0}, {"seconds": 1.2}, {"seconds": 1.1}]}
+
+    result = peers.summarize(runs, {"llamaindex": "--skip-llamaindex"}, chunks=220)
+
+    assert result["peers"]["bare"]["seconds"] == 11.0
+    assert result["peers"]["bare"]["chunks_per_s"] == 20.0
+    assert result["peers"]["kademe-cold"]["x_bare"] == pytest.approx(12.0 / 11.0, abs=1e-3)
+    assert result["peers"]["llamaindex"] == {"skipped": "--skip-llamaindex"}
+    assert list(result["peers"]) == ["bare", "by-hand", "llamaindex", "kademe-cold", "kademe-warm"]
+    assert result["ratios"] == {"kademe-cold/bare": 1.091, "kademe-warm/kademe-cold": 0.092, "kademe-cold/by-hand": 0.857}
+    assert all(t["met"] for t in result["targets"].values())
+
+
+def test_summary_marks_a_missed_target():
+    result = load_peers().summarize({"bare": [{"seconds": 10.0}], "kademe-cold": [{"seconds": 11.5}]}, {}, chunks=10)
+
+    assert result["targets"]["kademe cold <= 1.10 x bare"] == {"value": 1.15, "limit": 1.1, "met": False}
+
+
+@pytest.mark.slow
+def test_peers_runs_every_peer_on_a_tiny_corpus(tmp_path):
+    peers = load_peers()
+    llama = peers.llama_missing() is None
+    out = tmp_path / "results"
+    cmd = [sys.executable, str(PEERS_PY), "--docs", "3", "--repeat", "1", "--out", str(out), "--workdir", str(tmp_path / "work")]
+
+    proc = subprocess.run(cmd + ([] if llama else ["--skip-llamaindex"]), capture_output=True, text=True, timeout=900)
+
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "peers.json").read_text())
+    assert list(result["peers"]) == list(peers.PEERS)
+    ran = [n for n in peers.PEERS if llama or n != "llamaindex"]
+    chunks = result["corpus"]["chunks"]
+    assert chunks > 0
+    for name in ran:
+        p = result["peers"][name]
+        assert p["seconds"] > 0 and p["chunks_per_s"] > 0 and p["x_bare"] > 0, name
+        assert p["chunks"] == chunks and [r["chunks"] for r in p["runs"]] == [chunks], name
+    if not llama:
+        assert "skipped" in result["peers"]["llamaindex"]
+    assert result["peers"]["kademe-warm"]["runs"][0]["cached"] == ["read", "clean", "chunk", "embed", "upsert"]
+    assert set(result["ratios"]) >= {"kademe-cold/bare", "kademe-warm/kademe-cold", "kademe-cold/by-hand"}
+    assert result["machine"]["cpu"] and result["machine"]["cores"] >= 1
+    assert result["versions"]["torch"] and result["versions"]["qdrant-client"] and result["versions"]["prefect"]
+    assert (out / "peers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "kademe-cold" in proc.stdout and "x bare" in proc.stdout

@@ -1,0 +1,412 @@
+"""Reliability: kill -9 anywhere and resume exactly, a flaky Qdrant, clear non-transient errors, no secret leaks.
+
+One real Prefect server serves the whole session; ``kademe ingest`` subprocesses reach it through
+``PREFECT_API_URL`` instead of starting an ephemeral server each. Crashed runs are real processes
+killed by ``KADEME_FAULT_CRASH_AT``; the resumed run is ``kademe.cli.main`` in this process (the
+model stays loaded), and everything it needs is on disk, as after a real ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+
+from kademe.checkpoint import parquet_rows
+from kademe.cli import main
+from tests.conftest import MODEL, decision, write_ndjson
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+YEARS = ("2011", "2012")
+SPACE = "all-minilm-l6-v2"
+SHARD_SIZE = 2
+# Small shards and chunks so a year has several of each: 3 documents give 11 chunks, 6 shards a year.
+TUNING = ["--device", "cpu", "--model", MODEL, "--shard-size", str(SHARD_SIZE), "--chunk-tokens", "64", "--chunk-overlap", "8"]
+
+
+# -- fixtures and helpers ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def api_env(prefect_server) -> dict[str, str]:
+    """The environment for ``kademe`` subprocesses: this session's Prefect server, no fault injectors.
+
+    ``prefect_test_harness`` sets ``PREFECT_API_URL`` in Prefect's settings context, not in
+    ``os.environ``, so it is passed on explicitly.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url, "the Prefect test server has no API URL"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KADEME_FAULT_", "KADEME_QDRANT_API_KEY"))}
+    return {**env, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> str:
+    """Two years of 3 short decisions; 2012 also holds 2,000 exact duplicates and 10 broken lines.
+
+    The extra lines of 2012 make the read stage write a batch (``BATCH`` is 2,000 lines) and the
+    clean stage read two, so their per-batch crash points are reached, in the second year.
+    """
+    data = tmp_path_factory.mktemp("reliability") / "data"
+    write_ndjson(data / "yargitay_2011.ndjson", [decision(2011, n) for n in range(3)])
+    dup = (json.dumps(decision(2012, 0), ensure_ascii=False) + "\n").encode()
+    write_ndjson(data / "yargitay_2012.ndjson", [decision(2012, n) for n in range(3)], [dup] * 2000 + [b"{kirik satir\n"] * 10)
+    return str(data / "yargitay_{year}.ndjson")
+
+
+@dataclass
+class Run:
+    workdir: Path  # read-only: tests copy it
+    summary: dict
+    points: dict[str, models.Record]
+
+
+def ingest_here(source: str, workdir: Path, *extra: str) -> dict:
+    """``kademe ingest --json`` in this process; returns the parsed JSON."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["ingest", "--source", source, "--years", *YEARS, "--workdir", str(workdir), "--collection", "rel",
+                     *TUNING, *extra, "--json"])
+    result = json.loads(out.getvalue())
+    assert code == 0, result
+    return result
+
+
+def verify_here(workdir: Path) -> dict:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["verify", "--years", *YEARS, "--workdir", str(workdir), "--collection", "rel", "--json"])
+    result = json.loads(out.getvalue())
+    assert code == 0 and result["ok"], result
+    return result
+
+
+def run_cli(*args: str, env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kademe.cli", *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def ingest_args(source: str, workdir: Path, years=YEARS) -> list[str]:
+    return ["ingest", "--source", source, "--years", *years, "--workdir", str(workdir), "--collection", "rel", *TUNING]
+
+
+def points(workdir: Path, collection: str = "rel") -> dict[str, models.Record]:
+    client = QdrantClient(path=str(workdir / "qdrant"))
+    try:
+        records, _ = client.scroll(collection, limit=100_000, with_payload=True, with_vectors=True)
+        return {str(r.id): r for r in records}
+    finally:
+        client.close()
+
+
+def assert_same_points(got: dict[str, models.Record], want: dict[str, models.Record]) -> None:
+    """Same ids, vectors allclose (1e-5), payloads equal: nothing missing, nothing extra."""
+    assert got.keys() == want.keys(), f"missing {sorted(want.keys() - got.keys())[:5]}, extra {sorted(got.keys() - want.keys())[:5]}"
+    for pid, p in got.items():
+        assert p.payload == want[pid].payload, pid
+        assert set(p.vector) == {SPACE}
+        np.testing.assert_allclose(p.vector[SPACE], want[pid].vector[SPACE], atol=1e-5, rtol=0)
+
+
+def finished_units(workdir: Path) -> dict[Path, tuple[int, int]]:
+    """``(inode, mtime_ns)`` of every finished unit of work: stage checkpoints with their done marker,
+    embed shards and upsert shard markers. A resumed run must leave all of them untouched."""
+    units: dict[Path, tuple[int, int]] = {}
+    for year in workdir.glob("[0-9][0-9][0-9][0-9]"):
+        found = list(year.glob("embed-*/shard-*.parquet")) + list(year.glob("upsert-*/shard-*.done"))
+        for done in year.glob("*-*.json"):  # read-<key>.json, clean-..., chunk-..., embed-..., upsert-...
+            stage, key = done.stem.rsplit("-", 1)
+            found += [done, *year.glob(f"{stage}-{key}.parquet"), *year.glob(f"{stage}-rejects-{key}.parquet")]
+        for path in found:
+            st = path.stat()
+            units[path] = (st.st_ino, st.st_mtime_ns)
+    return units
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, source, prefect_server) -> Run:
+    """The uninterrupted run every resumed run must equal."""
+    workdir = tmp_path_factory.mktemp("reference") / "work"
+    summary = ingest_here(source, workdir)
+    for year in YEARS:
+        y = summary["years"][year]
+        assert y["status"] == "completed" and y["cached"] == []
+        assert y["counts"]["chunks"] > 2 * SHARD_SIZE, "each year needs several shards"
+    assert summary["years"]["2012"]["counts"]["read"] > 2000, "2012 must reach the read stage's batch crash point"
+    return Run(workdir, summary, points(workdir))
+
+
+# -- kill -9 anywhere, resume exactly ------------------------------------------------------------
+# (KADEME_FAULT_CRASH_AT, whether 2011 has finished when the process dies). The n-th reach of a
+# point is counted over the whole two-year run: a year has 11 chunks in 6 shards of one batch each,
+# one chunk batch, one clean batch in 2011 and two in 2012, 31 checkpoint renames in 2011.
+CRASHES = [
+    ("read-start:1", False),
+    ("read-batch:1", True),  # only 2012 has 2,000 lines
+    ("read-done:2", True),
+    ("clean-start:1", False),
+    ("clean-batch:3", True),  # the second clean batch of 2012
+    ("clean-done:1", False),
+    ("chunk-start:2", True),
+    ("chunk-batch:2", True),
+    ("chunk-done:1", False),
+    ("model-loaded:1", False),
+    ("embed-start:2", True),
+    ("embed-batch:3", False),  # the third shard is encoded, not written
+    ("embed-batch:9", True),
+    ("embed-shard:2", False),
+    ("embed-done:2", True),
+    ("upsert-start:1", False),
+    ("upsert-batch:2", False),
+    ("upsert-batch:8", True),
+    ("upsert-shard:3", False),
+    ("upsert-prune:2", True),
+    ("upsert-done:1", False),
+    ("verify-start:2", True),
+    ("year-done:1", True),  # between years
+    ("checkpoint-rename:1", False),  # the first Parquet file of 2011, complete under its temporary name
+    ("checkpoint-rename:42", True),  # the first embed shard of 2012
+]
+# Units of work of the year in flight that must survive the crash, where the count is known.
+KEPT = {"embed-batch:3": ("2011", "embed", 2), "embed-shard:2": ("2011", "embed", 2),
+        "embed-batch:9": ("2012", "embed", 2), "upsert-batch:2": ("2011", "upsert", 1),
+        "upsert-shard:3": ("2011", "upsert", 3), "upsert-batch:8": ("2012", "upsert", 1)}
+
+
+def test_crash_points_cover_every_stage_and_both_years():
+    from kademe.faults import CRASH_POINTS
+
+    assert {spec.split(":")[0] for spec, _ in CRASHES} == set(CRASH_POINTS)
+    assert len(CRASHES) >= 20 and {False, True} == {second for _, second in CRASHES}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("spec", "first_year_done"), CRASHES, ids=[spec for spec, _ in CRASHES])
+def test_kill_anywhere_then_rerun_gives_the_clean_point_set(spec, first_year_done, tmp_path, source, reference, api_env):
+    workdir = tmp_path / "work"
+    crashed = run_cli(*ingest_args(source, workdir), env={**api_env, "KADEME_FAULT_CRASH_AT": spec})
+    assert crashed.returncode == 137, f"{spec} was never reached (exit {crashed.returncode}):\n{crashed.stderr[-3000:]}"
+    assert f"KADEME_FAULT_CRASH_AT={spec}: killing the process" in crashed.stderr
+    assert (workdir / "2011" / "report.json").exists() == first_year_done, "the crash landed in the wrong year"
+
+    kept = finished_units(workdir)
+    if spec in KEPT:
+        year, stage, n = KEPT[spec]
+        unit = "shard-*.parquet" if stage == "embed" else "shard-*.done"
+        assert len(list((workdir / year).glob(f"{stage}-*/{unit}"))) == n
+
+    resumed = ingest_here(source, workdir)
+
+    after = finished_units(workdir)
+    assert {p: after.get(p) for p in kept} == kept, "a finished checkpoint or shard was redone"
+    for year in YEARS:
+        y, ref = resumed["years"][year], reference.summary["years"][year]
+        assert y["status"] == "completed" and y["counts"] == ref["counts"]
+    if first_year_done:
+        assert resumed["years"]["2011"]["cached"] == ["read", "clean", "chunk", "embed", "upsert"]
+    assert_same_points(points(workdir), reference.points)
+    verify_here(workdir)
+
+
+@pytest.mark.slow
+def test_torn_checkpoints_are_rebuilt_not_trusted(tmp_path, source, reference):
+    workdir = tmp_path / "work"
+    shutil.copytree(reference.workdir, workdir)
+    y11, y12 = workdir / "2011", workdir / "2012"
+    chunks = next(y11.glob("chunk-*.parquet"))
+    read_done = next(y11.glob("read-*.json"))
+    shard = next(y12.glob("embed-*")) / "shard-00001.parquet"
+    other_shards = {p: p.stat().st_mtime_ns for p in shard.parent.glob("shard-*.parquet") if p != shard}
+    for path in (chunks, read_done, shard):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    assert parquet_rows(chunks) is None and parquet_rows(shard) is None
+
+    result = ingest_here(source, workdir)
+
+    assert result["years"]["2011"]["cached"] == ["clean", "embed", "upsert"]  # read and chunk were rebuilt
+    assert result["years"]["2012"]["cached"] == ["read", "clean", "chunk", "upsert"]  # one shard re-embedded
+    assert parquet_rows(chunks) == reference.summary["years"]["2011"]["counts"]["chunks"]
+    assert parquet_rows(shard) == SHARD_SIZE and json.loads(read_done.read_text())["read"] == 3
+    assert {p: p.stat().st_mtime_ns for p in other_shards} == other_shards, "only the torn shard is re-embedded"
+    assert_same_points(points(workdir), reference.points)
+    verify_here(workdir)
+
+
+# -- a flaky store -------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_flaky_qdrant_at_30_percent_still_gives_the_clean_point_set(tmp_path, source, reference, monkeypatch):
+    import kademe.faults
+    import kademe.store
+
+    injected = []
+
+    def counting(operation: str) -> None:
+        try:
+            kademe.faults.maybe_store_error(operation)
+        except Exception as e:
+            injected.append((operation, type(e).__name__))
+            raise
+
+    monkeypatch.setattr(kademe.store, "maybe_store_error", counting)
+    monkeypatch.setenv("KADEME_FAULT_QDRANT_ERROR_RATE", "0.3")
+    workdir = tmp_path / "work"
+
+    result = ingest_here(source, workdir)
+    verify_here(workdir)
+
+    assert len(injected) >= 5 and {name for _, name in injected} == {"ResponseHandlingException"}
+    assert {op for op, _ in injected} >= {"upsert", "scroll"}
+    for year in YEARS:
+        assert result["years"][year]["counts"] == reference.summary["years"][year]["counts"]
+    monkeypatch.delenv("KADEME_FAULT_QDRANT_ERROR_RATE")
+    assert_same_points(points(workdir), reference.points)
+
+
+# -- non-transient errors fail fast, with one clear line -----------------------------------------
+def make_collection_with_7_dims(workdir: Path, name: str) -> None:
+    client = QdrantClient(path=str(workdir / "qdrant"))
+    try:
+        client.create_collection(name, vectors_config={SPACE: models.VectorParams(size=7, distance=models.Distance.COSINE)})
+    finally:
+        client.close()
+
+
+@pytest.mark.slow
+def test_collection_with_another_vector_size_fails_with_a_clear_message(tmp_path, source, api_env):
+    workdir = tmp_path / "work"
+    make_collection_with_7_dims(workdir, "rel")
+    started = time.monotonic()
+    proc = run_cli(*ingest_args(source, workdir, years=["2011"]), env=api_env)
+    assert proc.returncode == 1
+    assert "Collection 'rel' stores vector 'all-minilm-l6-v2' with size 7, but the model gives 384." in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert time.monotonic() - started < 120, "not retried"
+
+
+@pytest.mark.xfail(strict=True, reason="the size mismatch surfaces inside the flow as a failed-year table after embedding; "
+                   "proposed fix: check the collection in cli.preflight (see the reliability report)")
+@pytest.mark.slow
+def test_collection_with_another_vector_size_is_one_line_before_any_work(tmp_path, source, api_env):
+    workdir = tmp_path / "work"
+    make_collection_with_7_dims(workdir, "rel")
+    proc = run_cli(*ingest_args(source, workdir, years=["2011"]), env=api_env)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines()[0] == ("kademe: Collection 'rel' stores vector 'all-minilm-l6-v2' with size 7, "
+                                                   "but the model gives 384.")
+    assert not list(workdir.glob("2011/embed-*")), "nothing was embedded for a collection that cannot take it"
+
+
+class _Refuses(BaseHTTPRequestHandler):
+    """A Qdrant stand-in that answers every request 401, as a server does for a wrong API key."""
+
+    requests: list[str] = []
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        _Refuses.requests.append(self.path)
+        body = b'{"status": {"error": "Invalid api-key"}, "time": 0.0}'
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_PUT = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def refusing_qdrant():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuses)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Refuses.requests.clear()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.xfail(strict=True, reason="open_store turns every KademeError of the probe into 'not reachable'; "
+                   "proposed fix: catch StoreUnavailable there (see the reliability report)")
+def test_bad_api_key_fails_fast_with_a_clear_line(tmp_path, source, api_env, refusing_qdrant):
+    started = time.monotonic()
+    proc = run_cli("ingest", "--source", source, "--years", "2011", "--workdir", str(tmp_path / "w"), "--collection", "c",
+                   "--qdrant-url", refusing_qdrant, "--qdrant-api-key", "WRONG-KEY", env=api_env, timeout=120)
+    assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert "Qdrant refused the API key (HTTP 401)." in proc.stderr
+    assert len(_Refuses.requests) == 1, "a refused key is not retried"
+    assert time.monotonic() - started < 60
+
+
+def test_bad_api_key_is_not_retried(tmp_path, source, api_env, refusing_qdrant):
+    proc = run_cli("ingest", "--source", source, "--years", "2011", "--workdir", str(tmp_path / "w"), "--collection", "c",
+                   "--qdrant-url", refusing_qdrant, "--qdrant-api-key", "WRONG-KEY", env=api_env, timeout=120)
+    assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("kademe: ")
+    assert len(_Refuses.requests) == 1, "a refused key is not retried"
+    assert "WRONG-KEY" not in proc.stderr
+
+
+# -- secrets -------------------------------------------------------------------------------------
+def _prefect_records(workdir: Path) -> list[str]:
+    """JSON of every flow run, task run, artifact and log line of the runs that used ``workdir``."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    with get_client(sync_client=True) as client:
+        runs = [r for r in client.read_flow_runs(limit=200) if r.parameters.get("workdir") == str(workdir)]
+        ids = [r.id for r in runs]
+        assert {r.name for r in runs} >= {"ingest-[2011]", "ingest-2011"}, [r.name for r in runs]
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)))
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
+    assert {a.key for a in artifacts} >= {"kademe-report-2011", "kademe-rejects-2011"}
+    assert len(tasks) >= 6
+    return [x.model_dump_json() for x in (*runs, *artifacts, *tasks, *logs)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_the_api_key_appears_nowhere(how, tmp_path, source, api_env):
+    secret = f"SECRET-XYZ-{how}"
+    workdir = tmp_path / "work"
+    args = ingest_args(source, workdir, years=["2011"]) + ["--json"]
+    env = dict(api_env)
+    if how == "flag":
+        args += ["--qdrant-api-key", secret]
+    else:
+        env["KADEME_QDRANT_API_KEY"] = secret
+    proc = run_cli(*args, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["years"]["2011"]["status"] == "completed"
+
+    assert secret not in proc.stdout + proc.stderr
+    files = [p for p in workdir.rglob("*") if p.is_file()]
+    assert {p.suffix for p in files} >= {".json", ".parquet", ".ndjson", ".done", ".sqlite"}
+    leaked = [str(p) for p in files if secret.encode() in p.read_bytes()]
+    assert leaked == []
+    records = _prefect_records(workdir)
+    assert len(records) > 10
+    assert [r for r in records if secret in r] == []
