@@ -272,12 +272,12 @@ def _emit(args: argparse.Namespace, result: dict, fmt) -> None:
 
 
 def _format_summary(result: dict) -> str:
-    head = f"{'year':<6}{'status':<11}{'read':>7}{'docs':>7}{'dups':>6}{'rej':>6}{'chunks':>8}{'upserted':>9}  {'cached':<28}{'device':<7}{'sec':>7}"
+    head = f"{'year':<6}{'status':<11}{'read':>7}{'docs':>7}{'dups':>6}{'rej':>6}{'chunks':>8}{'upserted':>9}  {'cached':<32}{'device':<7}{'sec':>7}"
     lines = [head]
     for year, y in result["years"].items():
         c = y["counts"]
         lines.append(f"{year:<6}{y['status']:<11}{c['read']:>7}{c['documents']:>7}{c['duplicates']:>6}{c['rejected']:>6}"
-                     f"{c['chunks']:>8}{c['upserted']:>9}  {','.join(y['cached']) or '-':<28}{y['device']:<7}{y['seconds']:>7.1f}"
+                     f"{c['chunks']:>8}{c['upserted']:>9}  {','.join(y['cached']) or '-':<32}{y['device']:<7}{y['seconds']:>7.1f}"
                      + ("  DEGRADED" if y["degraded"] else "") + (f"  {len(y['oom_events'])} OOM" if y["oom_events"] else ""))
         if y.get("error"):
             lines.append(f"      error: {y['error']}")
@@ -285,7 +285,7 @@ def _format_summary(result: dict) -> str:
 
 
 def _format_hits(result: dict) -> str:
-    return "\n".join(f"{h['score']:.3f}  {h['doc_id']}#{h['chunk_index']} ({h['year']})  {h['text'][:90]}…" for h in result["hits"]) or "no hits"
+    return "\n".join(f"{h['score']:.3f}  {h['doc_id']}#{h['chunk_index']} ({h['year']})  {' '.join(h['text'].split())[:80]}…" for h in result["hits"]) or "no hits"
 
 
 COMMANDS = {"ingest": cmd_ingest, "verify": cmd_verify, "search": cmd_search, "demo": cmd_demo, "plan": cmd_plan, "upgrade": cmd_upgrade}
