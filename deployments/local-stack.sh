@@ -25,7 +25,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${KADEME_STACK_DIR:-$ROOT/.kademe-stack}
 [[ $STATE == /* ]] || STATE=$PWD/$STATE
 PORT=${KADEME_PREFECT_PORT:-4200}
-POOL=${KADEME_WORK_POOL:-kademe-gpu}
+DEFAULT_POOL=kademe-gpu  # the pool named in prefect.yaml
+POOL=${KADEME_WORK_POOL:-$DEFAULT_POOL}
 PY=${KADEME_PYTHON:-python3}
 START_TIMEOUT=${KADEME_START_TIMEOUT:-120}
 STOP_TIMEOUT=${KADEME_STOP_TIMEOUT:-10}
@@ -95,10 +96,8 @@ start_server() {
   if healthy "$url"; then die "something else already answers on $url. Stop it, pick another KADEME_PREFECT_PORT, or set PREFECT_API_URL=$url to use it."; fi
   echo "$url" >"$STATE/server.url"
   # The database lives in the state dir, apart from ~/.prefect, unless one is configured.
-  if [[ -z ${PREFECT_SERVER_DATABASE_CONNECTION_URL:-}${PREFECT_API_DATABASE_CONNECTION_URL:-} ]]; then
-    export PREFECT_SERVER_DATABASE_CONNECTION_URL="sqlite+aiosqlite:///$STATE/prefect.db"
-  fi
-  PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_SERVER_API_HOST=127.0.0.1 \
+  local db=${PREFECT_SERVER_DATABASE_CONNECTION_URL:-${PREFECT_API_DATABASE_CONNECTION_URL:-sqlite+aiosqlite:///$STATE/prefect.db}}
+  PREFECT_SERVER_DATABASE_CONNECTION_URL=$db PREFECT_SERVER_ANALYTICS_ENABLED=false \
     launch server prefect server start --host 127.0.0.1 --port "$PORT"
   pid=$(cat "$STATE/server.pid")
   say "server starting: $url (pid $pid, log $STATE/server.log)"
@@ -138,7 +137,16 @@ setup() {
     prefect gcl inspect "gpu-$i" >/dev/null 2>&1 || run_cli "creating concurrency limit gpu-$i" prefect gcl create "gpu-$i" --limit 1
   done
   # Pull steps read KADEME_PROJECT_DIR on the worker; deploying needs only the flows importable from ROOT.
-  (cd "$ROOT" && run_cli "prefect deploy --all" prefect --no-prompt deploy --all --pool "$POOL")
+  # `deploy --all` ignores CLI options such as --pool (Prefect 3.9 warns and goes on with prefect.yaml's
+  # pool), so another pool is set one deployment at a time.
+  if [[ $POOL == "$DEFAULT_POOL" ]]; then
+    (cd "$ROOT" && run_cli "prefect deploy --all" prefect --no-prompt deploy --all)
+  else
+    local name
+    while read -r name; do
+      (cd "$ROOT" && run_cli "prefect deploy --name $name" prefect --no-prompt deploy --name "$name" --pool "$POOL")
+    done < <(sed -n 's/^  - name: *//p' "$ROOT/prefect.yaml")
+  fi
   say "work pool $POOL, limits gpu-0..gpu-$((gpus - 1)), deployments of $ROOT/prefect.yaml registered at $PREFECT_API_URL"
 }
 
@@ -154,7 +162,7 @@ start_workers() {
     gpu=$((i % gpus))
     echo "gpu-$gpu" >"$STATE/worker-$i.slot"
     CUDA_VISIBLE_DEVICES=$gpu KADEME_GPU_SLOT=gpu-$gpu KADEME_PROJECT_DIR=$ROOT PREFECT_API_URL=$PREFECT_API_URL \
-      launch "worker-$i" prefect worker start --pool "$POOL" --name "kademe-worker-$i"
+      launch "worker-$i" prefect worker start --pool "$POOL" --name "kademe-${HOSTNAME:-local}-$i"
     pid=$(cat "$STATE/worker-$i.pid")
     say "worker-$i started: pid $pid, CUDA_VISIBLE_DEVICES=$gpu, KADEME_GPU_SLOT=gpu-$gpu, log $STATE/worker-$i.log"
   done

@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.gpu import gpu_slot
 from kademe.chunk import ChunkResult, chunk_texts
 from kademe.clean import CleanResult, clean_records
 from kademe.embed.stage import EmbedResult, embed_chunks
@@ -73,7 +74,8 @@ def embed_chunks_task(chunks: ChunkResult, year: int, s: Settings) -> EmbedResul
     def progress(done: int, total: int) -> None:
         update_progress_artifact(artifact, 100.0 * done / max(total, 1))
 
-    return _logged("embed", embed_chunks(chunks, year, s, progress=progress))
+    with gpu_slot():  # one embedding per GPU at a time: the worker's KADEME_GPU_SLOT limit (flows/gpu.py)
+        return _logged("embed", embed_chunks(chunks, year, s, progress=progress))
 
 
 @task(name="upsert", **STORE_TASK)
