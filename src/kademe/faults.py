@@ -16,6 +16,9 @@ cannot tell them from the real thing. All are off unless their variable is set.
 ``KADEME_FAULT_QDRANT_ERROR_RATE=0.3``
     That share of store calls raises a transient qdrant-client error (a connection error) before
     the call is made. ``KADEME_FAULT_SEED`` seeds it.
+``KADEME_FAULT_QDRANT_DOWN_CALLS=N``
+    The first N store calls of the process raise that error: an outage of known length, for
+    testing retries deterministically.
 """
 
 from __future__ import annotations
@@ -72,6 +75,12 @@ def crash_point(name: str) -> None:
         os._exit(137)
 
 
+def reset() -> None:
+    """Forget how often crash points and store calls were reached (for tests in one process)."""
+    with _lock:
+        _counts.clear()
+
+
 def fake_cuda() -> bool:
     """True when ``KADEME_FAULT_FAKE_CUDA`` asks GPU code paths to run without a GPU."""
     return os.environ.get("KADEME_FAULT_FAKE_CUDA", "") not in ("", "0", "false")
@@ -96,12 +105,14 @@ _rng = random.Random(int(os.environ.get("KADEME_FAULT_SEED", "0")))
 
 
 def maybe_store_error(operation: str) -> None:
-    """Raise a transient qdrant-client error for ``KADEME_FAULT_QDRANT_ERROR_RATE`` of store calls."""
+    """Raise a transient qdrant-client error when a store-fault instrument says this call fails."""
     rate = float(os.environ.get("KADEME_FAULT_QDRANT_ERROR_RATE", "0") or 0)
-    if rate <= 0:
+    down = int(os.environ.get("KADEME_FAULT_QDRANT_DOWN_CALLS", "0") or 0)
+    if rate <= 0 and down <= 0:
         return
     with _lock:
-        fail = _rng.random() < rate
+        _counts["store-call"] = _counts.get("store-call", 0) + 1
+        fail = _counts["store-call"] <= down or (rate > 0 and _rng.random() < rate)
     if fail:
         from qdrant_client.http.exceptions import ResponseHandlingException
 

@@ -1,0 +1,86 @@
+"""Prefect operations: task retries after a store outage, flow-run retries that reuse checkpoints, artifacts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+import flows.ingest as ingest_flows
+from kademe import faults
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+@pytest.fixture
+def outage(monkeypatch):
+    """The first N store calls fail with a genuine transient qdrant-client error; retry delays are 0 s."""
+    faults.reset()
+    monkeypatch.setattr(ingest_flows, "upsert_points_task", ingest_flows.upsert_points_task.with_options(retry_delay_seconds=0))
+
+    def down(calls: int):
+        monkeypatch.setenv("KADEME_FAULT_QDRANT_DOWN_CALLS", str(calls))
+
+    yield down
+    faults.reset()
+
+
+def task_runs(flow_run_id):
+    async def read():
+        async with get_client() as client:
+            return await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+
+    return {t.name.rsplit("-", 1)[0]: t for t in asyncio.run(read())}
+
+
+def artifact(key: str):
+    async def read():
+        async with get_client() as client:
+            found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            return found[-1] if found else None
+
+    return asyncio.run(read())
+
+
+def test_upsert_task_retry_succeeds_after_a_store_outage(settings, outage):
+    outage(8)  # tenacity's 8 attempts on the first call all fail: the task fails once, Prefect retries it
+    s = settings()
+    state = ingest_flows.ingest_year(2011, **s.flow_parameters(), return_state=True)
+    summary = state.result()
+    assert summary["status"] == "completed" and summary["verify"]["ok"]
+    runs = task_runs(state.state_details.flow_run_id)
+    assert runs["upsert"].run_count == 2, "one failed attempt, one retry"
+    assert runs["read"].run_count == 1
+
+
+def test_flow_run_retry_reuses_finished_stages(settings, outage, monkeypatch):
+    outage(8)
+    monkeypatch.setattr(ingest_flows, "upsert_points_task", ingest_flows.upsert_points_task.with_options(retries=0))
+    s = settings()
+    flow = ingest_flows.ingest_year.with_options(retries=1, retry_delay_seconds=0)
+    summary = flow(2011, **s.flow_parameters())
+    assert summary["status"] == "completed"
+    assert summary["cached"] == ["read", "clean", "chunk", "embed"], "the retry recomputed nothing that had finished"
+
+
+def test_report_rejects_and_progress_artifacts(settings, tmp_path):
+    with open(tmp_path / "data" / "yargitay_2012.ndjson", "ab") as f:
+        f.write(b"not json\n[1]\n")
+    s = settings()
+    summary = ingest_flows.ingest_year(2012, **s.flow_parameters())
+    report = artifact("kademe-report-2012")
+    assert report.type == "markdown" and "year 2012" in report.data
+    assert "| 8 | 6 | 0 | 2 | {0} | {0} | {0} |".format(summary["counts"]["chunks"]) in report.data
+    rejects = artifact("kademe-rejects-2012")
+    assert rejects.type == "table"
+    assert sorted((r["reason"], r["lines"]) for r in _rows(rejects.data)) == [("invalid_json", 1), ("not_object", 1)]
+    progress = artifact("embed-progress-2012")
+    assert progress.type == "progress" and float(progress.data) == 100.0
+
+
+def _rows(data):
+    import json
+
+    return json.loads(data) if isinstance(data, str) else data
