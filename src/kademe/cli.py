@@ -157,8 +157,10 @@ def preflight(s: Settings, years: list[int]) -> None:
         probe.unlink()
     except OSError as e:
         raise KademeError(f"Work directory '{s.workdir}' is not writable: {e.strerror}.\n\nPass --workdir with a writable folder.") from None
-    with open_store(s):
-        pass
+    from kademe.store import ensure_collection
+
+    with open_store(s) as client:
+        ensure_collection(client, s)  # a wrong vector size or API key fails here, in one line
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
