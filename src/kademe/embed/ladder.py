@@ -28,7 +28,8 @@ from kademe.faults import check_oom, crash_point, fake_cuda
 from kademe.settings import Settings
 
 RUNGS = ("gpu", "gpu-batch1", "gpu-small", "cpu")
-GROW_AFTER = 8  # successes in a row before a shrunken budget doubles again
+GROW_AFTER = 8  # successes in a row before a shrunken budget grows again
+PROBE_AFTER = 8  # near the known ceiling, wait GROW_AFTER x this many successes before probing above it
 RECHECK_EVERY = 16  # batches between re-reads of free GPU memory (other jobs come and go)
 SAFETY = 0.8  # share of free memory the planner may use
 
@@ -90,6 +91,7 @@ class Ladder:
         self.rung = "gpu" if cuda_usable(s.device) else "cpu"
         self.allocator: str | None = None
         self.ceiling: int | None = None  # smallest padded size seen to fail on the gpu rung
+        self.floor = 0  # largest padded size seen to succeed on the gpu rung
         self.cost_per_token: float | None = None  # measured bytes per padded token (real CUDA only)
         self.streak = 0
         self.grow_after = GROW_AFTER  # bench/ladder.py sets it out of reach to measure halving-only
@@ -153,7 +155,7 @@ class Ladder:
     def _next_batch(self, order: list[int], pos: int, n_tokens: list[int]) -> list[int]:
         """The next length-sorted batch: as many rows as fit the budget (at least one)."""
         if self.rung == "gpu" and self.batches % RECHECK_EVERY == 0:
-            self.budget = min(self.budget, self._planned_budget()) if self.ceiling else self._planned_budget()
+            self.budget = min(self.budget, self._planned_budget())  # others took memory: shrink now, grow by successes
         budget = self.budget if self.rung == "gpu" else self.s.token_budget or self.s.batch_size * self.max_len
         longest = max(n_tokens[order[pos]], 1)
         rows = max(1, min(self._rows_limit(), budget // longest, len(order) - pos))
@@ -175,18 +177,23 @@ class Ladder:
 
     # -- what happens after a batch -----------------------------------------------------------
     def _after_success(self, rung: str, padded: int) -> None:
+        """Grow a shrunken budget back: double while no ceiling is known, else bisect towards it."""
         self.batches += 1
         if rung != "gpu":
             return
         self._calibrate(padded)
+        self.floor = max(self.floor, padded)
         self.streak += 1
         target = self._planned_budget()
-        if self.streak >= self.grow_after and self.budget < target:
-            cap = int(self.ceiling * 0.9) if self.ceiling else target
-            self.budget = max(self.budget, min(target, self.budget * 2, cap))
-            self.streak = 0
-            if self.ceiling and self.budget >= int(self.ceiling * 0.9):
-                self.ceiling = int(self.ceiling * 1.25)  # memory may have come back: probe higher later
+        if self.streak < self.grow_after or self.budget >= target:
+            return
+        if self.ceiling is not None and self.ceiling - self.floor <= max(self.floor // 10, self.max_len):
+            if self.streak < self.grow_after * PROBE_AFTER:
+                return  # close enough to the ceiling: stay, and only rarely look again
+            self.ceiling = None  # other jobs may have freed memory since: probe upwards again
+        grown = self.budget * 2 if self.ceiling is None else (self.floor + self.ceiling) // 2
+        self.budget = max(self.budget, min(target, grown))
+        self.streak = 0
 
     def _calibrate(self, padded: int) -> None:
         """Learn bytes per padded token from the peak the last batch really used (real CUDA only)."""
@@ -205,7 +212,7 @@ class Ladder:
         free = None if fake_cuda() else free_memory()
         if rung == "gpu" and len(batch) > 1:
             self.ceiling = padded if self.ceiling is None else min(self.ceiling, padded)
-            self.budget = max(1, padded // 2)
+            self.budget = self.floor if 0 < self.floor < padded else max(1, padded // 2)
             left, right = _halves(batch, n_tokens)
             pending.appendleft(right)
             pending.appendleft(left)
