@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -29,8 +30,6 @@ from kademe.checkpoint import parquet_rows
 from kademe.cli import main
 from tests.conftest import MODEL, decision, write_ndjson
 
-pytestmark = pytest.mark.usefixtures("prefect_server")
-
 YEARS = ("2011", "2012")
 SPACE = "all-minilm-l6-v2"
 SHARD_SIZE = 2
@@ -39,9 +38,18 @@ TUNING = ["--device", "cpu", "--model", MODEL, "--shard-size", str(SHARD_SIZE), 
 
 
 # -- fixtures and helpers ------------------------------------------------------------------------
+def quiet_env() -> dict[str, str]:
+    """This process's environment without fault injectors or API keys, with one torch thread.
+
+    One torch thread: on a small shared CPU, two spinning threads made each 2-row batch ~10x slower.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KADEME_FAULT_", "KADEME_QDRANT_API_KEY"))}
+    return {**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 @pytest.fixture(scope="module")
 def api_env(prefect_server) -> dict[str, str]:
-    """The environment for ``kademe`` subprocesses: this session's Prefect server, no fault injectors.
+    """The environment for ``kademe ingest`` subprocesses: ``quiet_env()`` plus this session's Prefect server.
 
     ``prefect_test_harness`` sets ``PREFECT_API_URL`` in Prefect's settings context, not in
     ``os.environ``, so it is passed on explicitly.
@@ -50,8 +58,18 @@ def api_env(prefect_server) -> dict[str, str]:
 
     url = PREFECT_API_URL.value()
     assert url, "the Prefect test server has no API URL"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KADEME_FAULT_", "KADEME_QDRANT_API_KEY"))}
-    return {**env, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "HF_HUB_OFFLINE": "1"}
+    return {**quiet_env(), "PREFECT_API_URL": url}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The in-process runs use one torch thread too (see ``quiet_env``); restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +93,12 @@ class Run:
     points: dict[str, models.Record]
 
 
-def ingest_here(source: str, workdir: Path, *extra: str) -> dict:
+def ingest_here(source: str, workdir: Path) -> dict:
     """``kademe ingest --json`` in this process; returns the parsed JSON."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = main(["ingest", "--source", source, "--years", *YEARS, "--workdir", str(workdir), "--collection", "rel",
-                     *TUNING, *extra, "--json"])
+                     *TUNING, "--json"])
     result = json.loads(out.getvalue())
     assert code == 0, result
     return result
@@ -228,7 +246,7 @@ def test_torn_checkpoints_are_rebuilt_not_trusted(tmp_path, source, reference):
     y11, y12 = workdir / "2011", workdir / "2012"
     chunks = next(y11.glob("chunk-*.parquet"))
     read_done = next(y11.glob("read-*.json"))
-    shard = next(y12.glob("embed-*")) / "shard-00001.parquet"
+    shard = next(p for p in y12.glob("embed-*") if p.is_dir()) / "shard-00001.parquet"
     other_shards = {p: p.stat().st_mtime_ns for p in shard.parent.glob("shard-*.parquet") if p != shard}
     for path in (chunks, read_done, shard):
         data = path.read_bytes()
@@ -252,9 +270,10 @@ def test_flaky_qdrant_at_30_percent_still_gives_the_clean_point_set(tmp_path, so
     import kademe.faults
     import kademe.store
 
-    injected = []
+    injected, calls = [], []
 
     def counting(operation: str) -> None:
+        calls.append(operation)
         try:
             kademe.faults.maybe_store_error(operation)
         except Exception as e:
@@ -262,6 +281,9 @@ def test_flaky_qdrant_at_30_percent_still_gives_the_clean_point_set(tmp_path, so
             raise
 
     monkeypatch.setattr(kademe.store, "maybe_store_error", counting)
+    # KADEME_FAULT_SEED is read when kademe.faults is imported; this process imported it long ago, so
+    # seed its generator here, the same way.
+    monkeypatch.setattr(kademe.faults, "_rng", random.Random(2))
     monkeypatch.setenv("KADEME_FAULT_QDRANT_ERROR_RATE", "0.3")
     workdir = tmp_path / "work"
 
@@ -269,7 +291,8 @@ def test_flaky_qdrant_at_30_percent_still_gives_the_clean_point_set(tmp_path, so
     verify_here(workdir)
 
     assert len(injected) >= 5 and {name for _, name in injected} == {"ResponseHandlingException"}
-    assert {op for op, _ in injected} >= {"upsert", "scroll"}
+    assert "upsert" in {op for op, _ in injected} and len({op for op, _ in injected}) >= 3, injected
+    assert 0.15 < len(injected) / len(calls) < 0.45
     for year in YEARS:
         assert result["years"][year]["counts"] == reference.summary["years"][year]["counts"]
     monkeypatch.delenv("KADEME_FAULT_QDRANT_ERROR_RATE")
@@ -285,26 +308,13 @@ def make_collection_with_7_dims(workdir: Path, name: str) -> None:
         client.close()
 
 
-@pytest.mark.slow
-def test_collection_with_another_vector_size_fails_with_a_clear_message(tmp_path, source, api_env):
+def test_collection_with_another_vector_size_is_one_line_before_any_work(tmp_path, source):
     workdir = tmp_path / "work"
     make_collection_with_7_dims(workdir, "rel")
     started = time.monotonic()
-    proc = run_cli(*ingest_args(source, workdir, years=["2011"]), env=api_env)
-    assert proc.returncode == 1
-    assert "Collection 'rel' stores vector 'all-minilm-l6-v2' with size 7, but the model gives 384." in proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
-    assert time.monotonic() - started < 120, "not retried"
-
-
-@pytest.mark.xfail(strict=True, reason="the size mismatch surfaces inside the flow as a failed-year table after embedding; "
-                   "proposed fix: check the collection in cli.preflight (see the reliability report)")
-@pytest.mark.slow
-def test_collection_with_another_vector_size_is_one_line_before_any_work(tmp_path, source, api_env):
-    workdir = tmp_path / "work"
-    make_collection_with_7_dims(workdir, "rel")
-    proc = run_cli(*ingest_args(source, workdir, years=["2011"]), env=api_env)
-    assert proc.returncode == 1 and proc.stdout == ""
+    proc = run_cli(*ingest_args(source, workdir, years=["2011"]), env=quiet_env())
+    assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert time.monotonic() - started < 60, "not retried"
     assert proc.stderr.strip().splitlines()[0] == ("kademe: Collection 'rel' stores vector 'all-minilm-l6-v2' with size 7, "
                                                    "but the model gives 384.")
     assert not list(workdir.glob("2011/embed-*")), "nothing was embedded for a collection that cannot take it"
@@ -341,24 +351,22 @@ def refusing_qdrant():
         server.shutdown()
 
 
-@pytest.mark.xfail(strict=True, reason="open_store turns every KademeError of the probe into 'not reachable'; "
-                   "proposed fix: catch StoreUnavailable there (see the reliability report)")
-def test_bad_api_key_fails_fast_with_a_clear_line(tmp_path, source, api_env, refusing_qdrant):
+def test_bad_api_key_fails_fast_with_a_clear_line(tmp_path, source, refusing_qdrant):
     started = time.monotonic()
     proc = run_cli("ingest", "--source", source, "--years", "2011", "--workdir", str(tmp_path / "w"), "--collection", "c",
-                   "--qdrant-url", refusing_qdrant, "--qdrant-api-key", "WRONG-KEY", env=api_env, timeout=120)
+                   "--qdrant-url", refusing_qdrant, "--qdrant-api-key", "WRONG-KEY", env=quiet_env(), timeout=120)
     assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr
     assert "Qdrant refused the API key (HTTP 401)." in proc.stderr
     assert len(_Refuses.requests) == 1, "a refused key is not retried"
     assert time.monotonic() - started < 60
 
 
-def test_bad_api_key_is_not_retried(tmp_path, source, api_env, refusing_qdrant):
+def test_bad_api_key_is_not_retried(tmp_path, source, refusing_qdrant):
     proc = run_cli("ingest", "--source", source, "--years", "2011", "--workdir", str(tmp_path / "w"), "--collection", "c",
-                   "--qdrant-url", refusing_qdrant, "--qdrant-api-key", "WRONG-KEY", env=api_env, timeout=120)
+                   "--qdrant-url", refusing_qdrant, "--qdrant-api-key", "WRONG-KEY", env=quiet_env(), timeout=120)
     assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("kademe: ")
-    assert len(_Refuses.requests) == 1, "a refused key is not retried"
+    assert [line for line in proc.stderr.splitlines() if line.startswith("kademe: ")]
+    assert _Refuses.requests == ["/collections"], "a refused key is not retried"
     assert "WRONG-KEY" not in proc.stderr
 
 

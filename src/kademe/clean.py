@@ -163,8 +163,8 @@ def clean_record(record: dict, file_year: int) -> tuple[dict | None, str | None,
     for name in META_FIELDS:
         value = record.get(name)
         doc[name] = None if value is None else _clean_value(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-    # Keys are cleaned like nested ones: a key with a lone surrogate crashed the Parquet write.
-    rest = _clean_value({k: v for k, v in record.items() if k not in ("id", "text", "year", *META_FIELDS)})
+    # A key with a lone surrogate ("\udfff" in the JSON) crashed the year's Parquet write: make it U+FFFD.
+    rest = {_SURROGATE.sub("\ufffd", k): _clean_value(v) for k, v in record.items() if k not in ("id", "text", "year", *META_FIELDS)}
     doc["meta"] = json.dumps(rest, ensure_ascii=False, sort_keys=True)
     return doc, None, None
 

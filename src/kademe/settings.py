@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 # Bump a stage's version when its code changes what it writes: old checkpoints are then rebuilt.
-STAGE_VERSIONS = {"read": 1, "clean": 1, "chunk": 1, "embed": 1, "upsert": 1}
+STAGE_VERSIONS = {"read": 2, "clean": 1, "chunk": 1, "embed": 1, "upsert": 1}
 
 # The settings fields each stage's output depends on (besides its input's content).
 STAGE_FIELDS: dict[str, tuple[str, ...]] = {

@@ -116,7 +116,7 @@ def _parse_lines(path: Path, limit: int) -> Iterator[tuple[int, dict]]:
             if raw is None:
                 yield line_no, _reject("too_large", f"line longer than {limit} bytes", b"")
                 continue
-            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            if raw.startswith(b"\xef\xbb\xbf"):  # a BOM opens the file, or a file concatenated onto it
                 raw = raw[3:]
             raw = raw.rstrip(b"\r\n")
             if not raw.strip():

@@ -84,7 +84,7 @@ def open_store(s: Settings) -> Iterator[QdrantClient]:
         client = QdrantClient(url=s.qdrant_url, api_key=s.api_key(), timeout=30)
         try:
             call("connect", client.get_collections)
-        except KademeError:
+        except StoreUnavailable:  # a refused API key is its own, clearer error (raised by call)
             raise KademeError(f"Qdrant at {s.qdrant_url} is not reachable.\n\nStart the server or fix --qdrant-url.") from None
     else:
         path = Path(s.workdir) / "qdrant"
