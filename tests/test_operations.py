@@ -6,7 +6,13 @@ import asyncio
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
 
 import flows.ingest as ingest_flows
 from kademe import faults
@@ -35,10 +41,13 @@ def task_runs(flow_run_id):
     return {t.name.rsplit("-", 1)[0]: t for t in asyncio.run(read())}
 
 
-def artifact(key: str):
+def artifact(key: str, flow_run_id):
+    """The artifact with this key that the given flow run made (the key is shared by every run of the year)."""
+
     async def read():
         async with get_client() as client:
-            found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            found = await client.read_artifacts(artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
             return found[-1] if found else None
 
     return asyncio.run(read())
@@ -69,14 +78,15 @@ def test_report_rejects_and_progress_artifacts(settings, tmp_path):
     with open(tmp_path / "data" / "yargitay_2012.ndjson", "ab") as f:
         f.write(b"not json\n[1]\n")
     s = settings()
-    summary = ingest_flows.ingest_year(2012, **s.flow_parameters())
-    report = artifact("kademe-report-2012")
+    state = ingest_flows.ingest_year(2012, **s.flow_parameters(), return_state=True)
+    summary, run_id = state.result(), state.state_details.flow_run_id
+    report = artifact("kademe-report-2012", run_id)
     assert report.type == "markdown" and "year 2012" in report.data
     assert "| 8 | 6 | 0 | 2 | {0} | {0} | {0} |".format(summary["counts"]["chunks"]) in report.data
-    rejects = artifact("kademe-rejects-2012")
+    rejects = artifact("kademe-rejects-2012", run_id)
     assert rejects.type == "table"
     assert sorted((r["reason"], r["lines"]) for r in _rows(rejects.data)) == [("invalid_json", 1), ("not_object", 1)]
-    progress = artifact("embed-progress-2012")
+    progress = artifact("embed-progress-2012", run_id)
     assert progress.type == "progress" and float(progress.data) == 100.0
 
 
