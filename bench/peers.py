@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -179,15 +180,20 @@ def run_peer(name: str, corpus: dict, run_dir: Path, rep: int, env: dict) -> dic
     cmd = peer_command(name, corpus, run_dir, rep)
     log = run_dir / f"{name}-{rep}.log"
     load = os.getloadavg()[0]
+    before, busy = resource.getrusage(resource.RUSAGE_CHILDREN), machine_busy()
     t = time.perf_counter()
     with open(log, "wb") as err:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, env=env, cwd=run_dir)
     seconds = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the peer and every process it waited for
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    others = machine_busy() - busy - cpu  # CPU seconds other people's jobs took meanwhile
     out = proc.stdout.decode("utf-8", "replace")
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-15:]
         raise RuntimeError(f"{name} (rep {rep}) exited {proc.returncode}: {' '.join(cmd)}\n" + "\n".join(tail))
-    run = {"seconds": round(seconds, 3), "loadavg_1m": round(load, 2)}
+    run = {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "loadavg_1m": round(load, 2),
+           "others_cpu_share": round(max(others, 0.0) / (seconds * len(os.sched_getaffinity(0))), 3)}
     if name.startswith("kademe"):
         year = json.loads(out)["years"][str(corpus["year"])]
         run.update(chunks=year["counts"]["upserted"], flow_seconds=year["seconds"], cached=year["cached"], status=year["status"])
@@ -197,6 +203,16 @@ def run_peer(name: str, corpus: dict, run_dir: Path, rep: int, env: dict) -> dic
     if run["chunks"] != corpus["chunks"]:
         raise RuntimeError(f"{name} stored {run['chunks']} chunks, expected {corpus['chunks']} (see {log})")
     return run
+
+
+def machine_busy() -> float:
+    """CPU seconds all processes on this machine have used since boot (``/proc/stat``), or 0 where unknown."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def summarize(runs: dict[str, list[dict]], skipped: dict[str, str], chunks: int) -> dict:
@@ -215,6 +231,7 @@ def summarize(runs: dict[str, list[dict]], skipped: dict[str, str], chunks: int)
         {'kademe-cold/bare': 1.1}
     """
     med = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items() if rs}
+    cpu = {name: statistics.median(r["cpu_seconds"] for r in rs) for name, rs in runs.items() if rs and "cpu_seconds" in rs[0]}
     bare = med["bare"]
     peers: dict[str, dict] = {}
     for name in PEERS:
@@ -224,6 +241,10 @@ def summarize(runs: dict[str, list[dict]], skipped: dict[str, str], chunks: int)
             peers[name] = {"seconds": round(med[name], 3), "seconds_per_run": [r["seconds"] for r in runs[name]],
                            "n": len(runs[name]), "chunks": chunks, "chunks_per_s": round(chunks / med[name], 2),
                            "x_bare": round(med[name] / bare, 3), "runs": runs[name]}
+            if name in cpu and "bare" in cpu:  # CPU seconds: less swayed than wall time by other jobs on a shared box
+                peers[name].update(cpu_seconds=round(cpu[name], 3), cpu_x_bare=round(cpu[name] / cpu["bare"], 3))
+            if all("others_cpu_share" in r for r in runs[name]):  # how busy the box was with other jobs
+                peers[name]["others_cpu_share"] = statistics.median(r["others_cpu_share"] for r in runs[name])
     ratios: dict[str, float] = {}
     targets: dict[str, dict] = {}
     if "kademe-cold" in med:
@@ -275,18 +296,24 @@ def _find_spec(module: str):
 
 
 def format_table(result: dict) -> str:
-    lines = [f"{'peer':<13}{'seconds':>9}{'chunks/s':>10}{'x bare':>8}"]
+    lines = [f"{'peer':<13}{'seconds':>9}{'chunks/s':>10}{'x bare':>8}{'cpu s':>9}{'cpu x bare':>12}{'others busy':>13}"]
     for name, p in result["peers"].items():
         if "skipped" in p:
             lines.append(f"{name:<13}  skipped: {p['skipped']}")
         else:
-            lines.append(f"{name:<13}{p['seconds']:>9.1f}{p['chunks_per_s']:>10.2f}{p['x_bare']:>8.3f}")
+            lines.append(f"{name:<13}{p['seconds']:>9.1f}{p['chunks_per_s']:>10.2f}{p['x_bare']:>8.3f}"
+                         f"{p.get('cpu_seconds', float('nan')):>9.1f}{p.get('cpu_x_bare', float('nan')):>12.3f}"
+                         + (f"{p['others_cpu_share']:>13.0%}" if "others_cpu_share" in p else f"{'-':>13}"))
     c = result["corpus"]
     lines.append(f"\n{c['docs']} decisions of {c['year']} -> {c['chunks']} chunks ({c['tokens']} tokens); "
                  f"median of N={result['repeat']} interleaved run(s) each; {result['machine']['cpu']}, "
                  f"{result['machine']['usable_cores']} cores")
     for name, t in result["targets"].items():
         lines.append(f"  {name:<34} {t['value']:.3f}  {'met' if t['met'] else 'MISSED'}")
+    busiest = max((p.get("others_cpu_share", 0.0) for p in result["peers"].values()), default=0.0)
+    if busiest > 0.10:
+        lines.append(f"warning: other jobs took up to {busiest:.0%} of the CPU during a run; wall-time ratios are skewed. "
+                     "Rerun on a quiet machine, or with --repeat 3.")
     return "\n".join(lines)
 
 

@@ -45,6 +45,12 @@ class EmbedResult:
     def shard(self, i: int) -> Path:
         return shard_path(self.shards_dir, i)
 
+    @classmethod
+    def from_summary(cls, key: str, folder: Path, shards: int, count: int, summary: dict, cached: bool) -> EmbedResult:
+        """Build from the ``embed-<key>.json`` summary (see ``summarize_shards``)."""
+        return cls(key, folder, shards, count, summary["rungs"], summary["oom_events"], summary["degraded"],
+                   summary["device"], summary["allocator"], cached)
+
 
 def shard_path(folder: Path, i: int, suffix: str = ".parquet") -> Path:
     return folder / f"shard-{i:05d}{suffix}"
@@ -69,8 +75,7 @@ def embed_chunks(chunks: ChunkResult, year: int, s: Settings, progress: Progress
     meta = read_json(done)
     if meta and all(_shard_ok(folder, i, chunks.count, s.shard_size) for i in range(n_shards)):
         yd.record("embed", key=key, path=str(folder), shards=n_shards, degraded=meta["degraded"])
-        return EmbedResult(key, folder, n_shards, chunks.count, meta["rungs"], meta["oom_events"], meta["degraded"],
-                           meta["device"], meta["allocator"], cached=True)
+        return EmbedResult.from_summary(key, folder, n_shards, chunks.count, meta, cached=True)
 
     crash_point("embed-start")
     ladder = None  # the model is loaded only if some shard needs embedding
@@ -95,8 +100,7 @@ def embed_chunks(chunks: ChunkResult, year: int, s: Settings, progress: Progress
     write_json(done, summary)
     yd.record("embed", key=key, path=str(folder), shards=n_shards, degraded=summary["degraded"])
     crash_point("embed-done")
-    return EmbedResult(key, folder, n_shards, chunks.count, summary["rungs"], summary["oom_events"], summary["degraded"],
-                       summary["device"], summary["allocator"], cached=False)
+    return EmbedResult.from_summary(key, folder, n_shards, chunks.count, summary, cached=False)
 
 
 def summarize_shards(folder: Path, n_shards: int, s: Settings) -> dict:
