@@ -360,11 +360,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=1, help="interleaved repetitions; medians are reported")
     p.add_argument("--skip-llamaindex", action="store_true", help="do not run the LlamaIndex peer")
+    p.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS), metavar="PEER",
+                   help=f"run only these ({', '.join(PEERS)}); bare is the baseline and always needed")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results", help="folder for peers.json and peers.png")
     p.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one, removed at the end)")
     a = p.parse_args(argv)
     if a.docs < 1 or a.repeat < 1:
         p.error("--docs and --repeat must be at least 1")
+    if "bare" not in a.peers or ("kademe-warm" in a.peers and "kademe-cold" not in a.peers):
+        p.error("--peers must include bare (the baseline), and kademe-cold whenever kademe-warm (it reruns that workdir)")
 
     work = a.workdir or Path(tempfile.mkdtemp(prefix="kademe-peers-"))
     run_dir = work / "runs"
@@ -376,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     info = {"machine": machine(), "versions": versions()}
     print(f"peers: setting up {a.docs} decisions in {work}", file=sys.stderr)
     corpus = setup(work, a.docs, a.year, a.seed)
-    runs: dict[str, list[dict]] = {n: [] for n in PEERS if n not in skipped}
+    runs: dict[str, list[dict]] = {n: [] for n in PEERS if n in a.peers and n not in skipped}
     try:
         for rep in range(a.repeat):
             for name in runs:
