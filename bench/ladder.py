@@ -10,9 +10,10 @@ CPU) it times, interleaved in one process, on the same chunks:
 - ``halving``: the ladder with regrowth switched off (halve on OOM, never grow back).
 
 An injected OOM is raised before the forward pass; the ladder still pays its real handling cost
-(a full ``gc.collect``, ~0.2 s with torch loaded). A real OOM also wastes part of a forward pass,
-which favours the static baseline on a real card. The ladder learns once per year, so the default
-corpus is about one embed shard (400 chunks); a tiny corpus overstates the learning cost.
+(a full ``gc.collect`` over what the batches made: the heap alive before is frozen, see
+``kademe.embed.oom.frozen_heap``). A real OOM also wastes part of a forward pass, which favours the
+static baseline on a real card. The ladder learns once per year, so the default corpus is about
+one embed shard (400 chunks); a tiny corpus overstates the learning cost.
 
     python bench/ladder.py [--budgets 1024 2048 4096] [--repeat 2] [--chunks 400]
 
@@ -125,7 +126,7 @@ def main() -> None:
     args.out.write_text(json.dumps({
         "bench": "ladder", "chunks": len(texts), "mean_tokens": statistics.mean(counts), "repeat": args.repeat,
         "target": "ladder throughput >= 0.85 x best static batch size in hindsight",
-        "note": "injected OOMs are raised before the forward pass (no wasted compute; gc.collect is paid)",
+        "note": "injected OOMs are raised before the forward pass (no wasted compute; the full gc.collect over the unfrozen heap is paid)",
         "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform()},
         "versions": {"torch": torch.__version__, "sentence-transformers": sentence_transformers.__version__},
         "date": time.strftime("%Y-%m-%d"), "budgets": results,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 
 import numpy as np
 import pytest
@@ -10,9 +12,9 @@ import torch
 from qdrant_client import QdrantClient
 
 from kademe.chunk import split_texts
-from kademe.embed.ladder import GROW_AFTER, Ladder, _halves
+from kademe.embed.ladder import GROW_AFTER, PROBE_AFTER, Ladder, _halves
 from kademe.embed.model import load_encoder, load_tokenizer, resolve_model
-from kademe.embed.oom import is_oom
+from kademe.embed.oom import frozen_heap, is_oom, release_memory
 from kademe.sample import make_decision
 from kademe.settings import Settings
 from tests.conftest import MODEL
@@ -102,6 +104,56 @@ def test_budget_grows_back_after_an_outlier(fake_gpu):
     assert out.events and out.events[0].padded_tokens == 8192
     assert ladder.budget >= 1800, "the budget came back up near the largest size that fits"
     assert all(e.rung == "gpu" for e in out.events)
+
+
+def test_a_size_that_failed_is_not_tried_again_while_learning(fake_gpu):
+    """The waiting halves of a failed batch that are over the shrunken budget are split untried."""
+    fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "1024")
+    texts, n_tokens = ["uzun metin " * 100] * 128, [256] * 128
+    out = Ladder(Settings(device="cuda", batch_size=32)).embed(texts, n_tokens)
+    failed = [e.padded_tokens for e in out.events]
+    assert failed[:3] == [8192, 4096, 2048], "halving down to what fits"
+    assert len(failed) == len(set(failed)), f"a size known to fail was tried again: {failed}"
+    assert len(failed) <= 6, failed
+
+
+def test_memory_taken_mid_year_is_learned_once(fake_gpu):
+    """Another job takes memory halfway: the ladder learns the new ceiling, then stays under it."""
+    fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "4096")
+    after_change = []
+
+    class SharedCard(Ladder):
+        def encode_batch(self, rung, texts, padded_tokens):
+            if self.batches == 12:
+                fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "1024")
+            if self.batches >= 12:
+                after_change.append(padded_tokens)
+            return super().encode_batch(rung, texts, padded_tokens)
+
+    n = 800
+    out = SharedCard(Settings(device="cuda", batch_size=32, token_budget=8192)).embed(["kısa metin"] * n, [256] * n)
+    failed_after = [p for p in after_change if p > 1024]
+    probes = len(after_change) // (GROW_AFTER * PROBE_AFTER)  # one look at the old ceiling now and then
+    assert len(failed_after) <= 4 + probes, f"the ladder kept hitting the new ceiling: {failed_after}"
+    assert len(out.vectors) == n and all(v is not None for v in out.vectors)
+
+
+def test_oom_garbage_is_collected_inside_the_frozen_heap():
+    """What a failing batch leaves in reference cycles is freed; the heap is unfrozen afterwards."""
+
+    class Activations:
+        pass
+
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+        held = Activations()
+        held.cycle, held.tensor = held, torch.zeros(1024)
+        alive = weakref.ref(held)
+        del held
+        release_memory()
+        assert alive() is None
+    assert gc.get_freeze_count() == 0
 
 
 def test_gpu_batch1_rung_uses_batch_one_and_records_the_allocator(chunks, cpu_vectors, fake_gpu):

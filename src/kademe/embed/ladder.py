@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from kademe.embed.model import load_encoder, max_seq_length, resolve_model, vector_name
-from kademe.embed.oom import enable_expandable_segments, free_memory, is_oom, release_memory
+from kademe.embed.oom import enable_expandable_segments, free_memory, frozen_heap, is_oom, release_memory
 from kademe.errors import KademeError
 from kademe.faults import check_oom, crash_point, fake_cuda
 from kademe.settings import Settings
 
 RUNGS = ("gpu", "gpu-batch1", "gpu-small", "cpu")
 GROW_AFTER = 8  # successes in a row before a shrunken budget grows again
-PROBE_AFTER = 8  # near the known ceiling, wait GROW_AFTER x this many successes before probing above it
+PROBE_AFTER = 8  # near the known ceiling, wait GROW_AFTER x this many successes before trying it once more
 RECHECK_EVERY = 16  # batches between re-reads of free GPU memory (other jobs come and go)
 SAFETY = 0.8  # share of free memory the planner may use
 
@@ -103,6 +103,10 @@ class Ladder:
     # -- public -------------------------------------------------------------------------------
     def embed(self, texts: list[str], n_tokens: list[int]) -> Embedded:
         """Embed ``texts`` (N) whose token counts are ``n_tokens``; returns N vectors in input order."""
+        with frozen_heap():  # an OOM's gc.collect then scans only what the batches made
+            return self._embed(texts, n_tokens)
+
+    def _embed(self, texts: list[str], n_tokens: list[int]) -> Embedded:
         order = sorted(range(len(texts)), key=lambda i: -n_tokens[i])
         vectors: list[np.ndarray | None] = [None] * len(texts)
         spaces, rungs = [""] * len(texts), [""] * len(texts)
@@ -112,6 +116,9 @@ class Ladder:
         while pending or pos < len(order):
             if pending:
                 batch = pending.popleft()
+                if self._known_too_big(batch, n_tokens):  # a half of a failed batch that cannot fit either
+                    pending.extendleft(reversed(_halves(batch, n_tokens)))
+                    continue
             else:
                 batch = self._next_batch(order, pos, n_tokens)
                 pos += len(batch)
@@ -175,6 +182,10 @@ class Ladder:
 
         return bytes_per_token(load_shape(self.primary_dir), self.max_len, dtype_bytes=4)
 
+    def _known_too_big(self, batch: list[int], n_tokens: list[int]) -> bool:
+        """Whether a waiting half is already over the shrunken gpu budget: split it without trying."""
+        return self.rung == "gpu" and len(batch) > 1 and len(batch) * max(n_tokens[i] for i in batch) > self.budget
+
     # -- what happens after a batch -----------------------------------------------------------
     def _after_success(self, rung: str, padded: int) -> None:
         """Grow a shrunken budget back: double while no ceiling is known, else bisect towards it."""
@@ -183,6 +194,8 @@ class Ladder:
             return
         self._calibrate(padded)
         self.floor = max(self.floor, padded)
+        if self.ceiling is not None and self.floor >= self.ceiling:
+            self.ceiling = None  # a size that failed before fits now: other jobs freed memory
         self.streak += 1
         target = self._planned_budget()
         if self.streak < self.grow_after or self.budget >= target:
@@ -190,8 +203,9 @@ class Ladder:
         if self.ceiling is not None and self.ceiling - self.floor <= max(self.floor // 10, self.max_len):
             if self.streak < self.grow_after * PROBE_AFTER:
                 return  # close enough to the ceiling: stay, and only rarely look again
-            self.ceiling = None  # other jobs may have freed memory since: probe upwards again
-        grown = self.budget * 2 if self.ceiling is None else (self.floor + self.ceiling) // 2
+            grown = self.ceiling  # other jobs may have freed memory since: try the failed size once more
+        else:
+            grown = self.budget * 2 if self.ceiling is None else (self.floor + self.ceiling) // 2
         self.budget = max(self.budget, min(target, grown))
         self.streak = 0
 
@@ -211,6 +225,8 @@ class Ladder:
         self.streak = 0
         free = None if fake_cuda() else free_memory()
         if rung == "gpu" and len(batch) > 1:
+            if padded <= self.floor:
+                self.floor = 0  # what fitted before no longer does: other jobs took memory
             self.ceiling = padded if self.ceiling is None else min(self.ceiling, padded)
             self.budget = self.floor if 0 < self.floor < padded else max(1, padded // 2)
             left, right = _halves(batch, n_tokens)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # RuntimeError texts that mean the GPU ran out of memory (allocator, cuBLAS, cuDNN, NVML paths).
 OOM_MARKERS = (
@@ -37,6 +39,26 @@ def release_memory() -> None:
 
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep what is alive now (libraries, the loaded model) out of the collections made inside.
+
+    ``gc.freeze`` moves every object alive now to the permanent generation, so the full
+    ``gc.collect`` after an OOM scans only what was made since: the failing batch's garbage, which
+    is what may still hold its activations. With torch and transformers loaded that is ~450k
+    objects fewer, ~0.2 s -> ~1 ms per OOM. ``gc.unfreeze`` on the way out; a heap someone else
+    froze is left as it is.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def free_memory() -> int | None:
