@@ -18,6 +18,13 @@ one embed shard (400 chunks); a tiny corpus overstates the learning cost.
     python bench/ladder.py [--budgets 1024 2048 4096] [--repeat 2] [--chunks 400]
 
 Prints ratios and writes bench/results/ladder.json.
+
+On a real CUDA card (``--gpu``) nothing is injected: a memory hog holds all but ``--leave-gb`` of
+the card, every static batch size is tried (those that run out of memory are the users' failure
+and are recorded as such), and the ladder plans from the free memory it measures. Writes
+bench/results/ladder-gpu.json.
+
+    python bench/ladder.py --gpu [--leave-gb 1.0] [--repeat 2] [--chunks 2000]
 """
 
 from __future__ import annotations
@@ -25,22 +32,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ["KADEME_FAULT_FAKE_CUDA"] = "1"
+
+from _machine import machine, versions  # noqa: E402  (bench/_machine.py)
 
 from kademe.chunk import split_texts  # noqa: E402
 from kademe.embed.ladder import Ladder  # noqa: E402
 from kademe.embed.model import load_encoder, load_tokenizer, resolve_model  # noqa: E402
+from kademe.embed.oom import is_oom, release_memory  # noqa: E402
 from kademe.sample import iter_decisions  # noqa: E402
 from kademe.settings import DEFAULT_MODEL, Settings  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+VERSIONS = ("torch", "sentence-transformers", "transformers", "kademe")
+GPU_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 def make_chunks(n: int) -> tuple[list[str], list[int]]:
@@ -56,20 +65,33 @@ def make_chunks(n: int) -> tuple[list[str], list[int]]:
     return texts, counts
 
 
-def run_ladder(texts, counts, regrow: bool) -> tuple[float, int]:
-    ladder = Ladder(Settings(device="cuda", batch_size=32))
+def run_ladder(texts, counts, regrow: bool, batch_size: int = 32) -> tuple[float, Ladder, list]:
+    ladder = Ladder(Settings(device="cuda", batch_size=batch_size))
     if not regrow:
         ladder.grow_after = 10**9
     t = time.perf_counter()
     out = ladder.embed(texts, counts)
-    return time.perf_counter() - t, len(out.events)
+    return time.perf_counter() - t, ladder, out.events
 
 
-def run_static(texts, counts, rows: int) -> float:
-    """Length-sorted fixed-size batches, as ``SentenceTransformer.encode(batch_size=rows)`` forms them."""
-    model = load_encoder(resolve_model(DEFAULT_MODEL), "cuda")  # the fake-CUDA instance the ladder uses
+def run_static(texts, counts, rows: int) -> float | None:
+    """Length-sorted fixed-size batches, as ``SentenceTransformer.encode(batch_size=rows)`` forms them.
+
+    None when that batch size runs out of memory (only on a real card: injected OOMs are the ladder's).
+    """
+    model = load_encoder(resolve_model(DEFAULT_MODEL), "cuda")  # the (fake-)CUDA instance the ladder uses
     t = time.perf_counter()
-    model.encode(texts, batch_size=rows, normalize_embeddings=True, show_progress_bar=False)
+    try:
+        model.encode(texts, batch_size=rows, normalize_embeddings=True, show_progress_bar=False)
+    except Exception as exc:  # noqa: BLE001 - only OOM is an outcome; the rest propagates
+        if not is_oom(exc):
+            raise
+        oom = True
+    else:
+        oom = False
+    if oom:
+        release_memory()
+        return None
     return time.perf_counter() - t
 
 
@@ -87,11 +109,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budgets", type=int, nargs="+", default=[1024, 2048, 4096])
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--chunks", type=int, default=400)
-    ap.add_argument("--out", type=Path, default=RESULTS / "ladder.json")
+    ap.add_argument("--chunks", type=int, default=None, help="default 400 (injected), 2000 (--gpu)")
+    ap.add_argument("--gpu", action="store_true", help="on a real CUDA card under a memory hog, nothing injected")
+    ap.add_argument("--leave-gb", type=float, default=1.0, help="with --gpu: GB of the card the hog leaves free")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    info = {"machine": machine(), "versions": versions(VERSIONS), "date": time.strftime("%Y-%m-%d"), "repeat": args.repeat}
+    result = on_card(args, info) if args.gpu else injected(args, info)
+    out = args.out or RESULTS / ("ladder-gpu.json" if args.gpu else "ladder.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
 
-    texts, counts = make_chunks(args.chunks)
+
+def injected(args, info: dict) -> dict:
+    """Injected ceilings on the CPU: ladder vs best static in hindsight vs halving-only, per budget."""
+    os.environ["KADEME_FAULT_FAKE_CUDA"] = "1"
+    texts, counts = make_chunks(args.chunks or 400)
     load_encoder(resolve_model(DEFAULT_MODEL), "cuda").encode(texts[:4])  # warm up: load once, outside timings
     results = {}
     for budget in args.budgets:
@@ -104,8 +138,9 @@ def main() -> None:
                 if name.startswith("static-"):
                     times[name].append(run_static(texts, counts, int(name.split("-")[1])))
                 else:
-                    secs, events[name] = run_ladder(texts, counts, regrow=name == "ladder")
+                    secs, _ladder, evs = run_ladder(texts, counts, regrow=name == "ladder")
                     times[name].append(secs)
+                    events[name] = len(evs)
         med = {k: statistics.median(v) for k, v in times.items()}
         best = min((k for k in med if k.startswith("static-")), key=med.get)
         results[str(budget)] = {
@@ -119,26 +154,54 @@ def main() -> None:
               f"({events['ladder']} OOM), best static {best} {len(texts) / med[best]:.1f} chunks/s, "
               f"halving-only {len(texts) / med['halving']:.1f} chunks/s ({events['halving']} OOM) | "
               f"ladder/best-static {r['ladder_vs_best_static']:.2f}x, ladder/halving {r['ladder_vs_halving_only']:.2f}x  (N={args.repeat})")
-    import sentence_transformers
-    import torch
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "bench": "ladder", "chunks": len(texts), "mean_tokens": statistics.mean(counts), "repeat": args.repeat,
+    return {
+        "bench": "ladder", "chunks": len(texts), "mean_tokens": statistics.mean(counts), **info,
         "target": "ladder throughput >= 0.85 x best static batch size in hindsight",
         "note": "injected OOMs are raised before the forward pass (no wasted compute; the full gc.collect over the unfrozen heap is paid)",
-        "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform()},
-        "versions": {"torch": torch.__version__, "sentence-transformers": sentence_transformers.__version__},
-        "date": time.strftime("%Y-%m-%d"), "budgets": results,
-    }, indent=2))
-    print(f"wrote {args.out}")
+        "budgets": results,
+    }
 
 
-def _cpu() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
+def on_card(args, info: dict) -> dict:
+    """A real card, a real memory hog: the ladder vs every static batch size that does not OOM."""
+    import torch
+
+    from kademe.testing import hold_gpu_memory
+
+    if not torch.cuda.is_available():
+        raise SystemExit("--gpu needs a CUDA device")
+    texts, counts = make_chunks(args.chunks or 2000)
+    load_encoder(resolve_model(DEFAULT_MODEL), "cuda").encode(texts[:4])
+    hog = hold_gpu_memory(int(args.leave_gb * 2**30))
+    free, total = torch.cuda.mem_get_info()
+    times: dict[str, list[float | None]] = {"ladder": [], **{f"static-{r}": [] for r in GPU_SIZES}}
+    ladder_info: dict = {}
+    for _ in range(args.repeat):
+        for name in times:
+            if name == "ladder":
+                secs, ladder, evs = run_ladder(texts, counts, regrow=True, batch_size=max(GPU_SIZES))
+                times[name].append(secs)
+                ladder_info = {"oom_events": [e.as_dict() for e in evs], "final_budget_tokens": ladder.budget,
+                               "cost_per_token_bytes": ladder.cost_per_token, "rung": ladder.rung, "allocator": ladder.allocator}
+            else:
+                times[name].append(run_static(texts, counts, int(name.split("-")[1])))
+    del hog
+    release_memory()
+    feasible = {k: statistics.median(v) for k, v in times.items() if None not in v}
+    best = min((k for k in feasible if k.startswith("static-")), key=feasible.get)
+    ratio = feasible[best] / feasible["ladder"]
+    oom = [k for k in times if k not in feasible]
+    print(f"{torch.cuda.get_device_name()}: hog leaves {free / 2**30:.1f} of {total / 2**30:.1f} GiB | "
+          f"ladder {len(texts) / feasible['ladder']:.1f} chunks/s ({len(ladder_info['oom_events'])} OOM), "
+          f"best static {best} {len(texts) / feasible[best]:.1f} chunks/s, static OOM: {oom} | "
+          f"ladder/best-static {ratio:.2f}x (N={args.repeat})")
+    return {
+        "bench": "ladder-gpu", "chunks": len(texts), "mean_tokens": statistics.mean(counts), **info,
+        "gpu": torch.cuda.get_device_name(), "free_gb_under_hog": free / 2**30, "total_gb": total / 2**30,
+        "runs": times, "median_seconds": feasible, "static_oom": oom, "best_static": best,
+        "ladder": ladder_info, "ladder_vs_best_static": ratio,
+        "target": "ladder throughput >= 0.85 x the best static batch size found by hand on the same card",
+    }
 
 
 if __name__ == "__main__":

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.metadata as md
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _machine import machine, versions  # bench/_machine.py
 
 TARGET = 1.2
 YEAR = 2011
@@ -108,23 +108,8 @@ def run_child(source: Path, workdir: Path, model: str) -> dict:
     return json.loads(line[6:])
 
 
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor() or "unknown")
-    with open("/proc/meminfo") as f:
-        mem_kb = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
-    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)), "memory_gb": round(mem_kb / 2**20, 1),
-            "python": platform.python_version(), "platform": platform.platform(), "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
 
 
-def versions() -> dict:
-    out = {}
-    for name in VERSIONS:
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def summarize(runs: dict[str, list[dict]]) -> dict:
@@ -171,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from kademe.sample import write_corpus
 
-    info = {"machine": machine(), "versions": versions()}
+    info = {"machine": machine(), "versions": versions(VERSIONS)}
     with tempfile.TemporaryDirectory(prefix="kademe-mem-") as tmp:
         corpus = {}
         for size, docs in (("1x", a.docs), ("4x", a.docs * a.scale)):

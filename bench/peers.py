@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.metadata as md
 import importlib.util
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -36,6 +34,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _machine import machine, versions  # bench/_machine.py
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BATCH = 32
@@ -265,21 +265,8 @@ def _target(value: float, limit: float, strict: bool = False) -> dict:
     return {"value": round(value, 3), "limit": limit, "met": value < limit if strict else value <= limit}
 
 
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "unknown")
-    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-            "platform": platform.platform(), "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
 
 
-def versions() -> dict:
-    out = {}
-    for name in VERSIONS:
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def llama_missing() -> str | None:
@@ -377,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped = {"llamaindex": "--skip-llamaindex"} if a.skip_llamaindex else {}
     if "llamaindex" not in skipped and (why := llama_missing()):
         skipped["llamaindex"] = why
-    info = {"machine": machine(), "versions": versions()}
+    info = {"machine": machine(), "versions": versions(VERSIONS)}
     print(f"peers: setting up {a.docs} decisions in {work}", file=sys.stderr)
     corpus = setup(work, a.docs, a.year, a.seed)
     runs: dict[str, list[dict]] = {n: [] for n in PEERS if n in a.peers and n not in skipped}

@@ -1,4 +1,4 @@
-"""bench/peers.py: the summary arithmetic, and one real run on a tiny corpus."""
+"""The benchmarks: bench/peers.py's summary arithmetic, and one real run of each script on a tiny corpus."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-PEERS_PY = Path(__file__).resolve().parents[1] / "bench" / "peers.py"
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+PEERS_PY = BENCH / "peers.py"
 
 
 def load_peers():
@@ -71,3 +72,33 @@ def test_peers_runs_every_peer_on_a_tiny_corpus(tmp_path):
     assert result["versions"]["torch"] and result["versions"]["qdrant-client"] and result["versions"]["prefect"]
     assert (out / "peers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "kademe-cold" in proc.stdout and "x bare" in proc.stdout
+
+
+@pytest.mark.slow
+def test_ladder_bench_runs_on_a_few_chunks(tmp_path):
+    out = tmp_path / "ladder.json"
+    cmd = [sys.executable, str(BENCH / "ladder.py"), "--chunks", "24", "--repeat", "1", "--budgets", "1024", "--out", str(out)]
+
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    run = result["budgets"]["1024"]
+    assert result["chunks"] == 24 and run["oom_events"]["ladder"] >= 1, "the injected ceiling was hit"
+    assert run["best_static"] in run["median_seconds"] and run["ladder_vs_best_static"] > 0
+    assert result["machine"]["cores"] >= 1 and result["versions"]["torch"]
+    assert "ladder/best-static" in proc.stdout
+
+
+@pytest.mark.slow
+def test_memory_bench_runs_on_a_few_documents(tmp_path):
+    cmd = [sys.executable, str(BENCH / "memory.py"), "--docs", "5", "--scale", "2", "--repeat", "1", "--out", str(tmp_path)]
+
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+    result = json.loads((tmp_path / "memory.json").read_text())
+    assert proc.returncode == (0 if result["summary"]["ok"] else 1), proc.stderr[-3000:]  # 1: target missed
+    assert [result["corpus"][size]["docs"] for size in ("1x", "4x")] == [5, 10], "the big year is --scale times the small"
+    assert result["summary"]["ratio"] > 0 and set(result["summary"]["stage_ratio"]) == {"read", "clean", "chunk"}
+    assert result["machine"]["cores"] >= 1 and result["versions"]["torch"]
+    assert "peak - baseline" in proc.stdout

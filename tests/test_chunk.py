@@ -10,7 +10,7 @@ from kademe.clean import clean_records
 from kademe.embed.model import load_tokenizer, resolve_model
 from kademe.sample import make_decision
 from kademe.sources import read_year
-from tests.conftest import MODEL, write_ndjson
+from tests.conftest import MODEL
 
 
 @pytest.fixture(scope="module")

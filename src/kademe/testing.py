@@ -1,4 +1,4 @@
-"""Instruments for tests and benchmarks that need no network: a smaller model derived offline.
+"""Instruments for tests and benchmarks that need no network: a smaller model derived offline, a GPU memory hog.
 
 The fallback model of the OOM ladder must be a real model with its own vector space. We derive
 one from the packaged all-MiniLM-L6-v2 by keeping its first layers, so tests and benchmarks get
@@ -40,3 +40,23 @@ def derive_small_model(dest: str | Path, layers: int = 3, base: str = "sentence-
     model.save(str(tmp))
     tmp.rename(dest)
     return dest
+
+
+def hold_gpu_memory(leave_bytes: int):
+    """A memory hog: a CUDA tensor holding all but ``leave_bytes`` of what this process could allocate.
+
+    To ``torch.cuda.mem_get_info`` it looks like another job on a shared card. Drop the returned
+    tensor (and empty the cache) to give the memory back. Needs a real CUDA device.
+    """
+    import torch
+
+    from kademe.embed.oom import free_memory, release_memory
+
+    release_memory()
+    take = max(0, (free_memory() or 0) - leave_bytes)
+    for _ in range(16):  # the driver's free figure is not always one allocatable block
+        try:
+            return torch.empty(take, dtype=torch.uint8, device="cuda")
+        except torch.cuda.OutOfMemoryError:
+            take -= 64 << 20
+    raise RuntimeError(f"could not place a memory hog leaving {leave_bytes} bytes free")

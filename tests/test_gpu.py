@@ -1,0 +1,91 @@
+"""On a real CUDA card: genuine OOMs, memory given back, and the ladder while another job takes memory.
+
+Skipped without CUDA (marker ``gpu``). On a lent device machine: ``python -m pytest -m gpu -q``.
+The memory hog lives in this process (a tensor holding most of the free memory), which is what
+another job's allocation looks like to ``torch.cuda.mem_get_info``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kademe.chunk import split_texts
+from kademe.embed.ladder import Ladder
+from kademe.embed.model import load_encoder, load_tokenizer, resolve_model
+from kademe.embed.oom import enable_expandable_segments, frozen_heap, is_oom, release_memory
+from kademe.sample import iter_decisions
+from kademe.settings import Settings
+from kademe.testing import hold_gpu_memory
+from tests.conftest import MODEL
+
+pytestmark = pytest.mark.gpu
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def long_chunks():
+    """Real decisions chunked to the model's 256 tokens: mostly full-length chunks."""
+    tok = load_tokenizer(resolve_model(MODEL))
+    texts, counts = [], []
+    for doc in iter_decisions(2021, 60, seed=3):
+        for text, n in split_texts([doc["text"]], tok, 256, 32)[0]:
+            texts.append(text)
+            counts.append(n)
+    return texts, counts
+
+
+@pytest.fixture(scope="module")
+def cpu_vectors(long_chunks):
+    return load_encoder(resolve_model(MODEL), "cpu").encode(long_chunks[0], batch_size=32, normalize_embeddings=True)
+
+
+def test_a_genuine_oom_is_recognised_and_its_memory_given_back():
+    base = torch.cuda.memory_allocated()
+
+    def fill(held: list) -> None:
+        while True:
+            held.append(torch.empty(256 * MiB, dtype=torch.uint8, device="cuda"))
+
+    with frozen_heap():
+        try:
+            fill([])
+        except Exception as exc:  # noqa: BLE001 - the point is what it is
+            assert is_oom(exc), repr(exc)
+        release_memory()
+    assert torch.cuda.memory_allocated() == base
+
+
+def test_expandable_segments_are_switched_on_at_run_time():
+    assert enable_expandable_segments() == "expandable_segments:True via torch.cuda.memory._set_allocator_settings"
+
+
+def test_plan_from_free_memory_and_calibrate_on_the_card(long_chunks, cpu_vectors):
+    ladder = Ladder(Settings(device="cuda", batch_size=64))
+    out = ladder.embed(*long_chunks)
+    assert set(out.rungs) == {"gpu"} and not out.events
+    assert ladder.cost_per_token and ladder.cost_per_token > 0, "bytes per padded token measured on the card"
+    assert np.min(np.sum(np.asarray(out.vectors) * cpu_vectors, axis=1)) >= 0.999
+
+
+def test_the_ladder_survives_a_hog_that_arrives_mid_year(long_chunks, cpu_vectors):
+    """Planned with the card free; then another job takes all but ~96 MiB. Nothing is lost."""
+    held: list[torch.Tensor] = []
+
+    class SharedCard(Ladder):
+        def encode_batch(self, rung, texts, padded_tokens):
+            if self.batches == 3 and not held:
+                held.append(hold_gpu_memory(96 * MiB))
+            return super().encode_batch(rung, texts, padded_tokens)
+
+    ladder = SharedCard(Settings(device="cuda", batch_size=64))
+    try:
+        out = ladder.embed(*long_chunks)
+    finally:
+        held.clear()
+        release_memory()
+    print("events:", [e.as_dict() for e in out.events], "rungs:", sorted(set(out.rungs)), "allocator:", ladder.allocator)
+    assert len(out.vectors) == len(long_chunks[0])
+    assert set(out.rungs) <= {"gpu", "gpu-batch1", "cpu"}, "no fallback model given: never degraded"
+    assert np.min(np.sum(np.asarray(out.vectors) * cpu_vectors, axis=1)) >= 0.999
