@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
-from kademe.checkpoint import parquet_rows
+from kademe.checkpoint import YearDir, parquet_rows
 from kademe.cli import main
 from tests.conftest import MODEL, decision, write_ndjson
 
@@ -220,6 +220,11 @@ def test_kill_anywhere_then_rerun_gives_the_clean_point_set(spec, first_year_don
     assert f"KADEME_FAULT_CRASH_AT={spec}: killing the process" in crashed.stderr
     assert (workdir / "2011" / "report.json").exists() == first_year_done, "the crash landed in the wrong year"
 
+    stale = list(workdir.rglob(".*.tmp"))  # what the killed writer left, aged past the sweep's hour
+    for tmp in stale:
+        os.utime(tmp, (time.time() - 7200,) * 2)
+    if spec.startswith("checkpoint-rename"):
+        assert stale, "the kill left a complete file under its temporary name"
     kept = finished_units(workdir)
     if spec in KEPT:
         year, stage, n = KEPT[spec]
@@ -236,7 +241,22 @@ def test_kill_anywhere_then_rerun_gives_the_clean_point_set(spec, first_year_don
     if first_year_done:
         assert resumed["years"]["2011"]["cached"] == ["read", "clean", "chunk", "embed", "upsert"]
     assert_same_points(points(workdir), reference.points)
+    assert not list(workdir.rglob(".*.tmp")), "the dead run's temporary files were swept"
     verify_here(workdir)
+
+
+def test_only_old_temporary_files_are_swept(tmp_path):
+    yd = YearDir(tmp_path, 2011)
+    old, live = yd.path / ".read-0123.parquet.k1x.tmp", yd.path / "embed-0123" / ".shard-00000.parquet.q2z.tmp"
+    finished = yd.path / "read-0123.parquet"
+    for path in (old, live, finished):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"PAR1")
+    os.utime(old, (time.time() - 7200,) * 2)
+    os.utime(finished, (time.time() - 7200,) * 2)
+
+    assert yd.sweep_temp() == [old]
+    assert live.exists() and finished.exists()
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,9 @@ def iter_parquet(path: Path, batch_size: int = 1024, columns: list[str] | None =
         yield buffer
 
 
+STALE_TEMP_SECONDS = 3600  # a temporary checkpoint file untouched this long belongs to a dead run
+
+
 class YearDir:
     """The files of one year under the work directory, and its manifest (``state.json``).
 
@@ -148,6 +152,25 @@ class YearDir:
 
     def manifest(self) -> dict:
         return read_json(self.manifest_path) or {}
+
+    def sweep_temp(self, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+        """Delete the temporary files a killed run left (``.<name>.<random>.tmp``); return them.
+
+        Only files untouched for ``older_than`` seconds go: a live writer touches its file as it
+        writes, so an old one has no writer left.
+        """
+        if not self.path.is_dir():
+            return []
+        cutoff = time.time() - older_than
+        gone = []
+        for tmp in self.path.rglob(".*.tmp"):
+            try:
+                if tmp.is_file() and tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    gone.append(tmp)
+            except FileNotFoundError:  # its writer finished or another sweep took it meanwhile
+                continue
+        return gone
 
     def record(self, stage: str, **entry: Any) -> None:
         """Merge one stage's entry into the manifest (atomic rewrite)."""

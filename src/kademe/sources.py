@@ -82,6 +82,7 @@ def read_year(year: int, s: Settings) -> ReadResult:
     path = resolve_source(s.source, year)
     key = chain_key(file_digest(path), s.fingerprint("read"), str(year))
     yd = YearDir(s.workdir, year)
+    yd.sweep_temp()  # the first stage of a year: clear what a killed run left
     out, rej, done = yd.stage_file("read", key), yd.stage_file("read-rejects", key), yd.stage_file("read", key, ".json")
     meta = read_json(done)
     if meta and parquet_rows(out) == meta["records"] and parquet_rows(rej) == meta["rejected"]:
