@@ -40,29 +40,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from _machine import machine, versions  # noqa: E402  (bench/_machine.py)
 
-from kademe.chunk import split_texts  # noqa: E402
 from kademe.embed.ladder import Ladder  # noqa: E402
-from kademe.embed.model import load_encoder, load_tokenizer, resolve_model  # noqa: E402
+from kademe.embed.model import load_encoder, resolve_model  # noqa: E402
 from kademe.embed.oom import is_oom, release_memory  # noqa: E402
-from kademe.sample import iter_decisions  # noqa: E402
 from kademe.settings import DEFAULT_MODEL, Settings  # noqa: E402
+from kademe.testing import sample_chunks  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 VERSIONS = ("torch", "sentence-transformers", "transformers", "kademe")
 GPU_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-
-
-def make_chunks(n: int) -> tuple[list[str], list[int]]:
-    """Real chunks of sample decisions: many full 256-token chunks and the shorter tails."""
-    tok = load_tokenizer(resolve_model(DEFAULT_MODEL))
-    texts, counts = [], []
-    for doc in iter_decisions(2021, 400, seed=7):
-        for text, k in split_texts([doc["text"]], tok, 256, 32)[0]:
-            texts.append(text)
-            counts.append(k)
-        if len(texts) >= n:
-            return texts[:n], counts[:n]
-    return texts, counts
 
 
 def run_ladder(texts, counts, regrow: bool, batch_size: int = 32) -> tuple[float, Ladder, list]:
@@ -125,7 +111,7 @@ def main() -> None:
 def injected(args, info: dict) -> dict:
     """Injected ceilings on the CPU: ladder vs best static in hindsight vs halving-only, per budget."""
     os.environ["KADEME_FAULT_FAKE_CUDA"] = "1"
-    texts, counts = make_chunks(args.chunks or 400)
+    texts, counts = sample_chunks(args.chunks or 400)
     load_encoder(resolve_model(DEFAULT_MODEL), "cuda").encode(texts[:4])  # warm up: load once, outside timings
     results = {}
     for budget in args.budgets:
@@ -170,7 +156,7 @@ def on_card(args, info: dict) -> dict:
 
     if not torch.cuda.is_available():
         raise SystemExit("--gpu needs a CUDA device")
-    texts, counts = make_chunks(args.chunks or 2000)
+    texts, counts = sample_chunks(args.chunks or 2000)
     load_encoder(resolve_model(DEFAULT_MODEL), "cuda").encode(texts[:4])
     hog = hold_gpu_memory(int(args.leave_gb * 2**30))
     free, total = torch.cuda.mem_get_info()

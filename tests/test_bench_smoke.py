@@ -15,6 +15,8 @@ PEERS_PY = BENCH / "peers.py"
 
 
 def load_peers():
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))  # as when run as a script: bench/_machine.py is importable
     spec = importlib.util.spec_from_file_location("bench_peers", PEERS_PY)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -11,13 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from kademe.chunk import split_texts
 from kademe.embed.ladder import Ladder
-from kademe.embed.model import load_encoder, load_tokenizer, resolve_model
+from kademe.embed.model import load_encoder, resolve_model
 from kademe.embed.oom import enable_expandable_segments, frozen_heap, is_oom, release_memory
-from kademe.sample import iter_decisions
 from kademe.settings import Settings
-from kademe.testing import hold_gpu_memory
+from kademe.testing import hold_gpu_memory, sample_chunks
 from tests.conftest import MODEL
 
 pytestmark = pytest.mark.gpu
@@ -27,13 +25,7 @@ MiB = 1 << 20
 @pytest.fixture(scope="module")
 def long_chunks():
     """Real decisions chunked to the model's 256 tokens: mostly full-length chunks."""
-    tok = load_tokenizer(resolve_model(MODEL))
-    texts, counts = [], []
-    for doc in iter_decisions(2021, 60, seed=3):
-        for text, n in split_texts([doc["text"]], tok, 256, 32)[0]:
-            texts.append(text)
-            counts.append(n)
-    return texts, counts
+    return sample_chunks(600, MODEL, seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Instruments for tests and benchmarks that need no network: a smaller model derived offline, a GPU memory hog.
+"""Instruments for tests and benchmarks that need no network: a smaller model derived offline, real chunks, a GPU memory hog.
 
 The fallback model of the OOM ladder must be a real model with its own vector space. We derive
 one from the packaged all-MiniLM-L6-v2 by keeping its first layers, so tests and benchmarks get
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kademe.embed.model import resolve_model
+from kademe.settings import DEFAULT_MODEL
 
 
 def derive_small_model(dest: str | Path, layers: int = 3, base: str = "sentence-transformers/all-MiniLM-L6-v2") -> Path:
@@ -40,6 +41,27 @@ def derive_small_model(dest: str | Path, layers: int = 3, base: str = "sentence-
     model.save(str(tmp))
     tmp.rename(dest)
     return dest
+
+
+def sample_chunks(n: int, model: str = DEFAULT_MODEL, seed: int = 7) -> tuple[list[str], list[int]]:
+    """Up to ``n`` real chunks of sample decisions and their token counts, as the chunk stage cuts them.
+
+    Mostly full-length chunks (the model's maximum, 256 for MiniLM), and the shorter tails.
+    """
+    from kademe.chunk import split_texts
+    from kademe.embed.model import load_tokenizer, max_seq_length
+    from kademe.sample import iter_decisions
+
+    model_dir = resolve_model(model)
+    tok, max_len = load_tokenizer(model_dir), max_seq_length(model_dir)
+    texts, counts = [], []
+    for doc in iter_decisions(2021, max(n, 400), seed=seed):
+        for text, k in split_texts([doc["text"]], tok, max_len, 32)[0]:
+            texts.append(text)
+            counts.append(k)
+        if len(texts) >= n:
+            break
+    return texts[:n], counts[:n]
 
 
 def hold_gpu_memory(leave_bytes: int):
