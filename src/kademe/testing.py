@@ -13,7 +13,7 @@ from kademe.embed.model import resolve_model
 from kademe.settings import DEFAULT_MODEL
 
 
-def derive_small_model(dest: str | Path, layers: int = 3, base: str = "sentence-transformers/all-MiniLM-L6-v2") -> Path:
+def derive_small_model(dest: str | Path, layers: int = 3, base: str = DEFAULT_MODEL) -> Path:
     """Save a copy of ``base`` that keeps only its first ``layers`` transformer layers.
 
     Args:
