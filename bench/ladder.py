@@ -9,13 +9,17 @@ CPU) it times, interleaved in one process, on the same chunks:
   that never exceeds B; the fastest of them is "the best static batch size chosen in hindsight";
 - ``halving``: the ladder with regrowth switched off (halve on OOM, never grow back).
 
+One more scenario, ``--freed LOW HIGH`` (default 1024 4096): the ceiling is LOW until a third of the
+chunks are embedded, then HIGH, as when another job on the card finishes. A static size must
+survive LOW; the ladder may grow into HIGH, halving-only may not.
+
 An injected OOM is raised before the forward pass; the ladder still pays its real handling cost
 (a full ``gc.collect`` over what the batches made: the heap alive before is frozen, see
 ``kademe.embed.oom.frozen_heap``). A real OOM also wastes part of a forward pass, which favours the
 static baseline on a real card. The ladder learns once per year, so the default corpus is about
 one embed shard (400 chunks); a tiny corpus overstates the learning cost.
 
-    python bench/ladder.py [--budgets 1024 2048 4096] [--repeat 2] [--chunks 400]
+    python bench/ladder.py [--budgets 1024 2048 4096] [--freed 1024 4096] [--repeat 2] [--chunks 400]
 
 Prints ratios and writes bench/results/ladder.json.
 
@@ -51,8 +55,24 @@ VERSIONS = ("torch", "sentence-transformers", "transformers", "kademe")
 GPU_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
-def run_ladder(texts, counts, regrow: bool, batch_size: int = 32) -> tuple[float, Ladder, list]:
-    ladder = Ladder(Settings(device="cuda", batch_size=batch_size))
+class SharedCard(Ladder):
+    """A ladder whose injected ceiling rises from ``low`` to ``high`` tokens once a third of the
+    chunks are embedded: another job on the card has finished. ``low == high``: a fixed ceiling."""
+
+    def __init__(self, s: Settings, low: int, high: int, total: int):
+        super().__init__(s)
+        self.low, self.high, self.switch_at, self.done = low, high, total // 3, 0
+
+    def encode_batch(self, rung, texts, padded_tokens):
+        os.environ["KADEME_FAULT_OOM_TOKENS"] = str(self.low if self.done < self.switch_at else self.high)
+        out = super().encode_batch(rung, texts, padded_tokens)
+        self.done += len(texts)
+        return out
+
+
+def run_ladder(texts, counts, regrow: bool, batch_size: int = 32, ceilings: tuple[int, int] | None = None) -> tuple[float, Ladder, list]:
+    s = Settings(device="cuda", batch_size=batch_size)
+    ladder = SharedCard(s, *ceilings, len(texts)) if ceilings else Ladder(s)
     if not regrow:
         ladder.grow_after = 10**9
     t = time.perf_counter()
@@ -93,7 +113,9 @@ def feasible_rows(counts: list[int], budget: int) -> list[int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--budgets", type=int, nargs="+", default=[1024, 2048, 4096])
+    ap.add_argument("--budgets", type=int, nargs="+", default=[1024, 2048, 4096], help="fixed injected ceilings (padded tokens)")
+    ap.add_argument("--freed", type=int, nargs=2, default=[1024, 4096], metavar=("LOW", "HIGH"),
+                    help="a ceiling that rises from LOW to HIGH a third of the way through; --freed 0 0 skips it")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--chunks", type=int, default=None, help="default 400 (injected), 2000 (--gpu)")
     ap.add_argument("--gpu", action="store_true", help="on a real CUDA card under a memory hog, nothing injected")
@@ -114,9 +136,11 @@ def injected(args, info: dict) -> dict:
     texts, counts = sample_chunks(args.chunks or 400)
     load_encoder(resolve_model(DEFAULT_MODEL), "cuda").encode(texts[:4])  # warm up: load once, outside timings
     results = {}
-    for budget in args.budgets:
-        os.environ["KADEME_FAULT_OOM_TOKENS"] = str(budget)
-        sizes = feasible_rows(counts, budget)
+    scenarios = {str(b): (b, b) for b in args.budgets}
+    if any(args.freed):
+        scenarios["->".join(map(str, args.freed))] = tuple(args.freed)
+    for label, (low, high) in scenarios.items():
+        sizes = feasible_rows(counts, low)  # a static size must survive the lowest ceiling
         times: dict[str, list[float]] = {"ladder": [], "halving": [], **{f"static-{r}": [] for r in sizes}}
         events: dict[str, int] = {}
         for _ in range(args.repeat):  # interleaved: every candidate once per round
@@ -124,19 +148,19 @@ def injected(args, info: dict) -> dict:
                 if name.startswith("static-"):
                     times[name].append(run_static(texts, counts, int(name.split("-")[1])))
                 else:
-                    secs, _ladder, evs = run_ladder(texts, counts, regrow=name == "ladder")
+                    secs, _ladder, evs = run_ladder(texts, counts, regrow=name == "ladder", ceilings=(low, high))
                     times[name].append(secs)
                     events[name] = len(evs)
         med = {k: statistics.median(v) for k, v in times.items()}
         best = min((k for k in med if k.startswith("static-")), key=med.get)
-        results[str(budget)] = {
+        results[label] = {
             "median_seconds": med, "runs": times, "oom_events": events, "best_static": best,
             "throughput_chunks_per_s": {k: len(texts) / v for k, v in med.items()},
             "ladder_vs_best_static": med[best] / med["ladder"],  # throughput ratio, target >= 0.85
             "ladder_vs_halving_only": med["halving"] / med["ladder"],
         }
-        r = results[str(budget)]
-        print(f"budget {budget:>5} tokens: ladder {len(texts) / med['ladder']:.1f} chunks/s "
+        r = results[label]
+        print(f"ceiling {label:>10} tokens: ladder {len(texts) / med['ladder']:.1f} chunks/s "
               f"({events['ladder']} OOM), best static {best} {len(texts) / med[best]:.1f} chunks/s, "
               f"halving-only {len(texts) / med['halving']:.1f} chunks/s ({events['halving']} OOM) | "
               f"ladder/best-static {r['ladder_vs_best_static']:.2f}x, ladder/halving {r['ladder_vs_halving_only']:.2f}x  (N={args.repeat})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import weakref
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from qdrant_client import QdrantClient
 
 from kademe.chunk import split_texts
-from kademe.embed.ladder import GROW_AFTER, PROBE_AFTER, Ladder, _halves
+from kademe.embed.ladder import GROW_AFTER, PROBE_FIRST, Ladder, _halves
 from kademe.embed.model import load_encoder, load_tokenizer, resolve_model
 from kademe.embed.oom import frozen_heap, is_oom, release_memory
 from kademe.sample import make_decision
@@ -106,15 +107,27 @@ def test_budget_grows_back_after_an_outlier(fake_gpu):
     assert all(e.rung == "gpu" for e in out.events)
 
 
-def test_a_size_that_failed_is_not_tried_again_while_learning(fake_gpu):
-    """The waiting halves of a failed batch that are over the shrunken budget are split untried."""
+def test_a_size_that_failed_is_tried_again_only_as_a_rare_probe(fake_gpu):
+    """The waiting halves of a failed batch that are over the shrunken budget are split untried;
+    the failed size is looked at again only after a long run of successes, ever more rarely."""
     fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "1024")
-    texts, n_tokens = ["uzun metin " * 100] * 128, [256] * 128
-    out = Ladder(Settings(device="cuda", batch_size=32)).embed(texts, n_tokens)
+    calls = []
+
+    class Recording(Ladder):
+        def encode_batch(self, rung, texts, padded_tokens):
+            calls.append(padded_tokens)
+            return super().encode_batch(rung, texts, padded_tokens)
+
+    n = 1024
+    out = Recording(Settings(device="cuda", batch_size=32)).embed(["kısa metin"] * n, [256] * n)  # nominal lengths
     failed = [e.padded_tokens for e in out.events]
     assert failed[:3] == [8192, 4096, 2048], "halving down to what fits"
-    assert len(failed) == len(set(failed)), f"a size known to fail was tried again: {failed}"
-    assert len(failed) <= 6, failed
+    fails_at = [i for i, p in enumerate(calls) if p > 1024]
+    repeats = [i for i in fails_at if calls[i] in {calls[j] for j in fails_at if j < i}]
+    assert repeats, "the old ceiling is looked at again now and then"
+    gaps = [b - a - 1 for a, b in zip(fails_at, fails_at[1:]) if b in repeats]  # successes before each look
+    assert gaps[0] >= PROBE_FIRST and all(later >= 2 * earlier for earlier, later in zip(gaps, gaps[1:])), gaps
+    assert len(failed) <= 5 + math.ceil(math.log2(len(calls) / PROBE_FIRST)), failed
 
 
 def test_memory_taken_mid_year_is_learned_once(fake_gpu):
@@ -133,9 +146,33 @@ def test_memory_taken_mid_year_is_learned_once(fake_gpu):
     n = 800
     out = SharedCard(Settings(device="cuda", batch_size=32, token_budget=8192)).embed(["kısa metin"] * n, [256] * n)
     failed_after = [p for p in after_change if p > 1024]
-    probes = len(after_change) // (GROW_AFTER * PROBE_AFTER)  # one look at the old ceiling now and then
+    probes = math.ceil(math.log2(len(after_change) / PROBE_FIRST))  # looks at the old ceiling, ever more rarely
     assert len(failed_after) <= 4 + probes, f"the ladder kept hitting the new ceiling: {failed_after}"
     assert len(out.vectors) == n and all(v is not None for v in out.vectors)
+
+
+def test_memory_freed_mid_year_is_used_again(fake_gpu):
+    """Another job frees memory halfway: the ladder grows into it; halving-only stays small."""
+    n = 600
+
+    def run(regrow: bool) -> Ladder:
+        fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "1024")
+
+        class SharedCard(Ladder):
+            def encode_batch(self, rung, texts, padded_tokens):
+                if self.batches == 12:
+                    fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "4096")
+                return super().encode_batch(rung, texts, padded_tokens)
+
+        ladder = SharedCard(Settings(device="cuda", batch_size=32, token_budget=8192))
+        if not regrow:
+            ladder.grow_after = 10**9
+        out = ladder.embed(["kısa metin"] * n, [256] * n)
+        assert len(out.vectors) == n and set(out.rungs) == {"gpu"}
+        return ladder
+
+    assert run(regrow=True).budget >= 3072, "grew back towards the freed 4096 tokens"
+    assert run(regrow=False).budget <= 1024
 
 
 def test_oom_garbage_is_collected_inside_the_frozen_heap():

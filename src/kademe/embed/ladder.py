@@ -29,7 +29,8 @@ from kademe.settings import Settings
 
 RUNGS = ("gpu", "gpu-batch1", "gpu-small", "cpu")
 GROW_AFTER = 8  # successes in a row before a shrunken budget grows again
-PROBE_AFTER = 8  # near the known ceiling, wait GROW_AFTER x this many successes before trying it once more
+PROBE_FIRST = 16  # near a known ceiling, successes in a row before trying the failed size again ...
+PROBE_MAX = 512  # ... doubling after every try that fails, up to this; a try that fits starts over
 RECHECK_EVERY = 16  # batches between re-reads of free GPU memory (other jobs come and go)
 SAFETY = 0.8  # share of free memory the planner may use
 
@@ -94,6 +95,7 @@ class Ladder:
         self.floor = 0  # largest padded size seen to succeed on the gpu rung
         self.cost_per_token: float | None = None  # measured bytes per padded token (real CUDA only)
         self.streak = 0
+        self.probe_wait = PROBE_FIRST
         self.grow_after = GROW_AFTER  # bench/ladder.py sets it out of reach to measure halving-only
         self.batches = 0
         if self.rung == "gpu" and not fake_cuda():
@@ -196,14 +198,16 @@ class Ladder:
         self.floor = max(self.floor, padded)
         if self.ceiling is not None and self.floor >= self.ceiling:
             self.ceiling = None  # a size that failed before fits now: other jobs freed memory
+            self.probe_wait = PROBE_FIRST
         self.streak += 1
         target = self._planned_budget()
         if self.streak < self.grow_after or self.budget >= target:
             return
         if self.ceiling is not None and self.ceiling - self.floor <= max(self.floor // 10, self.max_len):
-            if self.streak < self.grow_after * PROBE_AFTER:
-                return  # close enough to the ceiling: stay, and only rarely look again
+            if self.streak < self.probe_wait:
+                return  # close enough to the ceiling: stay, and look again ever more rarely
             grown = self.ceiling  # other jobs may have freed memory since: try the failed size once more
+            self.probe_wait = min(2 * self.probe_wait, PROBE_MAX)
         else:
             grown = self.budget * 2 if self.ceiling is None else (self.floor + self.ceiling) // 2
         self.budget = max(self.budget, min(target, grown))
