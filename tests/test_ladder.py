@@ -175,6 +175,68 @@ def test_memory_freed_mid_year_is_used_again(fake_gpu):
     assert run(regrow=False).budget <= 1024
 
 
+def free_mb_for(tokens: int) -> float:
+    """The free memory (MiB) for which the planner's budget is ``tokens`` padded tokens of MiniLM."""
+    from kademe.embed.ladder import SAFETY
+    from kademe.embed.plan import bytes_per_token, load_shape
+
+    return tokens * bytes_per_token(load_shape(resolve_model(MODEL)), 256, dtype_bytes=4) / SAFETY / 2**20
+
+
+class Recording(Ladder):
+    """Records (batch number, padded tokens, free MiB to report from now on) and plays the card's changes."""
+
+    def __init__(self, s, changes: dict[int, dict[str, str]], monkeypatch):
+        super().__init__(s)
+        self.changes, self.mp, self.calls = changes, monkeypatch, []
+
+    def encode_batch(self, rung, texts, padded_tokens):
+        for name, value in self.changes.get(self.batches, {}).items():
+            self.mp.setenv(name, value)
+        self.calls.append((self.batches, padded_tokens))
+        return super().encode_batch(rung, texts, padded_tokens)
+
+
+def test_planning_from_free_memory_makes_the_oom_rare(fake_gpu):
+    n, texts, n_tokens = 200, ["kısa metin"] * 200, [256] * 200
+    fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "2048")
+    unplanned = Ladder(Settings(device="cuda", batch_size=32)).embed(texts, n_tokens)
+    fake_gpu.setenv("KADEME_FAULT_FREE_MB", f"{free_mb_for(1536):.2f}")
+    ladder = Ladder(Settings(device="cuda", batch_size=32))
+    planned = ladder.embed(texts, n_tokens)
+    assert unplanned.events, "batch 32 x 256 does not fit a 2048-token card"
+    assert planned.events == [] and 1400 <= ladder.budget <= 1536, ladder.budget
+    assert len(planned.vectors) == n and set(planned.rungs) == {"gpu"}
+
+
+def test_free_memory_is_re_read_after_every_batch(fake_gpu):
+    """Another job takes half of the free memory: the next batch is planned smaller, with no OOM."""
+    fake_gpu.setenv("KADEME_FAULT_FREE_MB", f"{free_mb_for(2048):.2f}")
+    ladder = Recording(Settings(device="cuda", batch_size=32), {10: {"KADEME_FAULT_FREE_MB": f"{free_mb_for(1024):.2f}"}}, fake_gpu)
+    out = ladder.embed(["kısa metin"] * 200, [256] * 200)
+    assert out.events == []
+    assert max(p for b, p in ladder.calls if b < 10) == 2048
+    assert max(p for b, p in ladder.calls if b > 10) <= 1024, "planned down one batch after the change"
+
+
+def test_memory_freed_where_it_is_measured_is_tried_at_once(fake_gpu):
+    """At a learned ceiling, a card that reports much more free memory is tried again without the long wait."""
+
+    def first_big_batch_after_the_change(report_freed: bool) -> int:
+        fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "1024")
+        fake_gpu.setenv("KADEME_FAULT_FREE_MB", f"{free_mb_for(4096):.2f}")
+        change = {"KADEME_FAULT_OOM_TOKENS": "4096"}
+        if report_freed:
+            change["KADEME_FAULT_FREE_MB"] = f"{free_mb_for(16384):.2f}"
+        ladder = Recording(Settings(device="cuda", batch_size=32), {40: change}, fake_gpu)
+        out = ladder.embed(["kısa metin"] * 600, [256] * 600)
+        assert len(out.vectors) == 600
+        return next(b for b, p in ladder.calls if b >= 40 and p > 1280)
+
+    freed, unmeasured = first_big_batch_after_the_change(True), first_big_batch_after_the_change(False)
+    assert freed <= 40 + 2 * GROW_AFTER and freed < unmeasured, (freed, unmeasured)
+
+
 def test_oom_garbage_is_collected_inside_the_frozen_heap():
     """What a failing batch leaves in reference cycles is freed; the heap is unfrozen afterwards."""
 

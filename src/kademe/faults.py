@@ -10,6 +10,9 @@ cannot tell them from the real thing. All are off unless their variable is set.
     ``torch.cuda.OutOfMemoryError``.
 ``KADEME_FAULT_OOM_RUNGS=gpu,gpu-batch1,...``
     Those ladder rungs always raise ``torch.cuda.OutOfMemoryError``.
+``KADEME_FAULT_FREE_MB=N``
+    With ``KADEME_FAULT_FAKE_CUDA``: the free GPU memory the planner measures is N MiB (read at
+    every measurement, so changing it mid-run plays another job taking or freeing memory).
 ``KADEME_FAULT_CRASH_AT=<point>[:<n>]``
     ``os._exit(137)`` the n-th time (default 1st) the process reaches the named crash point, as a
     SIGKILL would. ``CRASH_POINTS`` lists the points.
@@ -84,6 +87,12 @@ def reset() -> None:
 def fake_cuda() -> bool:
     """True when ``KADEME_FAULT_FAKE_CUDA`` asks GPU code paths to run without a GPU."""
     return os.environ.get("KADEME_FAULT_FAKE_CUDA", "") not in ("", "0", "false")
+
+
+def fake_free_bytes() -> int | None:
+    """``KADEME_FAULT_FREE_MB`` in bytes when CUDA is faked and the variable is set; else None."""
+    mb = os.environ.get("KADEME_FAULT_FREE_MB", "")
+    return int(float(mb) * 2**20) if mb and fake_cuda() else None
 
 
 def check_oom(rung: str, rows: int, padded_tokens: int) -> None:

@@ -31,7 +31,7 @@ RUNGS = ("gpu", "gpu-batch1", "gpu-small", "cpu")
 GROW_AFTER = 8  # successes in a row before a shrunken budget grows again
 PROBE_FIRST = 16  # near a known ceiling, successes in a row before trying the failed size again ...
 PROBE_MAX = 512  # ... doubling after every try that fails, up to this; a try that fits starts over
-RECHECK_EVERY = 16  # batches between re-reads of free GPU memory (other jobs come and go)
+FREED = 1.25  # free memory this many times what it was at the ceiling's OOM: try the ceiling again now
 SAFETY = 0.8  # share of free memory the planner may use
 
 
@@ -92,6 +92,7 @@ class Ladder:
         self.rung = "gpu" if cuda_usable(s.device) else "cpu"
         self.allocator: str | None = None
         self.ceiling: int | None = None  # smallest padded size seen to fail on the gpu rung
+        self.ceiling_free: int | None = None  # free memory measured just after that failure, if known
         self.floor = 0  # largest padded size seen to succeed on the gpu rung
         self.cost_per_token: float | None = None  # measured bytes per padded token (real CUDA only)
         self.streak = 0
@@ -163,8 +164,6 @@ class Ladder:
 
     def _next_batch(self, order: list[int], pos: int, n_tokens: list[int]) -> list[int]:
         """The next length-sorted batch: as many rows as fit the budget (at least one)."""
-        if self.rung == "gpu" and self.batches % RECHECK_EVERY == 0:
-            self.budget = min(self.budget, self._planned_budget())  # others took memory: shrink now, grow by successes
         budget = self.budget if self.rung == "gpu" else self.s.token_budget or self.s.batch_size * self.max_len
         longest = max(n_tokens[order[pos]], 1)
         rows = max(1, min(self._rows_limit(), budget // longest, len(order) - pos))
@@ -173,7 +172,7 @@ class Ladder:
     def _planned_budget(self) -> int:
         """Token budget for the gpu rung: the user's, else from free memory and the per-token cost."""
         static = self.s.token_budget or self.s.batch_size * self.max_len
-        free = free_memory() if self.rung == "gpu" and not fake_cuda() else None
+        free = free_memory() if self.rung == "gpu" else None
         if free is None:
             return static
         cost = self.cost_per_token or self._paper_cost()
@@ -200,11 +199,12 @@ class Ladder:
             self.ceiling = None  # a size that failed before fits now: other jobs freed memory
             self.probe_wait = PROBE_FIRST
         self.streak += 1
-        target = self._planned_budget()
+        target = self._planned_budget()  # free memory, re-read after every batch: other jobs come and go
+        self.budget = min(self.budget, target)  # they took memory: shrink now, grow back by successes
         if self.streak < self.grow_after or self.budget >= target:
             return
         if self.ceiling is not None and self.ceiling - self.floor <= max(self.floor // 10, self.max_len):
-            if self.streak < self.probe_wait:
+            if self.streak < self.probe_wait and not self._memory_freed():
                 return  # close enough to the ceiling: stay, and look again ever more rarely
             grown = self.ceiling  # other jobs may have freed memory since: try the failed size once more
             self.probe_wait = min(2 * self.probe_wait, PROBE_MAX)
@@ -212,6 +212,11 @@ class Ladder:
             grown = self.budget * 2 if self.ceiling is None else (self.floor + self.ceiling) // 2
         self.budget = max(self.budget, min(target, grown))
         self.streak = 0
+
+    def _memory_freed(self) -> bool:
+        """Whether free memory, where it is measured, has grown by a quarter since the ceiling failed."""
+        free = free_memory()
+        return self.ceiling_free is not None and free is not None and free > FREED * self.ceiling_free
 
     def _calibrate(self, padded: int) -> None:
         """Learn bytes per padded token from the peak the last batch really used (real CUDA only)."""
@@ -227,11 +232,12 @@ class Ladder:
 
     def _after_oom(self, rung: str, batch: list[int], padded: int, n_tokens: list[int], pending: deque) -> OomEvent:
         self.streak = 0
-        free = None if fake_cuda() else free_memory()
+        free = free_memory()
         if rung == "gpu" and len(batch) > 1:
             if padded <= self.floor:
                 self.floor = 0  # what fitted before no longer does: other jobs took memory
             self.ceiling = padded if self.ceiling is None else min(self.ceiling, padded)
+            self.ceiling_free = free
             self.budget = self.floor if 0 < self.floor < padded else max(1, padded // 2)
             left, right = _halves(batch, n_tokens)
             pending.appendleft(right)
