@@ -198,11 +198,14 @@ def on_card(args, info: dict) -> dict:
     del hog
     release_memory()
     feasible = {k: statistics.median(v) for k, v in times.items() if None not in v}
-    best = min((k for k in feasible if k.startswith("static-")), key=feasible.get)
-    ratio = feasible[best] / feasible["ladder"]
     oom = [k for k in times if k not in feasible]
+    statics = [k for k in feasible if k.startswith("static-")]
+    if not statics:
+        raise SystemExit(f"every static batch size ran out of memory under the hog ({oom}); raise --leave-gb")
+    best = min(statics, key=feasible.get)
+    ratio = feasible[best] / feasible["ladder"]
     print(f"{torch.cuda.get_device_name()}: hog leaves {free / 2**30:.1f} of {total / 2**30:.1f} GiB | "
-          f"ladder {len(texts) / feasible['ladder']:.1f} chunks/s ({len(ladder_info['oom_events'])} OOM), "
+          f"ladder {len(texts) / feasible['ladder']:.1f} chunks/s ({len(ladder_info['oom_events'])} OOM, rung {ladder_info['rung']}), "
           f"best static {best} {len(texts) / feasible[best]:.1f} chunks/s, static OOM: {oom} | "
           f"ladder/best-static {ratio:.2f}x (N={args.repeat})")
     return {
