@@ -215,8 +215,10 @@ class Ladder:
 
     def _memory_freed(self) -> bool:
         """Whether free memory, where it is measured, has grown by a quarter since the ceiling failed."""
+        if self.ceiling_free is None:
+            return False  # not measured (no card, or faked without KADEME_FAULT_FREE_MB): no query
         free = free_memory()
-        return self.ceiling_free is not None and free is not None and free > FREED * self.ceiling_free
+        return free is not None and free > FREED * self.ceiling_free
 
     def _calibrate(self, padded: int) -> None:
         """Learn bytes per padded token from the peak the last batch really used (real CUDA only)."""
