@@ -34,10 +34,12 @@ bench/results/ladder-gpu.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -101,6 +103,15 @@ def run_static(texts, counts, rows: int) -> float | None:
     return time.perf_counter() - t
 
 
+def interleaved(repeat: int, candidates: dict[str, Callable[[], float | None]]) -> dict[str, list[float | None]]:
+    """Seconds of every candidate, each run once per round for ``repeat`` rounds, so noise hits all alike."""
+    times: dict[str, list[float | None]] = {name: [] for name in candidates}
+    for _ in range(repeat):
+        for name, run in candidates.items():
+            times[name].append(run())
+    return times
+
+
 def feasible_rows(counts: list[int], budget: int) -> list[int]:
     """Batch sizes whose every length-sorted batch stays within ``budget`` padded tokens."""
     ordered = sorted(counts, reverse=True)
@@ -141,16 +152,17 @@ def injected(args, info: dict) -> dict:
         scenarios["->".join(map(str, args.freed))] = tuple(args.freed)
     for label, (low, high) in scenarios.items():
         sizes = feasible_rows(counts, low)  # a static size must survive the lowest ceiling
-        times: dict[str, list[float]] = {"ladder": [], "halving": [], **{f"static-{r}": [] for r in sizes}}
         events: dict[str, int] = {}
-        for _ in range(args.repeat):  # interleaved: every candidate once per round
-            for name in times:
-                if name.startswith("static-"):
-                    times[name].append(run_static(texts, counts, int(name.split("-")[1])))
-                else:
-                    secs, _ladder, evs = run_ladder(texts, counts, regrow=name == "ladder", ceilings=(low, high))
-                    times[name].append(secs)
-                    events[name] = len(evs)
+
+        def ladder(name: str, regrow: bool, ceilings=(low, high)) -> float:
+            secs, _ladder, evs = run_ladder(texts, counts, regrow=regrow, ceilings=ceilings)
+            events[name] = len(evs)
+            return secs
+
+        times = interleaved(args.repeat, {
+            "ladder": lambda: ladder("ladder", True), "halving": lambda: ladder("halving", False),
+            **{f"static-{r}": functools.partial(run_static, texts, counts, r) for r in sizes},
+        })
         med = {k: statistics.median(v) for k, v in times.items()}
         best = min((k for k in med if k.startswith("static-")), key=med.get)
         results[label] = {
@@ -184,17 +196,15 @@ def on_card(args, info: dict) -> dict:
     load_encoder(resolve_model(DEFAULT_MODEL), "cuda").encode(texts[:4])
     hog = hold_gpu_memory(int(args.leave_gb * 2**30))
     free, total = torch.cuda.mem_get_info()
-    times: dict[str, list[float | None]] = {"ladder": [], **{f"static-{r}": [] for r in GPU_SIZES}}
     ladder_info: dict = {}
-    for _ in range(args.repeat):
-        for name in times:
-            if name == "ladder":
-                secs, ladder, evs = run_ladder(texts, counts, regrow=True, batch_size=max(GPU_SIZES))
-                times[name].append(secs)
-                ladder_info = {"oom_events": [e.as_dict() for e in evs], "final_budget_tokens": ladder.budget,
-                               "cost_per_token_bytes": ladder.cost_per_token, "rung": ladder.rung, "allocator": ladder.allocator}
-            else:
-                times[name].append(run_static(texts, counts, int(name.split("-")[1])))
+
+    def ladder() -> float:
+        secs, lad, evs = run_ladder(texts, counts, regrow=True, batch_size=max(GPU_SIZES))
+        ladder_info.update(oom_events=[e.as_dict() for e in evs], final_budget_tokens=lad.budget,
+                           cost_per_token_bytes=lad.cost_per_token, rung=lad.rung, allocator=lad.allocator)
+        return secs
+
+    times = interleaved(args.repeat, {"ladder": ladder, **{f"static-{r}": functools.partial(run_static, texts, counts, r) for r in GPU_SIZES}})
     del hog
     release_memory()
     feasible = {k: statistics.median(v) for k, v in times.items() if None not in v}
