@@ -17,8 +17,8 @@ cannot tell them from the real thing. All are off unless their variable is set.
     ``os._exit(137)`` the n-th time (default 1st) the process reaches the named crash point, as a
     SIGKILL would. ``CRASH_POINTS`` lists the points.
 ``KADEME_FAULT_QDRANT_ERROR_RATE=0.3``
-    That share of store calls raises a transient qdrant-client error (a connection error) before
-    the call is made. ``KADEME_FAULT_SEED`` seeds it.
+    That share of store calls raises a transient error (``InjectedStoreError``, a
+    ``ConnectionError``) before the call is made, on either store engine. ``KADEME_FAULT_SEED`` seeds it.
 ``KADEME_FAULT_QDRANT_DOWN_CALLS=N``
     The first N store calls of the process raise that error: an outage of known length, for
     testing retries deterministically.
@@ -123,6 +123,8 @@ def maybe_store_error(operation: str) -> None:
         _counts["store-call"] = _counts.get("store-call", 0) + 1
         fail = _counts["store-call"] <= down or (rate > 0 and _rng.random() < rate)
     if fail:
-        from qdrant_client.http.exceptions import ResponseHandlingException
+        raise InjectedStoreError(f"injected transient error in {operation}")
 
-        raise ResponseHandlingException(ConnectionError(f"injected transient error in {operation}"))
+
+class InjectedStoreError(ConnectionError):
+    """The transient error the store instruments raise: a lost connection, as either engine can meet."""

@@ -41,11 +41,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KADEME_", extra="forbid", validate_default=True)
 
     source: str | None = Field(None, description="Path template with {year}, or a directory of per-year files.")
+    corpus: str | None = Field(
+        None, description="Corpus name, part of every partition (corpus, year); default: derived from --source."
+    )
     collection: str = Field("kademe", description="Qdrant collection name.")
     workdir: Path = Field(Path("kademe-work"), description="Checkpoints, rejects, reports and the local Qdrant.")
     model: str = Field(DEFAULT_MODEL, description="Embedding model: a local path or an id in the local cache.")
     fallback_model: str | None = Field(None, description="Smaller model for the gpu-small rung.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto", description="Encoder precision; auto: bfloat16 (else float16) on CUDA, float32 on the CPU."
+    )
     batch_size: int = Field(32, ge=1, description="Most rows in one encoder batch.")
     token_budget: int | None = Field(
         None, ge=1, description="Most padded tokens (rows x length) in one batch; default: planned from free memory."
@@ -59,6 +65,8 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(None, description="Qdrant server URL; default: local mode at <workdir>/qdrant.")
     qdrant_api_key: SecretStr | None = Field(None, description="Qdrant API key (never logged).")
     qdrant_api_key_block: str | None = Field(None, description="Name of a Prefect Secret block holding the API key.")
+    qdrant_grpc: bool = Field(False, description="Talk to the Qdrant server over gRPC (port 6334) for bulk uploads.")
+    bm25_language: str = Field("turkish", description="Language of the BM25 analyzer (stemmer and stopwords).")
 
     @field_validator("source")
     @classmethod
