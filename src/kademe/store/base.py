@@ -139,14 +139,25 @@ class Store:
     def query(
         self,
         *,
-        dense: tuple[str, np.ndarray] | None = None,
+        dense: Sequence[tuple[str, np.ndarray]] = (),
         sparse: tuple[np.ndarray, np.ndarray] | None = None,
         where: Where | None = None,
         limit: int = 10,
         prefetch_limit: int = 100,
     ) -> list[Hit]:
-        """Nearest points with payloads. Dense and sparse together: RRF fusion of two prefetches
-        of ``prefetch_limit`` each; one of them alone: a plain nearest query on it."""
+        """Nearest points with payloads, best first.
+
+        Args:
+            dense: ``(vector name, query vector)`` pairs, e.g. the primary and the fallback space.
+            sparse: ``(indices, values)`` of a ``bm25`` query vector.
+            where: filter applied to every prefetch.
+            limit: results to return.
+            prefetch_limit: candidates per prefetch when fusing.
+
+        Returns:
+            With two or more query vectors: RRF fusion of one prefetch per vector. With one: a plain
+            nearest query on it. Scores are the engine's (RRF or cosine or BM25).
+        """
         raise NotImplementedError
 
     def optimize(self) -> float:
