@@ -270,8 +270,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     length = min(args.max_tokens or shape.max_positions - 2, shape.max_positions)
     lengths = sorted({n for n in (128, 512, 2048, 8192) if n <= length} | {length})
     dtype = _plan_dtype(args.dtype)
-    rows = plan_table(shape, free, lengths=tuple(lengths), attention=args.attention, dtype=dtype)
-    budget = max_token_budget(shape, free, length, attention=args.attention, dtype=dtype) if free else None
+    rows = plan_table(shape, free, lengths=tuple(lengths), attention=args.attention, dtype_bytes=dtype)
+    budget = max_token_budget(shape, free, length, attention=args.attention, dtype_bytes=dtype) if free else None
     result = {"model": args.model, "params": shape.params, "free_bytes": free, "max_tokens": length,
               "attention": args.attention, "dtype": dtype, "token_budget": budget, "rows": rows}
     _emit(args, result, lambda r: format_table(r["rows"]) + (
@@ -321,12 +321,12 @@ def _emit(args: argparse.Namespace, result: dict, fmt) -> None:
 
 
 def _format_summary(result: dict) -> str:
-    head = f"{'year':<6}{'status':<11}{'read':>7}{'docs':>7}{'dups':>6}{'rej':>6}{'chunks':>8}{'upserted':>9}  {'cached':<32}{'device':<7}{'sec':>7}"
+    head = f"{'year':<6}{'status':<11}{'read':>7}{'docs':>7}{'dups':>6}{'rej':>6}{'chunks':>8}{'upserted':>9}  {'cached':<39}{'device':<7}{'sec':>7}"
     lines = [head]
     for year, y in result["years"].items():
         c = y["counts"]
         lines.append(f"{year:<6}{y['status']:<11}{c['read']:>7}{c['documents']:>7}{c['duplicates']:>6}{c['rejected']:>6}"
-                     f"{c['chunks']:>8}{c['upserted']:>9}  {','.join(y['cached']) or '-':<32}{y['device']:<7}{y['seconds']:>7.1f}"
+                     f"{c['chunks']:>8}{c['upserted']:>9}  {','.join(y['cached']) or '-':<39}{y['device']:<7}{y['seconds']:>7.1f}"
                      + ("  DEGRADED" if y["degraded"] else "") + (f"  {len(y['oom_events'])} OOM" if y["oom_events"] else ""))
         if y.get("error"):
             lines.append(f"      error: {y['error']}")

@@ -65,7 +65,7 @@ def _upgrade(part: Partition, s: Settings, store: Store, manifest: dict) -> tupl
     upgraded, events = 0, []
     from kademe.checkpoint import iter_parquet
 
-    for i, rows in enumerate(iter_parquet(chunks, batch_size=s.shard_size)):
+    for i, rows in enumerate(iter_parquet(chunks, batch_size=old.get("shard_size", s.shard_size))):
         ids, spaces, rungs, vectors = read_shard(shard_path(old_folder, i))
         todo = [j for j, space in enumerate(spaces) if space != primary]
         if parquet_rows(cp.shard(i)) != len(rows):
@@ -92,7 +92,7 @@ def _upgrade(part: Partition, s: Settings, store: Store, manifest: dict) -> tupl
     summary = summarize_shards(cp.folder, n_shards, s)
     summary["oom_events"] = (read_json(part.path / f"embed-{old['key'][:12]}.json") or {}).get("oom_events", []) + events
     crash_point("upgrade-swap")
-    cp.commit(**summary, upgraded_from=old["key"])
+    cp.commit(**summary, upgraded_from=old["key"], shard_size=old.get("shard_size", s.shard_size), shards=n_shards)
     return upgraded, events
 
 

@@ -200,7 +200,7 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
             progress(min((i + 1) * s.shard_size, chunks.count), chunks.count)
 
     summary = summarize_shards(cp.folder, n_shards, s)
-    meta = cp.commit(**summary)
+    meta = cp.commit(**summary, shard_size=s.shard_size, shards=n_shards)
     return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=False)
 
 
