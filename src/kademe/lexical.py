@@ -30,7 +30,26 @@ import numpy as np
 from kademe.errors import KademeError
 
 # The analyzer settings besides the language. Change them here and every fingerprint changes.
-ANALYZER_OPTIONS: dict[str, object] = {"lowercase": True, "ascii_folding": False, "stemmer": True, "stopwords": True}
+ANALYZER_OPTIONS: dict[str, object] = {"lowercase": True, "ascii_folding": False, "stemmer": True, "stopwords": True,
+                                       "turkish_case": True}
+TURKISH_CASE = {"turkish", "azerbaijani"}  # languages whose dotted/dotless I pairs are İ/i and I/ı
+_TURKISH_UPPER = str.maketrans({"I": "ı", "İ": "i"})
+
+
+def case_fold(text: str, language: str) -> str:
+    """Map Turkish capital I/İ to ı/i before the analyzer lowercases (it lowercases for no locale).
+
+    Qdrant's lowercasing turns ``DAVALI`` into ``davali`` and ``İ`` into ``i`` + combining dot, so the
+    capitalised headings of a decision would never meet a query typed in lower case. This is a
+    character mapping, not a tokenizer: Qdrant still tokenizes, lowercases and stems.
+
+    Example:
+        >>> case_fold("DAVALI İŞVEREN", "turkish")
+        'DAVALı iŞVEREN'
+    """
+    if ANALYZER_OPTIONS["turkish_case"] and language in TURKISH_CASE:
+        return text.translate(_TURKISH_UPPER)
+    return text
 
 
 def _config(language: str):
@@ -110,7 +129,7 @@ def sparse_documents(texts: list[str], language: str = "turkish") -> list[tuple[
         (dtype('uint32'), dtype('float32'), 3)
     """
     model = analyzer(language)
-    return [_arrays(model.embed_document(t)) for t in texts]
+    return [_arrays(model.embed_document(case_fold(t, language))) for t in texts]
 
 
 def sparse_query(text: str, language: str = "turkish") -> tuple[np.ndarray, np.ndarray]:
@@ -120,4 +139,4 @@ def sparse_query(text: str, language: str = "turkish") -> tuple[np.ndarray, np.n
         >>> sparse_query("ve ile")[0].size      # stopwords only
         0
     """
-    return _arrays(analyzer(language).embed_query(text))
+    return _arrays(analyzer(language).embed_query(case_fold(text, language)))
