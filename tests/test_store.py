@@ -1,0 +1,297 @@
+"""The store contract, the same on both engines: Qdrant Edge in a folder, and a "server" played by
+qdrant-client local mode (``path:``). Plus what only one engine has: Edge's folder lock and WAL, the
+server's connect errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qdrant_edge import Bm25, Bm25Config
+
+from kademe.errors import KademeError
+from kademe.store.base import SPARSE, PointBatch, StoreUnavailable, Where
+from kademe.store.edge import EdgeStore
+from kademe.store.server import ServerStore
+
+CORPUS = Path("/work/shared/corpus/real-decisions.ndjson")
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+PRIMARY, FALLBACK = "minilm", "minilm-small"
+DIM, FALLBACK_DIM = 32, 16
+N = 60
+
+
+def turkish_sentences(n: int) -> list[str]:
+    """``n`` distinct sentences of real decisions (HTML tags stripped)."""
+    out: list[str] = []
+    for line in CORPUS.read_text(encoding="utf-8").splitlines():
+        text = re.sub(r"<[^>]+>|&quot;", " ", json.loads(line)["text"])
+        for s in re.split(r"(?<=[.!?])\s+", text):
+            s = " ".join(s.split())
+            if 60 <= len(s) <= 400 and s not in out:
+                out.append(s)
+                if len(out) == n:
+                    return out
+    return out
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    texts = turkish_sentences(N)
+    assert len(texts) == N
+    vectors = rng.normal(size=(N, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    bm25 = Bm25(Bm25Config(language="turkish"))
+    sparse = [(np.array(v.indices, dtype=np.uint32), np.array(v.values, dtype=np.float32))
+              for v in map(bm25.embed_document, texts)]
+    ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"doc-{i // 3}:{i % 3}")) for i in range(N)]
+    payloads = [{"corpus": "yargitay" if i % 2 == 0 else "danistay", "year": 2011 + i % 3, "doc_id": f"doc-{i // 3}",
+                 "chunk_index": i % 3, "esas_no": f"2022/{1000 + i}", "karar_no": f"2023/{2000 + i}", "text": texts[i]}
+                for i in range(N)]
+    return {"ids": ids, "payloads": payloads, "vectors": vectors, "sparse": sparse, "texts": texts, "bm25": bm25}
+
+
+def batch(data, rows=slice(None), sparse=True) -> PointBatch:
+    idx = range(N)[rows]
+    return PointBatch(ids=[data["ids"][i] for i in idx], payloads=[data["payloads"][i] for i in idx], space=PRIMARY,
+                      vectors=data["vectors"][rows], sparse=[data["sparse"][i] for i in idx] if sparse else None)
+
+
+def open_store(kind: str, folder: Path):
+    return EdgeStore.open(folder / "edge") if kind == "edge" else ServerStore.connect(f"path:{folder / 'local'}", "c")
+
+
+@pytest.fixture(params=["edge", "server"])
+def kind(request):
+    return request.param
+
+
+@pytest.fixture
+def store(kind, tmp_path, data):
+    s = open_store(kind, tmp_path)
+    s.create({PRIMARY: DIM})
+    s.upsert([batch(data, slice(0, 40)), batch(data, slice(40, N))])
+    yield s
+    s.close()
+
+
+def test_a_new_store_has_no_collection_until_create(kind, tmp_path):
+    with open_store(kind, tmp_path) as s:
+        assert s.info() is None
+        s.create({PRIMARY: DIM})
+        info = s.info()
+    assert info.dense == {PRIMARY: DIM} and info.sparse == (SPARSE,) and info.points == 0
+
+
+def test_upsert_writes_every_point_and_a_reupsert_overwrites(store, data):
+    assert store.info().points == N
+    changed = batch(data, slice(0, 5), sparse=False)
+    changed.payloads = [{**p, "year": 1999} for p in changed.payloads]
+
+    store.upsert([changed])
+
+    assert store.count(Where()) == N, "same ids: overwritten, not added"
+    assert store.count(Where(year=1999)) == 5
+
+
+def test_count_and_scroll_filter_by_partition_and_keywords(store, data):
+    expect = lambda f: {data["ids"][i] for i, p in enumerate(data["payloads"]) if f(p)}  # noqa: E731
+
+    assert store.count(Where(corpus="yargitay")) == len(expect(lambda p: p["corpus"] == "yargitay")) == 30
+    assert store.count(Where(corpus="yargitay", year=2011)) == len(expect(lambda p: p["corpus"] == "yargitay" and p["year"] == 2011))
+    assert store.count(Where(corpus=["yargitay", "danistay"], year=[2011, 2012])) == 40
+    assert store.count(Where(corpus="nowhere")) == 0
+    any_of = Where(any_of={"esas_no": ["2022/1003", "2022/1010"], "karar_no": ["2023/2020"]})
+    assert {i for i, _ in store.scroll(any_of, ["doc_id"])} == {data["ids"][3], data["ids"][10], data["ids"][20]}
+    assert store.count(Where(corpus="danistay", any_of={"esas_no": ["2022/1003", "2022/1010"]})) == 1
+
+    rows = list(store.scroll(Where(year=[2012]), ["doc_id", "year"], limit=7))
+
+    assert {i for i, _ in rows} == expect(lambda p: p["year"] == 2012) and len(rows) == 20
+    assert all(set(p) == {"doc_id", "year"} and p["year"] == 2012 for _, p in rows), "only the asked fields, never vectors"
+
+
+def test_has_vector_counts_only_points_holding_that_vector(store, data):
+    store.add_vectors({FALLBACK: FALLBACK_DIM})
+    fb = np.eye(FALLBACK_DIM, dtype=np.float32)[:4]
+    store.upsert([PointBatch(ids=data["ids"][:4], payloads=data["payloads"][:4], space=FALLBACK, vectors=fb)])
+
+    assert store.count(Where(has_vector=FALLBACK)) == 4
+    assert store.count(Where(has_vector=PRIMARY)) == N - 4, "a point upserted with only the fallback lost its primary"
+    assert store.info().dense == {PRIMARY: DIM, FALLBACK: FALLBACK_DIM}
+    hits = store.query(dense=[(FALLBACK, fb[2])], limit=1)
+    assert hits[0].id == data["ids"][2]
+
+
+def test_delete_removes_only_those_points(store, data):
+    store.delete(data["ids"][:10])
+
+    assert store.count(Where()) == N - 10
+    assert not set(data["ids"][:10]) & {i for i, _ in store.scroll(Where(), [])}
+
+
+def test_dense_query_finds_the_nearest_point_within_the_filter(store, data):
+    q = data["vectors"][7]
+    assert store.query(dense=[(PRIMARY, q)], limit=3)[0].id == data["ids"][7]
+
+    hits = store.query(dense=[(PRIMARY, q)], where=Where(corpus="yargitay", year=2012), limit=5)
+
+    assert hits and all(h.payload["corpus"] == "yargitay" and h.payload["year"] == 2012 for h in hits)
+    assert data["ids"][7] not in {h.id for h in hits} and len(hits) == 5
+    assert hits == sorted(hits, key=lambda h: -h.score) and hits[0].payload["text"]
+
+
+def test_sparse_query_finds_the_sentence_by_its_words(store, data):
+    text = data["texts"][12]
+    q = data["bm25"].embed_query(" ".join(text.split()[:8]))
+    qs = (np.array(q.indices, dtype=np.uint32), np.array(q.values, dtype=np.float32))
+
+    hits = store.query(sparse=qs, limit=3)
+
+    assert hits[0].id == data["ids"][12]
+    assert store.query(sparse=qs, where=Where(corpus="danistay"), limit=3)[0].payload["corpus"] == "danistay"
+
+
+def test_hybrid_query_fuses_dense_and_sparse_with_rrf(store, data):
+    q = data["bm25"].embed_query(" ".join(data["texts"][12].split()[:8]))
+    qs = (np.array(q.indices, dtype=np.uint32), np.array(q.values, dtype=np.float32))
+
+    hits = store.query(dense=[(PRIMARY, data["vectors"][12])], sparse=qs, where=Where(year=2011), limit=4)
+
+    assert hits[0].id == data["ids"][12], "first in both lists, first fused"
+    assert hits[0].score == pytest.approx(2 * (1 / 2)), "RRF with k=2: 1/(k + rank 0 - 1 + 1) from each list"
+    assert all(h.payload["year"] == 2011 for h in hits) and len(hits) == 4
+
+
+def test_a_reopened_store_keeps_its_points(kind, tmp_path, data):
+    with open_store(kind, tmp_path) as s:
+        s.create({PRIMARY: DIM})
+        s.upsert([batch(data)])
+    with open_store(kind, tmp_path) as s:
+        assert s.info().points == N
+        assert s.query(dense=[(PRIMARY, data["vectors"][5])], limit=1)[0].id == data["ids"][5]
+
+
+def test_edge_answers_the_same_after_optimize(tmp_path, data):
+    with EdgeStore.open(tmp_path / "edge") as s:
+        s.create({PRIMARY: DIM})
+        s.upsert([batch(data)])
+        before = [h.id for h in s.query(dense=[(PRIMARY, data["vectors"][9])], where=Where(year=2011), limit=5)]
+
+        assert s.optimize() >= 0
+
+        after = [h.id for h in s.query(dense=[(PRIMARY, data["vectors"][9])], where=Where(year=2011), limit=5)]
+        assert after == before and s.count(Where(corpus="yargitay")) == 30
+
+
+# -- Qdrant Edge: one process at a time, and the WAL ------------------------------------------------
+def _python(code: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_edge_store_in_use_by_another_process_says_so(tmp_path):
+    folder = tmp_path / "edge"
+    with EdgeStore.open(folder) as s:
+        s.create({PRIMARY: DIM})
+        proc = _python(f"""
+            from pathlib import Path
+            from kademe.errors import KademeError
+            from kademe.store.edge import EdgeStore
+            try:
+                EdgeStore.open(Path({str(folder)!r}))
+            except KademeError as e:
+                print(e)
+            """)
+        out, err = proc.communicate(timeout=60)
+    assert out.strip() == (f"The Qdrant Edge store at '{folder}' is in use by another process.\n\n"
+                           "Wait for it to finish, or run a Qdrant server and pass --qdrant-url."), err
+    with EdgeStore.open(folder) as s:  # released on close
+        assert s.info().points == 0
+
+
+def test_edge_store_killed_mid_upsert_loads_with_what_it_acknowledged(tmp_path):
+    folder = tmp_path / "edge"
+    proc = _python(f"""
+        import sys, uuid
+        from pathlib import Path
+        import numpy as np
+        from kademe.store.base import PointBatch
+        from kademe.store.edge import EdgeStore
+        s = EdgeStore.open(Path({str(folder)!r}))
+        s.create({{"v": 64}})
+        rng = np.random.default_rng(0)
+        for n in range(10**6):
+            ids = [str(uuid.uuid4()) for _ in range(500)]
+            s.upsert([PointBatch(ids, [{{"corpus": "c", "year": 2011, "text": "x" * 500}}] * 500, "v",
+                                 rng.random((500, 64), dtype=np.float32))])
+            print((n + 1) * 500, flush=True)
+        """)
+    acknowledged = 0
+    deadline = time.monotonic() + 30
+    while acknowledged < 5000 and time.monotonic() < deadline:
+        acknowledged = int(proc.stdout.readline() or 0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert acknowledged >= 5000, proc.stderr.read()[-2000:]
+
+    with EdgeStore.open(folder) as s:
+        points = s.count(Where(corpus="c"))
+    assert points >= acknowledged and points % 500 == 0, "every acknowledged update survived, none half-applied"
+
+
+# -- a server: connect errors -----------------------------------------------------------------------
+class _Refuses(BaseHTTPRequestHandler):
+    """A Qdrant stand-in that answers every request 401, as a server does for a wrong API key."""
+
+    requests: list[str] = []
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        _Refuses.requests.append(self.path)
+        body = b'{"status": {"error": "Invalid api-key"}, "time": 0.0}'
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_PUT = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_refused_api_key_is_said_once_and_not_retried():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuses)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Refuses.requests.clear()
+    try:
+        with pytest.raises(KademeError) as e:
+            ServerStore.connect(f"http://127.0.0.1:{server.server_address[1]}", "c", api_key="WRONG-KEY")
+    finally:
+        server.shutdown()
+    assert str(e.value) == "Qdrant refused the API key (HTTP 401).\n\nCheck --qdrant-api-key or KADEME_QDRANT_API_KEY."
+    assert type(e.value) is KademeError and _Refuses.requests == ["/collections"]
+
+
+def test_nothing_listening_is_store_unavailable_with_what_to_do():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuses)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    server.server_close()  # the port is now closed: connections are refused
+
+    with pytest.raises(StoreUnavailable) as e:
+        ServerStore.connect(url, "c")
+
+    assert str(e.value) == f"Qdrant at {url} is not reachable.\n\nStart the server or fix --qdrant-url."
