@@ -70,7 +70,7 @@ def build_corpus(folder: Path, want_chunks: int, model: Path) -> tuple[str, int]
     return str(folder / "real_{year}.ndjson"), passes * per_pass
 
 
-def run_year(s: Settings, overlap: bool, profile: cProfile.Profile | None = None) -> dict:
+def run_year(s: Settings, overlap: bool, profile: dict[str, cProfile.Profile] | None = None) -> dict:
     """One year through every stage as the flow runs them; seconds per stage, encoder and wall time."""
     from kademe.chunk import chunk_texts
     from kademe.clean import clean_records
@@ -84,14 +84,15 @@ def run_year(s: Settings, overlap: bool, profile: cProfile.Profile | None = None
     t: dict[str, float] = {}
 
     def timed(name, fn, *args, **kw):
+        prof = profile.setdefault(name, cProfile.Profile()) if profile is not None else None
         start = time.perf_counter()
-        if profile:
-            profile.enable()
+        if prof:
+            prof.enable()
         try:
             return fn(*args, **kw)
         finally:
-            if profile:
-                profile.disable()
+            if prof:
+                prof.disable()
             t[name] = time.perf_counter() - start
 
     wall = time.perf_counter()
@@ -185,13 +186,11 @@ def main() -> int:
     source, expected = build_corpus(root / "data", args.chunks, model)
     print(f"corpus: {expected} chunks expected, model {model} (1024 dims), shard size {args.shard_size}", flush=True)
     if args.profile:
-        profiles = {}
-        s = settings_for(root / "profile", source, model, args.shard_size)
-        prof = cProfile.Profile()
-        r = run_year(s, overlap=False, profile=prof)
-        profiles["all"] = top_costs(prof, 40)
+        profiles: dict[str, cProfile.Profile] = {}
+        r = run_year(settings_for(root / "profile", source, model, args.shard_size), overlap=False, profile=profiles)
         print(json.dumps({k: round(v, 2) for k, v in r["stages_s"].items()}), flush=True)
-        print(profiles["all"])
+        for name, prof in profiles.items():
+            print(f"==== {name}: {r['stages_s'][name]:.2f} s under the profiler\n{top_costs(prof, 12)}")
         return 0
 
     runs: dict[str, list[dict]] = {"sequential": [], "overlap": []}
