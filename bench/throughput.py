@@ -121,7 +121,7 @@ def run_year(s: Settings, overlap: bool, profile: dict[str, cProfile.Profile] | 
     return {"chunks": n, "wall_s": wall, "encoder_s": encoder, "index_s": t["index"], "model_free_s": model_free,
             "model_free_chunks_per_s": n / model_free, "stages_s": t,
             "stages_chunks_per_s": {k: (n / v if v > 0 else None) for k, v in t.items()},
-            "overlap_ratio": wall / max(encoder, model_free)}
+            "overlap_ratio": (wall - t["index"]) / max(encoder, model_free)}  # target <= 1.1 with overlap
 
 
 def settings_for(root: Path, source: str, model: Path, shard_size: int) -> Settings:
@@ -201,7 +201,7 @@ def main() -> int:
             shutil.rmtree(folder / "work", ignore_errors=True)
             runs[mode].append(r)
             print(f"round {rnd} {mode:10s} wall {r['wall_s']:.1f}s encoder {r['encoder_s']:.1f}s index {r['index_s']:.1f}s "
-                  f"model-free {r['model_free_chunks_per_s']:.0f} chunks/s  wall/max(enc, model-free) {r['overlap_ratio']:.2f}",
+                  f"model-free {r['model_free_chunks_per_s']:.0f} chunks/s  (wall-index)/max(enc, model-free) {r['overlap_ratio']:.2f}",
                   flush=True)
 
     def med(mode, key):
