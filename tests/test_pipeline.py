@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from kademe.cli import main
-from kademe.sample import write_corpus
+from kademe.testing.sample import write_corpus
 from kademe.store import PointBatch
 from kademe.store.edge import EdgeStore
 from tests.conftest import ALL_STAGES, MODEL, stored_points

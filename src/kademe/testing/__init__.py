@@ -136,7 +136,7 @@ def sample_chunks(n: int, model: str = DEFAULT_MODEL, seed: int = 7) -> tuple[li
     """
     from kademe.chunk import split_texts
     from kademe.embed.model import load_tokenizer, max_seq_length
-    from kademe.sample import iter_decisions
+    from kademe.testing.sample import iter_decisions
 
     model_dir = resolve_model(model)
     tok, max_len = load_tokenizer(model_dir), max_seq_length(model_dir)
