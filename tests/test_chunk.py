@@ -56,9 +56,10 @@ def test_chunks_end_on_sentence_or_paragraph_breaks(tok):
 
 def test_point_ids_are_deterministic_uuid5():
     # Pinned: a changed namespace or format would duplicate every point on the next run.
-    assert point_id("2011-HD-1", 0) == "1547c2ae-1faa-5144-97da-c46a3296b1a5"
-    assert point_id("2011-HD-1", 0) != point_id("2011-HD-1", 1) != point_id("2011-HD-2", 1)
-    assert point_id("a", 3)[14] == "5"  # uuid version 5
+    assert point_id("yargitay", "2011-HD-1", 0) == "10a1253c-2c6d-5441-a334-ccecdcab723a"
+    assert point_id("yargitay", "2011-HD-1", 0) != point_id("yargitay", "2011-HD-1", 1) != point_id("yargitay", "2011-HD-2", 1)
+    assert point_id("yargitay", "2011-HD-1", 0) != point_id("danistay", "2011-HD-1", 0)
+    assert point_id("c", "a", 3)[14] == "5"  # uuid version 5
 
 
 def test_chunk_stage_writes_ids_counts_and_metadata(settings):
@@ -70,5 +71,5 @@ def test_chunk_stage_writes_ids_counts_and_metadata(settings):
     assert df["point_id"].n_unique() == df.height
     first = df.filter(pl.col("doc_id") == "2011-HD-0000").sort("chunk_index")
     assert first["chunk_index"].to_list() == list(range(first.height))
-    assert first["point_id"].to_list() == [point_id("2011-HD-0000", i) for i in range(first.height)]
+    assert first["point_id"].to_list() == [point_id(s.corpus_name, "2011-HD-0000", i) for i in range(first.height)]
     assert first["chamber"][0] == "1. Hukuk Dairesi"
