@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import polars as pl
 import pytest
 
-from kademe.chunk import chunk_texts, point_id, split_texts
+from kademe.chunk import chunk_texts, plan_chunks, point_id, split_texts
+from kademe.clean import clean_text
 from kademe.clean import clean_records
 from kademe.embed.model import load_tokenizer, resolve_model
 from kademe.testing.sample import make_decision
 from kademe.sources import read_year
 from tests.conftest import MODEL
+
+REAL = Path("/work/shared/corpus/real-decisions.ndjson")
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +79,54 @@ def test_chunk_stage_writes_ids_counts_and_metadata(settings):
     assert first["chunk_index"].to_list() == list(range(first.height))
     assert first["point_id"].to_list() == [point_id(s.corpus_name, "2011-HD-0000", i) for i in range(first.height)]
     assert first["chamber"][0] == "1. Hukuk Dairesi"
+
+
+@pytest.fixture(scope="module")
+def real_texts():
+    if not REAL.exists():
+        pytest.skip(f"{REAL} is not on this machine")
+    return [clean_text(json.loads(line)["text"]) for line in REAL.read_text(encoding="utf-8").splitlines()[::5]]
+
+
+@pytest.mark.parametrize("limit,overlap", [(256, 32), (64, 8)])
+def test_window_counts_are_the_tokenizers_counts_on_real_decisions(tok, real_texts, limit, overlap):
+    planned = [c for doc in plan_chunks(real_texts, tok, limit, overlap) for c in doc]
+    clean = [c for c in planned if c.clean]
+    assert len(clean) >= 0.95 * len(planned) > 200, "almost every chunk is cut at word breaks"
+    assert [c.n_tokens for c in clean] == [count(tok, c.text) for c in clean]
+    assert split_texts(real_texts, tok, limit, overlap) == [[(c.text, count(tok, c.text)) for c in doc]
+                                                            for doc in plan_chunks(real_texts, tok, limit, overlap)]
+
+
+def _trained_tokenizer(texts, normalizer, pre_tokenizer, wordpiece=False):
+    """A real tokenizer trained on ``texts`` (a vocabulary of 2,000), with BERT's special tokens."""
+    from tokenizers import Tokenizer, models, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[UNK]", "[CLS]", "[SEP]"]
+    if wordpiece:
+        engine, trainer = Tokenizer(models.WordPiece(unk_token="[UNK]")), trainers.WordPieceTrainer
+    else:
+        engine, trainer = Tokenizer(models.BPE(unk_token="[UNK]")), trainers.BpeTrainer
+    engine.normalizer, engine.pre_tokenizer = normalizer, pre_tokenizer
+    engine.train_from_iterator(texts, trainer(vocab_size=2000, special_tokens=specials, show_progress=False))
+    engine.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", engine.token_to_id("[CLS]")), ("[SEP]", engine.token_to_id("[SEP]"))])
+    return PreTrainedTokenizerFast(tokenizer_object=engine, unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]")
+
+
+@pytest.mark.parametrize("kind", ["byte-level", "words-merged-across-spaces"])
+def test_tokenizers_that_count_slices_differently_still_get_exact_counts(real_texts, kind):
+    from tokenizers import normalizers, pre_tokenizers
+
+    texts = real_texts[:20]
+    if kind == "byte-level":
+        other = _trained_tokenizer(texts, None, pre_tokenizers.ByteLevel(add_prefix_space=False))
+    else:  # WordPiece on words split at punctuation only, spaces dropped: a slice's first word starts afresh
+        other = _trained_tokenizer(texts, normalizers.Replace(" ", ""), pre_tokenizers.BertPreTokenizer(), wordpiece=True)
+    if kind == "words-merged-across-spaces":
+        planned = [c for doc in plan_chunks(texts, other, 128, 16) for c in doc]
+        assert any(c.clean and c.n_tokens != count(other, c.text) for c in planned), "this tokenizer counts slices differently"
+    for doc in split_texts(texts, other, 128, 16):
+        for text, n in doc:
+            assert n == count(other, text) <= 128

@@ -1,18 +1,29 @@
 """Split documents into chunks that fit the model, with the model's own tokenizer.
 
-Each document is tokenized once (with character offsets). Chunks end where the text breaks best
-inside the token window — paragraph, then line, then sentence, then clause, then word — and the
-next chunk starts ``chunk_overlap`` tokens earlier, on a word start. Every chunk is then checked
-against the real limit (re-tokenized in one batch, special tokens included) and split again in the
-rare case a tokenizer counts a slice differently, so the encoder never truncates a chunk.
+Each document is tokenized once (with character offsets, on every core: the fast tokenizer
+releases the GIL). Chunks end where the text breaks best inside the token window — paragraph,
+then line, then sentence, then clause, then word — and the next chunk starts ``chunk_overlap``
+tokens earlier, on a word start. With a tokenizer that splits words at whitespace first (BERT's
+WordPiece), a chunk cut at word breaks on both ends has exactly its window's tokens plus the special
+tokens. The tokenizer itself still counts every chunk that could be over the limit
+(``RECOUNT_MARGIN``), every chunk cut inside a word, and a sample of the rest (every
+``SAMPLE_EVERY``-th); if a sampled count differs from its window's, every chunk of the batch is
+counted. Other tokenizers (byte-level BPE, metaspace) count every chunk. A chunk the tokenizer counts
+over the limit is split again, so the encoder never truncates a chunk.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import pyarrow as pa
 
 from kademe.checkpoint import chain_key, iter_parquet
@@ -30,6 +41,11 @@ CHUNKS_SCHEMA = pa.schema(
     + [("meta", pa.string())]
 )
 DOC_BATCH = 256
+RECOUNT_MARGIN = 4  # a window count this close to the limit is checked by the tokenizer
+SAMPLE_EVERY = 16  # and every 16th chunk, to catch a tokenizer whose slices count differently
+_SENTENCE_END = np.array([ord(c) for c in ".!?…"], dtype=np.uint32)
+_CLAUSE_END = np.array([ord(c) for c in ";:,"], dtype=np.uint32)
+_WORD_SPLITTERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,14 @@ class ChunkResult:
     count: int
     cached: bool
     seconds: float = 0.0
+
+
+class Planned(NamedTuple):
+    """One chunk as cut from its document's tokens: its text, the window's count, whether that count is trusted."""
+
+    text: str
+    n_tokens: int  # window tokens + special tokens
+    clean: bool  # cut at word breaks on both ends (or the whole text): the window count is the tokenizer's
 
 
 def point_id(corpus: str, doc_id: str, chunk_index: int) -> str:
@@ -102,6 +126,8 @@ def chunk_texts(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
 def split_texts(texts: list[str], tokenizer, limit: int, overlap: int) -> list[list[tuple[str, int]]]:
     """Split each text into ``(chunk_text, n_tokens)`` pairs with ``n_tokens <= limit``.
 
+    ``n_tokens`` is what the tokenizer counts for the chunk text alone, special tokens included.
+
     Args:
         texts: N clean texts.
         tokenizer: a Hugging Face fast tokenizer.
@@ -115,68 +141,171 @@ def split_texts(texts: list[str], tokenizer, limit: int, overlap: int) -> list[l
         >>> split_texts(["Birinci cümle. İkinci cümle."], tok, limit=8, overlap=0)
         [[('Birinci cümle.', 5), ('İkinci cümle.', 5)]]
     """
+    return _enforce_limit(plan_chunks(texts, tokenizer, limit, overlap), tokenizer, limit, overlap)
+
+
+def plan_chunks(texts: list[str], tokenizer, limit: int, overlap: int) -> list[list[Planned]]:
+    """Cut each text into token windows and count each by its window (not yet checked against the tokenizer).
+
+    Args:
+        texts, tokenizer, limit, overlap: as for ``split_texts``.
+
+    Returns:
+        N lists of ``Planned`` chunks; ``n_tokens`` is the window's tokens plus the special tokens.
+
+    Example:
+        >>> plan_chunks(["Birinci cümle. İkinci cümle."], tok, limit=8, overlap=0)[0][0]
+        Planned(text='Birinci cümle.', n_tokens=5, clean=True)
+    """
     specials = tokenizer.num_special_tokens_to_add(pair=False)
     room = max(limit - specials, 8)
-    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     result = []
-    for text, offsets in zip(texts, encoded["offset_mapping"]):
-        spans = _windows(text, offsets, room, min(overlap, room // 2 - 1))
-        result.append([text[a:b] for a, b in spans])
-    return _enforce_limit(result, tokenizer, limit, overlap)
+    for text, offsets in zip(texts, _offsets(texts, tokenizer)):
+        n = len(offsets)
+        if n <= room:  # the whole text, as the tokenizer saw it
+            result.append([Planned(text, n + specials, True)] if n or text else [])
+            continue
+        score = _break_scores(text, offsets)
+        starts, ends = offsets[:, 0].tolist(), offsets[:, 1].tolist()
+        result.append([Planned(text[starts[a]:ends[b - 1]], b - a + specials, bool(score[a] >= 0 and score[b] >= 0))
+                       for a, b in _windows(score, room, min(overlap, room // 2 - 1))])
+    return result
 
 
-def _enforce_limit(chunks: list[list[str]], tokenizer, limit: int, overlap: int) -> list[list[tuple[str, int]]]:
-    """Count each chunk with special tokens; split again any chunk the tokenizer counts over ``limit``."""
-    flat = [c for doc in chunks for c in doc]
-    counts = iter(len(ids) for ids in tokenizer(flat, add_special_tokens=True, verbose=False)["input_ids"]) if flat else iter(())
+def _enforce_limit(planned: list[list[Planned]], tokenizer, limit: int, overlap: int) -> list[list[tuple[str, int]]]:
+    """Count with the tokenizer the chunks whose window count is not enough; split again any over ``limit``."""
+    flat = [c for doc in planned for c in doc]
+    trust = _window_trust(tokenizer)
+    if trust["windows"]:
+        check = [k for k, c in enumerate(flat) if not c.clean or c.n_tokens > limit - RECOUNT_MARGIN or k % SAMPLE_EVERY == 0]
+    else:  # a word's tokens may depend on what precedes it (byte-level, metaspace): count every chunk
+        check = list(range(len(flat)))
+    counts = [c.n_tokens for c in flat]
+    real = _count(tokenizer, [flat[k].text for k in check])
+    if trust["windows"] and any(flat[k].clean and flat[k].n_tokens != n for k, n in zip(check, real)):
+        trust["windows"] = False  # this tokenizer counts slices differently: from now on, count every chunk
+        check, real = list(range(len(flat))), _count(tokenizer, [c.text for c in flat])
+    for k, n in zip(check, real):
+        counts[k] = n
+    counts_iter = iter(counts)
     result = []
-    for doc in chunks:
+    for doc in planned:
         out = []
-        for text in doc:
-            n = next(counts)
+        for c in doc:
+            n = next(counts_iter)
             if n <= limit:
-                out.append((text, n))
+                out.append((c.text, n))
             else:  # shrink the window by the excess and try again on this chunk alone
-                out.extend(c for part in split_texts([text], tokenizer, limit - (n - limit) - 1, overlap) for c in part)
+                out.extend(split_texts([c.text], tokenizer, limit - (n - limit) - 1, overlap)[0])
         result.append(out)
     return result
 
 
-def _windows(text: str, offsets: list[tuple[int, int]], room: int, overlap: int) -> list[tuple[int, int]]:
-    """Character spans of token windows of at most ``room`` tokens, cut at the best break."""
-    n = len(offsets)
-    if n <= room:
-        return [(0, len(text))] if n else ([(0, len(text))] if text else [])
-    score = [_break_score(text, offsets, j) for j in range(n + 1)]
+def _windows(score: np.ndarray, room: int, overlap: int) -> list[tuple[int, int]]:
+    """Token spans ``[a, b)`` of at most ``room`` tokens, each ending at the best break of its window's second half."""
+    n = len(score) - 1
     spans, start = [], 0
     while start < n:
         if n - start <= room:
             end = n
         else:
             lo, hi = start + room // 2, start + room
-            end = max(range(lo, hi + 1), key=lambda j: (score[j], j))
+            window = score[lo:hi + 1]
+            end = hi - int(np.argmax(window[::-1]))  # the last of the best
             if score[end] < 0:
                 end = hi  # no word break in the window (one huge "word"): cut between tokens
-        spans.append((offsets[start][0], offsets[end - 1][1]))
+        spans.append((start, end))
         if end == n:
             break
         nxt = end
         if overlap:
-            nxt = next((j for j in range(end - overlap, end) if j > start and score[j] >= 0), end)
+            lo = max(end - overlap, start + 1)
+            ok = np.flatnonzero(score[lo:end] >= 0)
+            nxt = lo + int(ok[0]) if len(ok) else end
         start = nxt
     return spans
 
 
-def _break_score(text: str, offsets: list[tuple[int, int]], j: int) -> int:
-    """How good a cut before token ``j`` is: 5 paragraph, 4 line, 3 sentence, 2 clause, 1 word, -1 inside a word."""
-    if j == 0 or j == len(offsets):
-        return 5
-    gap = text[offsets[j - 1][1] : offsets[j][0]]
-    if "\n\n" in gap:
-        return 5
-    if "\n" in gap:
-        return 4
-    if not gap:
-        return -1
-    last = text[offsets[j - 1][1] - 1]
-    return 3 if last in ".!?…" else 2 if last in ";:," else 1
+def _break_scores(text: str, offsets: np.ndarray) -> np.ndarray:
+    """How good a cut before each token ``j`` (0..n) is: 5 paragraph, 4 line, 3 sentence, 2 clause, 1 word, -1 inside a word."""
+    n = len(offsets)
+    score = np.full(n + 1, 5, dtype=np.int8)
+    if n < 2:
+        return score
+    chars = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    a, b = offsets[:-1, 1], offsets[1:, 0]  # the gap before token j (1..n-1) is text[a:b]
+    newline = chars == 10
+    lines = np.concatenate(([0], np.cumsum(newline)))  # newlines in text[:i]
+    pairs = np.concatenate(([0], np.cumsum(newline[:-1] & newline[1:])))  # "\n\n" starting in text[:i]
+    last = chars[a - 1]  # a == 0 reads the last character, as text[-1] does
+    inner = np.where(np.isin(last, _SENTENCE_END), 3, np.where(np.isin(last, _CLAUSE_END), 2, 1))
+    inner = np.where(b > a, inner, -1)
+    inner = np.where(lines[b] > lines[a], 4, inner)
+    inner = np.where(pairs[np.maximum(b - 1, a)] > pairs[a], 5, inner)
+    score[1:n] = inner
+    return score
+
+
+@functools.lru_cache(maxsize=4)
+def _backend(tokenizer):
+    """A private copy of the fast tokenizer's engine, without the truncation or padding its files may set."""
+    engine = tokenizer.backend_tokenizer.__class__.from_str(tokenizer.backend_tokenizer.to_str())
+    engine.no_truncation()
+    engine.no_padding()
+    return engine
+
+
+@functools.lru_cache(maxsize=4)
+def _window_trust(tokenizer) -> dict[str, bool]:
+    """``{"windows": True}`` while window counts of chunks cut at word breaks may stand for this tokenizer's counts.
+
+    True to begin with when the tokenizer cuts text into words at whitespace before anything else
+    (BERT's WordPiece does): a chunk cut at whitespace then holds exactly its window's tokens. Other
+    tokenizers (byte-level BPE, SentencePiece's metaspace) may tokenize a word differently at the
+    start of a text. Set to False for good the first time a checked count differs.
+    """
+    pre = json.loads(_backend(tokenizer).to_str()).get("pre_tokenizer") or {}
+    kinds = {p.get("type") for p in pre.get("pretokenizers", [])} if pre.get("type") == "Sequence" else {pre.get("type")}
+    return {"windows": bool(_WORD_SPLITTERS & kinds) and kinds <= _WORD_SPLITTERS | {"Punctuation", "Digits"}}
+
+
+@functools.lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0))), thread_name_prefix="kademe-tokenize")
+
+
+def _parts(texts: list[str]) -> list[list[str]]:
+    """``texts`` cut into one contiguous part per worker, of about equal characters."""
+    workers = _pool()._max_workers
+    if workers == 1 or len(texts) < 2 * workers:
+        return [texts]
+    total, bounds, acc = sum(map(len, texts)), [0], 0
+    for i, t in enumerate(texts):
+        acc += len(t)
+        if acc * workers >= total * len(bounds) and len(bounds) < workers:
+            bounds.append(i + 1)
+    bounds.append(len(texts))
+    return [texts[x:y] for x, y in zip(bounds, bounds[1:]) if y > x]
+
+
+def _encode(texts: list[str], tokenizer, specials: bool, fn):
+    engine = _backend(tokenizer)
+    parts = _parts(texts)
+    if len(parts) == 1:
+        return fn(engine.encode_batch(texts, add_special_tokens=specials))
+    out = []
+    for got in _pool().map(lambda p: fn(engine.encode_batch(p, add_special_tokens=specials)), parts):
+        out.extend(got)
+    return out
+
+
+def _offsets(texts: list[str], tokenizer) -> list[np.ndarray]:
+    """Character offsets ``(n, 2)`` of every token of every text, special tokens left out."""
+    return _encode(texts, tokenizer, False, lambda encs: [np.array(e.offsets, dtype=np.int64).reshape(-1, 2) for e in encs])
+
+
+def _count(tokenizer, texts: list[str]) -> list[int]:
+    """Tokens of each text alone, special tokens included: what the encoder will see."""
+    if not texts:
+        return []
+    return _encode(texts, tokenizer, True, lambda encs: [len(e) for e in encs])
