@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -30,6 +28,7 @@ from kademe.checkpoint import chain_key, iter_parquet
 from kademe.clean import DOCS_SCHEMA, META_FIELDS, CleanResult
 from kademe.embed.model import load_tokenizer, max_seq_length, resolve_model
 from kademe.settings import Settings
+from kademe.threads import map_parts
 
 # Fixed forever: point ids must not change between versions, or reruns would duplicate points.
 POINT_NAMESPACE = uuid.UUID("5b0c6f4e-6b61-4465-6d65-6b6164656d65")
@@ -269,34 +268,10 @@ def _window_trust(tokenizer) -> dict[str, bool]:
     return {"windows": bool(_WORD_SPLITTERS & kinds) and kinds <= _WORD_SPLITTERS | {"Punctuation", "Digits"}}
 
 
-@functools.lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max(1, len(os.sched_getaffinity(0))), thread_name_prefix="kademe-tokenize")
-
-
-def _parts(texts: list[str]) -> list[list[str]]:
-    """``texts`` cut into one contiguous part per worker, of about equal characters."""
-    workers = _pool()._max_workers
-    if workers == 1 or len(texts) < 2 * workers:
-        return [texts]
-    total, bounds, acc = sum(map(len, texts)), [0], 0
-    for i, t in enumerate(texts):
-        acc += len(t)
-        if acc * workers >= total * len(bounds) and len(bounds) < workers:
-            bounds.append(i + 1)
-    bounds.append(len(texts))
-    return [texts[x:y] for x, y in zip(bounds, bounds[1:]) if y > x]
-
-
 def _encode(texts: list[str], tokenizer, specials: bool, fn):
+    """``fn`` over the encodings of ``texts``, on every core."""
     engine = _backend(tokenizer)
-    parts = _parts(texts)
-    if len(parts) == 1:
-        return fn(engine.encode_batch(texts, add_special_tokens=specials))
-    out = []
-    for got in _pool().map(lambda p: fn(engine.encode_batch(p, add_special_tokens=specials)), parts):
-        out.extend(got)
-    return out
+    return map_parts(lambda part: fn(engine.encode_batch(list(part), add_special_tokens=specials)), texts)
 
 
 def _offsets(texts: list[str], tokenizer) -> list[np.ndarray]:

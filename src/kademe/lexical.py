@@ -28,6 +28,7 @@ from importlib import metadata
 import numpy as np
 
 from kademe.errors import KademeError
+from kademe.threads import map_parts
 
 # The analyzer settings besides the language. Change them here and every fingerprint changes.
 ANALYZER_OPTIONS: dict[str, object] = {"lowercase": True, "ascii_folding": False, "stemmer": True, "stopwords": True,
@@ -128,8 +129,8 @@ def sparse_documents(texts: list[str], language: str = "turkish") -> list[tuple[
         >>> idx.dtype, val.dtype, len(idx)
         (dtype('uint32'), dtype('float32'), 3)
     """
-    model = analyzer(language)
-    return [_arrays(model.embed_document(case_fold(t, language))) for t in texts]
+    model = analyzer(language)  # embed_document releases the GIL: one thread per core
+    return map_parts(lambda part: [_arrays(model.embed_document(case_fold(t, language))) for t in part], texts)
 
 
 def sparse_query(text: str, language: str = "turkish") -> tuple[np.ndarray, np.ndarray]:
