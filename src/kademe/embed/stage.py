@@ -30,6 +30,11 @@ SHARD_SCHEMA = pa.schema(
     [("point_id", pa.string()), ("space", pa.string()), ("rung", pa.string()), ("vector", pa.list_(pa.float32()))]
 )
 
+# Floats neither compress nor fit a dictionary: writing the vectors plain, without dictionary or
+# statistics, takes ~1/4 of the time of zstd with Arrow's defaults, for the same file size.
+VECTOR_PARQUET = {"compression": {"point_id": "zstd", "space": "zstd", "rung": "zstd", "vector.list.element": "none"},
+                  "use_dictionary": ["space", "rung"], "write_statistics": ["point_id"]}
+
 Progress = Callable[[int, int], None]  # (chunks embedded so far, total chunks)
 Events = Callable[[str], None]  # one line per OOM event or rung change, as it happens
 
@@ -212,7 +217,7 @@ def write_shard(path: Path, ids: list[str], spaces: list[str], rungs: list[str],
         [pa.array(ids, pa.string()), pa.array(spaces, pa.string()), pa.array(rungs, pa.string()),
          pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))], schema=SHARD_SCHEMA)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, **VECTOR_PARQUET)
 
 
 def read_shard(path: Path) -> tuple[list[str], list[str], list[str], list[np.ndarray]]:
