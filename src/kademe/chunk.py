@@ -42,8 +42,9 @@ CHUNKS_SCHEMA = pa.schema(
 DOC_BATCH = 256
 RECOUNT_MARGIN = 4  # a window count this close to the limit is checked by the tokenizer
 SAMPLE_EVERY = 16  # and every 16th chunk, to catch a tokenizer whose slices count differently
-_SENTENCE_END = np.array([ord(c) for c in ".!?…"], dtype=np.uint32)
-_CLAUSE_END = np.array([ord(c) for c in ";:,"], dtype=np.uint32)
+_LAST_CHAR_SCORE = np.ones(ord("…") + 1, dtype=np.int8)  # the score of a cut after a character (1: a word ends)
+_LAST_CHAR_SCORE[[ord(c) for c in ".!?…"]] = 3
+_LAST_CHAR_SCORE[[ord(c) for c in ";:,"]] = 2
 _WORD_SPLITTERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
 
 
@@ -237,7 +238,7 @@ def _break_scores(text: str, offsets: np.ndarray) -> np.ndarray:
     lines = np.concatenate(([0], np.cumsum(newline)))  # newlines in text[:i]
     pairs = np.concatenate(([0], np.cumsum(newline[:-1] & newline[1:])))  # "\n\n" starting in text[:i]
     last = chars[a - 1]  # a == 0 reads the last character, as text[-1] does
-    inner = np.where(np.isin(last, _SENTENCE_END), 3, np.where(np.isin(last, _CLAUSE_END), 2, 1))
+    inner = np.where(last < len(_LAST_CHAR_SCORE), _LAST_CHAR_SCORE[np.minimum(last, len(_LAST_CHAR_SCORE) - 1)], 1)
     inner = np.where(b > a, inner, -1)
     inner = np.where(lines[b] > lines[a], 4, inner)
     inner = np.where(pairs[np.maximum(b - 1, a)] > pairs[a], 5, inner)
@@ -283,4 +284,6 @@ def _count(tokenizer, texts: list[str]) -> list[int]:
     """Tokens of each text alone, special tokens included: what the encoder will see."""
     if not texts:
         return []
-    return _encode(texts, tokenizer, True, lambda encs: [len(e) for e in encs])
+    engine = _backend(tokenizer)
+    fast = getattr(engine, "encode_batch_fast", engine.encode_batch)  # no offsets: ~25% less work
+    return map_parts(lambda part: [len(e) for e in fast(list(part), add_special_tokens=True)], texts)
