@@ -159,7 +159,7 @@ def _hit(hit, matched: list[str]) -> dict:
 
 
 def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None = None, corpus: str | None = None,
-           top_k: int = 5) -> dict:
+           top_k: int = 5, store=None) -> dict:
     """The ``top_k`` decisions that best answer ``query``, one hit (the best chunk) each.
 
     Args:
@@ -169,6 +169,7 @@ def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None =
         year: only this year.
         corpus: only this corpus.
         top_k: decisions to return.
+        store: an open ``Store`` to use (many queries in one process); default: ``open_store(s)``.
 
     Returns:
         ``{"hits": [...], "mode", "query", "case_numbers", "spaces", "not_searched"}``; each hit has
@@ -188,28 +189,30 @@ def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None =
 
     if mode not in MODES:
         raise KademeError(f"Unknown search mode {mode!r}.\n\nUse --mode hybrid, dense or lexical.")
+    if store is None:
+        with open_store(s) as opened:
+            return search(query, s, mode=mode, year=year, corpus=corpus, top_k=top_k, store=opened)
     where = Where(corpus=corpus, year=year)
     cases = parse_case_numbers(query)
-    with open_store(s) as store:
-        info = store.info()
-        if info is None:
-            raise _not_found(s)
-        if mode != "dense" and SPARSE not in info.sparse:
-            raise _no_bm25(s)
-        dense, skipped = _dense_queries(query, s, store, info.dense, where) if mode != "lexical" else ([], [])
-        sparse = sparse_query(query, s.bm25_language) if mode != "dense" else None
-        if sparse is not None and sparse[0].size == 0:
-            sparse = None  # stopwords only
-        hits: list[dict] = []
-        if dense or sparse is not None:
-            seen: set = set()
-            if cases["esas"] or cases["karar"]:
-                keyed = Where(corpus=corpus, year=year, any_of={"esas_no": cases["esas"], "karar_no": cases["karar"]})
-                found = _grouped(store, dense, sparse, keyed, top_k, seen)
-                ranked = sorted(((_matched(h, cases), i, h) for i, h in enumerate(found)), key=lambda t: (-len(t[0]), t[1]))
-                hits = [_hit(h, m) for m, _, h in ranked]
-            if len(hits) < top_k:
-                hits += [_hit(h, []) for h in _grouped(store, dense, sparse, where, top_k - len(hits), seen)]
+    info = store.info()
+    if info is None:
+        raise _not_found(s)
+    if mode != "dense" and SPARSE not in info.sparse:
+        raise _no_bm25(s)
+    dense, skipped = _dense_queries(query, s, store, info.dense, where) if mode != "lexical" else ([], [])
+    sparse = sparse_query(query, s.bm25_language) if mode != "dense" else None
+    if sparse is not None and sparse[0].size == 0:
+        sparse = None  # stopwords only
+    hits: list[dict] = []
+    if dense or sparse is not None:
+        seen: set = set()
+        if cases["esas"] or cases["karar"]:
+            keyed = Where(corpus=corpus, year=year, any_of={"esas_no": cases["esas"], "karar_no": cases["karar"]})
+            found = _grouped(store, dense, sparse, keyed, top_k, seen)
+            ranked = sorted(((_matched(h, cases), i, h) for i, h in enumerate(found)), key=lambda t: (-len(t[0]), t[1]))
+            hits = [_hit(h, m) for m, _, h in ranked]
+        if len(hits) < top_k:
+            hits += [_hit(h, []) for h in _grouped(store, dense, sparse, where, top_k - len(hits), seen)]
     return {"hits": hits, "mode": mode, "query": query, "case_numbers": cases,
             "spaces": [name for name, _ in dense] + ([SPARSE] if sparse is not None else []), "not_searched": skipped}
 
