@@ -150,6 +150,28 @@ def _grouped(store, dense: Sequence, sparse, where, top_k: int, seen: set) -> li
         limit *= 4
 
 
+def _matching(store, keyed, seen: set, need: int) -> list:
+    """Decisions whose case numbers match but whose chunks share nothing with the query vectors.
+
+    A filtered scroll on the keyword indexes (``esas_no``/``karar_no``), not a scan; each such
+    decision is represented by its first chunk, with score 0.
+    """
+    from kademe.store import Hit
+
+    first: dict = {}
+    if need <= 0:
+        return []
+    for pid, payload in store.scroll(keyed, HIT_FIELDS, limit=256):
+        key = (payload.get("corpus"), payload.get("doc_id"))
+        if key in seen:
+            continue
+        if key not in first or payload.get("chunk_index", 0) < first[key].payload.get("chunk_index", 0):
+            first[key] = Hit(pid, 0.0, payload)
+    hits = sorted(first.values(), key=lambda h: (str(h.payload.get("doc_id")), h.payload.get("chunk_index", 0)))[:need]
+    seen.update((h.payload.get("corpus"), h.payload.get("doc_id")) for h in hits)
+    return hits
+
+
 def _hit(hit, matched: list[str]) -> dict:
     out = {name: hit.payload.get(name) for name in HIT_FIELDS}
     out["score"] = round(hit.score, 6)
@@ -209,6 +231,7 @@ def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None =
         if cases["esas"] or cases["karar"]:
             keyed = Where(corpus=corpus, year=year, any_of={"esas_no": cases["esas"], "karar_no": cases["karar"]})
             found = _grouped(store, dense, sparse, keyed, top_k, seen)
+            found += _matching(store, keyed, seen, top_k - len(found))
             ranked = sorted(((_matched(h, cases), i, h) for i, h in enumerate(found)), key=lambda t: (-len(t[0]), t[1]))
             hits = [_hit(h, m) for m, _, h in ranked]
         if len(hits) < top_k:
