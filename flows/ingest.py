@@ -1,20 +1,22 @@
 """Prefect flows: ``ingest-year`` (one year) and ``ingest-years`` (several, one after another).
 
-Steps executed for a year:
+Steps executed for a partition (corpus, year):
   1. read    — parse the year's file; bad lines become rejects with a reason
   2. clean   — validate and normalise records; exact duplicates counted, others rejected
   3. chunk   — split with the model's tokenizer so nothing is truncated
-  4. embed   — encode through the OOM ladder, shard by shard (progress artifact)
-  5. upsert  — write points with deterministic ids, remove stale ones
-  6. verify  — compare the collection with the checkpoints
+  4. lexical — a BM25 sparse vector per chunk (Qdrant's Turkish analyzer)
+  5. embed   — encode through the OOM ladder, shard by shard (progress artifact) ...
+  6. upsert  — ... while finished shards are written with deterministic ids; stale points removed
+  7. verify  — compare the collection with the checkpoints
+  8. index   — build the store's index (Qdrant Edge's HNSW) once, after the last year
 Every stage skips itself when its content-keyed checkpoint exists, so a rerun or a flow-run retry
-redoes only what did not finish. Reports go to ``<workdir>/<year>/report.json`` and to artifacts.
+redoes only what did not finish. Reports go to ``<workdir>/<corpus>/<year>/report.json`` and to artifacts.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
@@ -23,13 +25,16 @@ from prefect.cache_policies import NO_CACHE
 from flows.gpu import gpu_slot
 from kademe.chunk import ChunkResult, chunk_texts
 from kademe.clean import CleanResult, clean_records
-from kademe.embed.stage import EmbedResult, embed_chunks
+from kademe.embed.stage import EmbedResult, ShardFeed, embed_chunks
 from kademe.errors import KademeError
-from kademe.faults import crash_point
+from kademe.faults import active_instruments, crash_point
 from kademe.report import failed_year, markdown, rejects_by_reason, write_report, year_summary
 from kademe.settings import Settings
 from kademe.sources import ReadResult, read_year
-from kademe.store import StoreUnavailable, UpsertResult, upsert_points, verify_year
+from kademe.sparse import SparseResult, sparse_chunks
+from kademe.store import StoreUnavailable, open_store
+from kademe.upsert import UpsertResult, upsert_points
+from kademe.verify import verify_partition
 
 
 def _transient_io(task, task_run, state) -> bool:
@@ -65,29 +70,44 @@ def chunk_texts_task(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
     return _logged("chunk", chunk_texts(clean, year, s))
 
 
+@task(name="lexical", **FILE_TASK)
+def sparse_chunks_task(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
+    """BM25 sparse vectors of the chunks."""
+    return _logged("lexical", sparse_chunks(chunks, year, s))
+
+
 @task(name="embed", cache_policy=NO_CACHE)
-def embed_chunks_task(chunks: ChunkResult, year: int, s: Settings) -> EmbedResult:
+def embed_chunks_task(chunks: ChunkResult, year: int, s: Settings, feed: ShardFeed | None = None) -> EmbedResult:
     """Embed the chunks through the OOM ladder (the ladder owns OOM; no task retries)."""
-    key = f"embed-progress-{year}"
-    artifact = create_progress_artifact(0.0, key=key, description=f"Chunks of {year} embedded")
+    key = f"embed-progress-{s.corpus}-{year}".lower()
+    artifact = create_progress_artifact(0.0, key=_artifact_key(key), description=f"Chunks of {s.corpus} {year} embedded")
 
     def progress(done: int, total: int) -> None:
         update_progress_artifact(artifact, 100.0 * done / max(total, 1))
 
     with gpu_slot():  # one embedding per GPU at a time: the worker's KADEME_GPU_SLOT limit (flows/gpu.py)
-        return _logged("embed", embed_chunks(chunks, year, s, progress=progress))
+        return _logged("embed", embed_chunks(chunks, year, s, progress=progress, feed=feed))
 
 
 @task(name="upsert", **STORE_TASK)
-def upsert_points_task(chunks: ChunkResult, embedded: EmbedResult, year: int, s: Settings) -> UpsertResult:
-    """Write the year's points to Qdrant."""
-    return _logged("upsert", upsert_points(chunks, embedded, year, s))
+def upsert_points_task(chunks: ChunkResult, sparse: SparseResult, year: int, s: Settings,
+                       feed: ShardFeed | None = None) -> UpsertResult:
+    """Write the partition's points to Qdrant, each shard as soon as it is embedded."""
+    return _logged("upsert", upsert_points(chunks, sparse, year, s, feed=feed))
 
 
 @task(name="verify", **STORE_TASK)
 def verify_year_task(year: int, s: Settings) -> dict:
     """Check the collection against the checkpoints."""
-    return verify_year(year, s)
+    with open_store(s) as store:
+        return verify_partition(store, s.partition(year))
+
+
+@task(name="index", **STORE_TASK)
+def build_index_task(s: Settings) -> float:
+    """Build the store's index (Qdrant Edge: HNSW); the seconds it took."""
+    with open_store(s) as store:
+        return store.optimize()
 
 
 def _logged(stage: str, result):
@@ -123,20 +143,33 @@ def ingest_year(
     max_record_bytes: int | None = None,
     qdrant_url: str | None = None,
     qdrant_api_key_block: str | None = None,
+    qdrant_grpc: bool | None = None,
+    bm25_language: str | None = None,
+    corpus: str | None = None,
+    dtype: str | None = None,
+    build_index: bool = True,
 ) -> dict:
-    """Ingest one year: read -> clean -> chunk -> embed -> upsert -> verify. Returns the year's summary."""
-    params = {k: v for k, v in locals().items() if k != "year"}
+    """Ingest one year of a corpus: read -> clean -> chunk -> lexical -> embed + upsert -> verify -> index.
+
+    Returns the year's summary. ``build_index=False`` leaves the index build to the caller
+    (``ingest-years`` builds it once, after its last year).
+    """
+    params = {k: v for k, v in locals().items() if k not in ("year", "build_index")}
     s = settings_from(params)
     started = time.monotonic()
 
     read = read_year_task(year, s)
     clean = clean_records_task(read, year, s)
     chunks = chunk_texts_task(clean, year, s)
-    embedded = embed_chunks_task(chunks, year, s)
-    upserted = upsert_points_task(chunks, embedded, year, s)
+    sparse = sparse_chunks_task(chunks, year, s)
+    feed = ShardFeed()  # shard i is upserted while shard i+1 is encoded
+    embedding = embed_chunks_task.submit(chunks, year, s, feed)
+    upserted = upsert_points_task(chunks, sparse, year, s, feed)
+    embedded = embedding.result()
     check = verify_year_task(year, s)
+    index = build_index_task(s) if build_index else 0.0
 
-    stages = {"read": read, "clean": clean, "chunk": chunks, "embed": embedded, "upsert": upserted}
+    stages = {"read": read, "clean": clean, "chunk": chunks, "lexical": sparse, "embed": embedded, "upsert": upserted}
     summary = year_summary(
         counts={"read": read.read, "documents": clean.count, "duplicates": clean.duplicates, "rejected": clean.rejected,
                 "chunks": chunks.count, "embedded": embedded.count, "upserted": upserted.upserted},
@@ -145,6 +178,8 @@ def ingest_year(
         seconds=time.monotonic() - started, rungs=embedded.rungs, allocator=embedded.allocator, verify=check,
         status="completed" if check["ok"] else "failed",
         error=None if check["ok"] else f"verify failed: {check}",
+        corpus=s.corpus, dtype=embedded.dtype, instruments=active_instruments(),
+        stages={**{name: r.seconds for name, r in stages.items()}, "index": index, "verify": check.get("seconds", 0.0)},
     )
     publish_year(year, s, summary)
     crash_point("year-done")
@@ -153,11 +188,18 @@ def ingest_year(
 
 def publish_year(year: int, s: Settings, summary: dict) -> None:
     """Save the report file and publish the markdown and rejects-table artifacts."""
-    write_report(s.workdir, year, summary)
-    reasons = rejects_by_reason(s.workdir, year)
-    create_markdown_artifact(markdown(year, summary, reasons), key=f"kademe-report-{year}", description=f"kademe report {year}")
+    part = s.partition(year)
+    write_report(part, summary)
+    reasons = rejects_by_reason(part)
+    create_markdown_artifact(markdown(year, summary, reasons), key=_artifact_key(f"kademe-report-{s.corpus}-{year}"),
+                             description=f"kademe report {s.corpus} {year}")
     create_table_artifact([{"reason": k, "lines": v} for k, v in sorted(reasons.items())] or [{"reason": "none", "lines": 0}],
-                          key=f"kademe-rejects-{year}", description=f"Rejected lines of {year} by reason")
+                          key=_artifact_key(f"kademe-rejects-{s.corpus}-{year}"), description=f"Rejected lines of {s.corpus} {year} by reason")
+
+
+def _artifact_key(key: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", key.lower())
 
 
 @flow(name="ingest-years", flow_run_name="ingest-{years}", log_prints=True)
@@ -177,14 +219,22 @@ def ingest_years(
     max_record_bytes: int | None = None,
     qdrant_url: str | None = None,
     qdrant_api_key_block: str | None = None,
+    qdrant_grpc: bool | None = None,
+    bm25_language: str | None = None,
+    corpus: str | None = None,
+    dtype: str | None = None,
 ) -> dict:
-    """Ingest several years one after another; a failed year is reported and the next one goes on."""
+    """Ingest several years one after another; a failed year is reported and the next one goes on.
+
+    The store's index is built once, after the last year, off the embedding's critical path; its
+    seconds go to the last completed year's ``stages.index``.
+    """
     params = {k: v for k, v in locals().items() if k != "years"}
     s = settings_from(params)
     result: dict = {"years": {}}
     for year in years:
         started = time.monotonic()
-        state = ingest_year(year, **params, return_state=True)
+        state = ingest_year(year, **params, build_index=False, return_state=True)
         if state.is_completed():
             result["years"][str(year)] = state.result()
         else:
@@ -192,5 +242,11 @@ def ingest_years(
             message = str(exc) if isinstance(exc, KademeError) else f"{type(exc).__name__}: {exc}"
             get_run_logger().error("year %s failed: %s", year, message)
             result["years"][str(year)] = failed_year(message, s.model, s.device, time.monotonic() - started)
-            write_report(Path(s.workdir), year, result["years"][str(year)])
+            write_report(s.partition(year), result["years"][str(year)])
+    done = [y for y, r in result["years"].items() if r["status"] == "completed"]
+    if done:
+        index = build_index_task(s)
+        last = result["years"][done[-1]]
+        last["stages"]["index"] = round(index, 3)
+        write_report(s.partition(int(done[-1])), last)
     return result

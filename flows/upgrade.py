@@ -7,13 +7,13 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import settings_from
 from kademe.errors import KademeError
-from kademe.upgrade import upgrade_year
+from kademe.upgrade import upgrade_years as upgrade_years_of
 
 
 @task(name="upgrade", cache_policy=NO_CACHE)
 def upgrade_year_task(year: int, s) -> dict:
-    """Re-embed one year's fallback-model chunks with the primary model."""
-    return upgrade_year(year, s)
+    """Re-embed one year's fallback-model chunks with the primary model (every corpus, or --corpus)."""
+    return upgrade_years_of(s, [year])["years"][str(year)]
 
 
 @flow(name="upgrade-years", flow_run_name="upgrade-{years}")
@@ -28,6 +28,9 @@ def upgrade_years(
     shard_size: int | None = None,
     qdrant_url: str | None = None,
     qdrant_api_key_block: str | None = None,
+    qdrant_grpc: bool | None = None,
+    corpus: str | None = None,
+    dtype: str | None = None,
 ) -> dict:
     """Upgrade each year; a year that fails is reported and the next one goes on."""
     s = settings_from({k: v for k, v in locals().items() if k != "years"})

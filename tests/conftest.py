@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,35 @@ def settings(tmp_path, corpus):
         return Settings(**{**base, **kw})
 
     return make
+
+
+ALL_STAGES = ["read", "clean", "chunk", "lexical", "embed", "upsert"]
+
+
+@dataclass
+class StoredPoint:
+    id: str
+    payload: dict
+    vector: dict  # dense vector name -> list of floats (the sparse bm25 vector is left out)
+    sparse: tuple | None = None  # (indices, values) of bm25
+
+
+def stored_points(workdir: Path, collection: str, year: int | None = None, corpus: str | None = None) -> dict[str, StoredPoint]:
+    """Every point of the embedded (Qdrant Edge) collection with payloads and vectors, read through the engine."""
+    from qdrant_edge import ScrollRequest
+
+    from kademe.store import Where
+    from kademe.store.edge import EdgeStore, edge_filter
+
+    with EdgeStore.open(Path(workdir) / "qdrant" / collection) as store:
+        if store._shard is None:
+            return {}
+        records, _ = store._shard.scroll(ScrollRequest(limit=1_000_000, filter=edge_filter(Where(corpus, year)),
+                                                       with_payload=True, with_vector=True))
+    out = {}
+    for r in records:
+        vectors = dict(r.vector or {})
+        bm25 = vectors.pop("bm25", None)
+        out[str(r.id)] = StoredPoint(str(r.id), dict(r.payload or {}), {k: list(v) for k, v in vectors.items()},
+                                     (list(bm25.indices), list(bm25.values)) if bm25 is not None else None)
+    return out

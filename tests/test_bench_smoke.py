@@ -68,7 +68,7 @@ def test_peers_runs_every_peer_on_a_tiny_corpus(tmp_path):
         assert p["chunks"] == chunks and [r["chunks"] for r in p["runs"]] == [chunks], name
     if not llama:
         assert "skipped" in result["peers"]["llamaindex"]
-    assert result["peers"]["kademe-warm"]["runs"][0]["cached"] == ["read", "clean", "chunk", "embed", "upsert"]
+    assert result["peers"]["kademe-warm"]["runs"][0]["cached"] == ["read", "clean", "chunk", "lexical", "embed", "upsert"]
     assert set(result["ratios"]) >= {"kademe-cold/bare", "kademe-warm/kademe-cold", "kademe-cold/by-hand"}
     assert result["machine"]["cpu"] and result["machine"]["cores"] >= 1
     assert result["versions"]["torch"] and result["versions"]["qdrant-client"] and result["versions"]["prefect"]

@@ -76,8 +76,9 @@ def test_bad_invocation_gives_one_clear_line(tmp_path, corpus, args, message):
     assert proc.stdout == ""
 
 
-def test_locked_local_qdrant_is_a_clear_error(tmp_path, corpus):
-    holder = subprocess.Popen([sys.executable, "-c", f"from qdrant_client import QdrantClient; c = QdrantClient(path={str(tmp_path / 'w' / 'qdrant')!r}); "
+def test_locked_embedded_qdrant_is_a_clear_error(tmp_path, corpus):
+    folder = tmp_path / "w" / "qdrant" / "c"
+    holder = subprocess.Popen([sys.executable, "-c", f"from kademe.store.edge import EdgeStore; s = EdgeStore.open({str(folder)!r}); "
                                "print('ready', flush=True); import time; time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"

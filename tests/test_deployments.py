@@ -179,7 +179,7 @@ def test_local_stack_runs_a_deployment_through_a_worker_and_stops_cleanly(tmp_pa
                              capture_output=True, text=True, env=client_env, cwd=tmp_path, timeout=320)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         assert "Flow run finished successfully in 'Completed'." in run.stdout
-        report = json.loads((workdir / "2011" / "report.json").read_text())
+        report = json.loads((workdir / "yargitay" / "2011" / "report.json").read_text())
         assert (report["status"], report["counts"]["documents"], report["device"]) == ("completed", 2, "cpu")
 
         verify = subprocess.run(["kademe", "verify", "--collection", "stack-test", "--years", "2011", "--workdir", str(workdir),

@@ -124,7 +124,7 @@ CATALOGUE = [
 
 def read_rejects(workdir) -> list[dict]:
     # split on "\n" only: a raw snippet may hold U+2028 or U+0085, which str.splitlines() breaks on
-    text = (workdir / "2011" / "rejects.ndjson").read_text(encoding="utf-8")
+    text = (workdir / "yargitay" / "2011" / "rejects.ndjson").read_text(encoding="utf-8")
     return [json.loads(line) for line in text.split("\n") if line]
 
 
@@ -196,14 +196,9 @@ def test_a_year_of_hostile_lines_completes_and_keeps_the_good_records(tmp_path, 
     assert all(r["detail"] for r in rejects)
     assert not [p for p in workdir.rglob("*") if "passwd" in p.name], "an id never becomes a path"
 
-    from qdrant_client import QdrantClient
+    from tests.conftest import stored_points
 
-    client = QdrantClient(path=str(workdir / "qdrant"))
-    try:
-        records, _ = client.scroll("hostile", limit=100_000, with_payload=["doc_id"])
-    finally:
-        client.close()
-    doc_ids = {r.payload["doc_id"] for r in records}
+    doc_ids = {p.payload["doc_id"] for p in stored_points(workdir, "hostile").values()}
     assert len(doc_ids) == n_docs and {g["id"] for g in good} <= doc_ids and "../../etc/passwd" in doc_ids
 
     sentence = good[1]["text"].split(". ")[0]

@@ -64,6 +64,18 @@ def test_upsert_task_retry_succeeds_after_a_store_outage(settings, outage):
     assert runs["read"].run_count == 1
 
 
+def test_a_server_down_when_the_upsert_task_starts_is_retried_by_the_task(settings, outage, tmp_path):
+    """The server path (qdrant-client local mode standing in for a server): down at connect, back for the retry."""
+    outage(8)  # the connect call's 8 attempts all fail: StoreUnavailable, and Prefect retries the task
+    s = settings(qdrant_url=f"path:{tmp_path / 'server'}")
+    state = ingest_flows.ingest_year(2011, **s.flow_parameters(), return_state=True)
+    summary = state.result()
+    assert summary["status"] == "completed" and summary["verify"]["ok"]
+    assert "KADEME_FAULT_QDRANT_DOWN_CALLS=8" in summary["instruments"]
+    runs = task_runs(state.state_details.flow_run_id)
+    assert runs["upsert"].run_count == 2, "one failed attempt, one retry"
+
+
 def test_flow_run_retry_reuses_finished_stages(settings, outage, monkeypatch):
     outage(8)
     monkeypatch.setattr(ingest_flows, "upsert_points_task", ingest_flows.upsert_points_task.with_options(retries=0))
@@ -71,7 +83,7 @@ def test_flow_run_retry_reuses_finished_stages(settings, outage, monkeypatch):
     flow = ingest_flows.ingest_year.with_options(retries=1, retry_delay_seconds=0)
     summary = flow(2011, **s.flow_parameters())
     assert summary["status"] == "completed"
-    assert summary["cached"] == ["read", "clean", "chunk", "embed"], "the retry recomputed nothing that had finished"
+    assert summary["cached"] == ["read", "clean", "chunk", "lexical", "embed"], "the retry recomputed nothing that had finished"
 
 
 def test_report_rejects_and_progress_artifacts(settings, tmp_path):
@@ -80,13 +92,14 @@ def test_report_rejects_and_progress_artifacts(settings, tmp_path):
     s = settings()
     state = ingest_flows.ingest_year(2012, **s.flow_parameters(), return_state=True)
     summary, run_id = state.result(), state.state_details.flow_run_id
-    report = artifact("kademe-report-2012", run_id)
-    assert report.type == "markdown" and "year 2012" in report.data
+    report = artifact("kademe-report-yargitay-2012", run_id)
+    assert report.type == "markdown" and "yargitay 2012" in report.data
+    assert "| read | clean | chunk | lexical | embed | upsert | index | verify |" in report.data, "stage times are shown"
     assert "| 8 | 6 | 0 | 2 | {0} | {0} | {0} |".format(summary["counts"]["chunks"]) in report.data
-    rejects = artifact("kademe-rejects-2012", run_id)
+    rejects = artifact("kademe-rejects-yargitay-2012", run_id)
     assert rejects.type == "table"
     assert sorted((r["reason"], r["lines"]) for r in _rows(rejects.data)) == [("invalid_json", 1), ("not_object", 1)]
-    progress = artifact("embed-progress-2012", run_id)
+    progress = artifact("embed-progress-yargitay-2012", run_id)
     assert progress.type == "progress" and float(progress.data) == 100.0
 
 

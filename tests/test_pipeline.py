@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient, models
-
 from kademe.cli import main
 from kademe.sample import write_corpus
-from tests.conftest import MODEL
+from kademe.store import PointBatch
+from kademe.store.edge import EdgeStore
+from tests.conftest import ALL_STAGES, MODEL, stored_points
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -22,13 +22,7 @@ def ingest(settings, years=(2011, 2012), **kw):
 
 
 def points(s, year=None):
-    client = QdrantClient(path=str(s.workdir / "qdrant"))
-    try:
-        flt = models.Filter(must=[models.FieldCondition(key="year", match=models.MatchValue(value=year))]) if year else None
-        records, _ = client.scroll(s.collection, scroll_filter=flt, limit=100_000, with_payload=True, with_vectors=True)
-        return {str(r.id): r for r in records}
-    finally:
-        client.close()
+    return stored_points(s.workdir, s.collection, year=year)
 
 
 def test_ingest_two_years_end_to_end(settings):
@@ -45,9 +39,11 @@ def test_ingest_two_years_end_to_end(settings):
     assert len(pts) == sum(result["years"][y]["counts"]["chunks"] for y in ("2011", "2012"))
     p = next(iter(pts.values()))
     assert set(p.vector) == {"all-minilm-l6-v2"} and len(p.vector["all-minilm-l6-v2"]) == 384
-    assert {"doc_id", "year", "chunk_index", "text", "chamber", "date", "esas_no", "karar_no", "konu", "model", "degraded"} <= set(p.payload)
+    assert {"corpus", "doc_id", "year", "chunk_index", "text", "chamber", "date", "esas_no", "karar_no", "konu", "model",
+            "degraded"} <= set(p.payload)
+    assert p.payload["corpus"] == "yargitay" and p.sparse is not None and len(p.sparse[0]) > 0
     assert np.isclose(np.linalg.norm(p.vector["all-minilm-l6-v2"]), 1.0, atol=1e-3)
-    report = json.loads((s.workdir / "2011" / "report.json").read_text())
+    report = json.loads((s.workdir / "yargitay" / "2011" / "report.json").read_text())
     assert report["counts"] == result["years"]["2011"]["counts"]
 
 
@@ -57,7 +53,7 @@ def test_rerun_skips_finished_stages_and_keeps_the_same_points(settings):
     second = ingest(settings)
     after = points(settings())
     for year in ("2011", "2012"):
-        assert second["years"][year]["cached"] == ["read", "clean", "chunk", "embed", "upsert"]
+        assert second["years"][year]["cached"] == ALL_STAGES
         assert second["years"][year]["counts"] == first["years"][year]["counts"]
     assert before.keys() == after.keys()
     assert all(before[k].vector == after[k].vector for k in before)
@@ -75,12 +71,11 @@ def test_changed_setting_recomputes_from_the_first_stage_it_affects(settings):
 def test_verify_detects_a_deleted_and_an_extra_point(settings, capsys):
     ingest(settings, years=[2011])
     s = settings()
-    client = QdrantClient(path=str(s.workdir / "qdrant"))
-    victim = next(iter(client.scroll(s.collection, limit=1)[0])).id
-    client.delete(s.collection, points_selector=models.PointIdsList(points=[victim]))
-    client.upsert(s.collection, points=[models.PointStruct(id="00000000-0000-4000-8000-000000000001",
-                                                           vector={"all-minilm-l6-v2": [0.05] * 384}, payload={"year": 2011})])
-    client.close()
+    victim = next(iter(points(s)))
+    with EdgeStore.open(s.workdir / "qdrant" / s.collection) as store:
+        store.delete([victim])
+        store.upsert([PointBatch(["00000000-0000-4000-8000-000000000001"], [{"year": 2011, "corpus": "yargitay"}],
+                                 "all-minilm-l6-v2", np.full((1, 384), 0.05, np.float32))])
     code = main(["verify", "--collection", s.collection, "--years", "2011", "--workdir", str(s.workdir), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1 and out["ok"] is False

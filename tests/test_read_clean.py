@@ -109,7 +109,7 @@ def test_too_large_line_is_rejected_without_reading_it_whole(tmp_path, settings)
     s = settings(max_record_bytes=2048)
     read = read_year(2011, s)
     clean = clean_records(read, 2011, s)
-    rejects = [json.loads(x) for x in (s.workdir / "2011" / "rejects.ndjson").read_text().splitlines()]
+    rejects = [json.loads(x) for x in (s.workdir / "yargitay" / "2011" / "rejects.ndjson").read_text().splitlines()]
     assert reasons(rejects) == {2: "too_large"} and clean.count == 2
 
 

@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient, models
-
-from kademe.checkpoint import YearDir, parquet_rows
+from kademe.checkpoint import Partition, parquet_rows
 from kademe.cli import main
-from tests.conftest import MODEL, decision, write_ndjson
+from kademe.store.edge import EdgeStore
+from tests.conftest import ALL_STAGES, MODEL, StoredPoint, decision, stored_points, write_ndjson
 
 YEARS = ("2011", "2012")
 SPACE = "all-minilm-l6-v2"
@@ -90,7 +89,7 @@ def source(tmp_path_factory) -> str:
 class Run:
     workdir: Path  # read-only: tests copy it
     summary: dict
-    points: dict[str, models.Record]
+    points: dict[str, StoredPoint]
 
 
 def ingest_here(source: str, workdir: Path) -> dict:
@@ -121,30 +120,27 @@ def ingest_args(source: str, workdir: Path, years=YEARS) -> list[str]:
     return ["ingest", "--source", source, "--years", *years, "--workdir", str(workdir), "--collection", "rel", *TUNING]
 
 
-def points(workdir: Path, collection: str = "rel") -> dict[str, models.Record]:
-    client = QdrantClient(path=str(workdir / "qdrant"))
-    try:
-        records, _ = client.scroll(collection, limit=100_000, with_payload=True, with_vectors=True)
-        return {str(r.id): r for r in records}
-    finally:
-        client.close()
+def points(workdir: Path, collection: str = "rel") -> dict[str, StoredPoint]:
+    return stored_points(workdir, collection)
 
 
-def assert_same_points(got: dict[str, models.Record], want: dict[str, models.Record]) -> None:
-    """Same ids, vectors allclose (1e-5), payloads equal: nothing missing, nothing extra."""
+def assert_same_points(got: dict[str, StoredPoint], want: dict[str, StoredPoint]) -> None:
+    """Same ids, vectors allclose (1e-5), same bm25 vectors, payloads equal: nothing missing, nothing extra."""
     assert got.keys() == want.keys(), f"missing {sorted(want.keys() - got.keys())[:5]}, extra {sorted(got.keys() - want.keys())[:5]}"
     for pid, p in got.items():
         assert p.payload == want[pid].payload, pid
         assert set(p.vector) == {SPACE}
         np.testing.assert_allclose(p.vector[SPACE], want[pid].vector[SPACE], atol=1e-5, rtol=0)
+        assert p.sparse is not None and p.sparse[0] == want[pid].sparse[0], pid
+        np.testing.assert_allclose(p.sparse[1], want[pid].sparse[1], atol=1e-6, rtol=0)
 
 
 def finished_units(workdir: Path) -> dict[Path, tuple[int, int]]:
     """``(inode, mtime_ns)`` of every finished unit of work: stage checkpoints with their done marker,
     embed shards and upsert shard markers. A resumed run must leave all of them untouched."""
     units: dict[Path, tuple[int, int]] = {}
-    for year in workdir.glob("[0-9][0-9][0-9][0-9]"):
-        found = list(year.glob("embed-*/shard-*.parquet")) + list(year.glob("upsert-*/shard-*.done"))
+    for year in workdir.glob("*/[0-9][0-9][0-9][0-9]"):
+        found = [*year.glob("embed-*/shard-*.parquet"), *year.glob("lexical-*/shard-*.parquet"), *year.glob("upsert-*/shard-*.done")]
         for done in year.glob("*-*.json"):  # read-<key>.json, clean-..., chunk-..., embed-..., upsert-...
             stage, key = done.stem.rsplit("-", 1)
             found += [done, *year.glob(f"{stage}-{key}.parquet"), *year.glob(f"{stage}-rejects-{key}.parquet")]
@@ -181,6 +177,9 @@ CRASHES = [
     ("chunk-start:2", True),
     ("chunk-batch:2", True),
     ("chunk-done:1", False),
+    ("lexical-start:1", False),
+    ("lexical-shard:8", True),  # the second shard of 2012
+    ("lexical-done:1", False),
     ("model-loaded:1", False),
     ("embed-start:2", True),
     ("embed-batch:3", False),  # the third shard is encoded, not written
@@ -196,7 +195,7 @@ CRASHES = [
     ("verify-start:2", True),
     ("year-done:1", True),  # between years
     ("checkpoint-rename:1", False),  # the first Parquet file of 2011, complete under its temporary name
-    ("checkpoint-rename:42", True),  # the first embed shard of 2012
+    ("checkpoint-rename:63", True),  # the first embed shard of 2012
 ]
 # Units of work of the year in flight that must survive the crash, where the count is known.
 KEPT = {"embed-batch:3": ("2011", "embed", 2), "embed-shard:2": ("2011", "embed", 2),
@@ -218,7 +217,7 @@ def test_kill_anywhere_then_rerun_gives_the_clean_point_set(spec, first_year_don
     crashed = run_cli(*ingest_args(source, workdir), env={**api_env, "KADEME_FAULT_CRASH_AT": spec})
     assert crashed.returncode == 137, f"{spec} was never reached (exit {crashed.returncode}):\n{crashed.stderr[-3000:]}"
     assert f"KADEME_FAULT_CRASH_AT={spec}: killing the process" in crashed.stderr
-    assert (workdir / "2011" / "report.json").exists() == first_year_done, "the crash landed in the wrong year"
+    assert (workdir / "yargitay" / "2011" / "report.json").exists() == first_year_done, "the crash landed in the wrong year"
 
     stale = list(workdir.rglob(".*.tmp"))  # what the killed writer left, aged past the sweep's hour
     for tmp in stale:
@@ -229,7 +228,7 @@ def test_kill_anywhere_then_rerun_gives_the_clean_point_set(spec, first_year_don
     if spec in KEPT:
         year, stage, n = KEPT[spec]
         unit = "shard-*.parquet" if stage == "embed" else "shard-*.done"
-        assert len(list((workdir / year).glob(f"{stage}-*/{unit}"))) == n
+        assert len(list((workdir / "yargitay" / year).glob(f"{stage}-*/{unit}"))) == n
 
     resumed = ingest_here(source, workdir)
 
@@ -239,14 +238,14 @@ def test_kill_anywhere_then_rerun_gives_the_clean_point_set(spec, first_year_don
         y, ref = resumed["years"][year], reference.summary["years"][year]
         assert y["status"] == "completed" and y["counts"] == ref["counts"]
     if first_year_done:
-        assert resumed["years"]["2011"]["cached"] == ["read", "clean", "chunk", "embed", "upsert"]
+        assert resumed["years"]["2011"]["cached"] == ALL_STAGES
     assert_same_points(points(workdir), reference.points)
     assert not list(workdir.rglob(".*.tmp")), "the dead run's temporary files were swept"
     verify_here(workdir)
 
 
 def test_only_old_temporary_files_are_swept(tmp_path):
-    yd = YearDir(tmp_path, 2011)
+    yd = Partition(tmp_path, "yargitay", 2011)
     old, live = yd.path / ".read-0123.parquet.k1x.tmp", yd.path / "embed-0123" / ".shard-00000.parquet.q2z.tmp"
     finished = yd.path / "read-0123.parquet"
     for path in (old, live, finished):
@@ -263,7 +262,7 @@ def test_only_old_temporary_files_are_swept(tmp_path):
 def test_torn_checkpoints_are_rebuilt_not_trusted(tmp_path, source, reference):
     workdir = tmp_path / "work"
     shutil.copytree(reference.workdir, workdir)
-    y11, y12 = workdir / "2011", workdir / "2012"
+    y11, y12 = workdir / "yargitay" / "2011", workdir / "yargitay" / "2012"
     chunks = next(y11.glob("chunk-*.parquet"))
     read_done = next(y11.glob("read-*.json"))
     shard = next(p for p in y12.glob("embed-*") if p.is_dir()) / "shard-00001.parquet"
@@ -275,8 +274,8 @@ def test_torn_checkpoints_are_rebuilt_not_trusted(tmp_path, source, reference):
 
     result = ingest_here(source, workdir)
 
-    assert result["years"]["2011"]["cached"] == ["clean", "embed", "upsert"]  # read and chunk were rebuilt
-    assert result["years"]["2012"]["cached"] == ["read", "clean", "chunk", "upsert"]  # one shard re-embedded
+    assert result["years"]["2011"]["cached"] == ["clean", "lexical", "embed", "upsert"]  # read and chunk were rebuilt
+    assert result["years"]["2012"]["cached"] == ["read", "clean", "chunk", "lexical", "upsert"]  # one shard re-embedded
     assert parquet_rows(chunks) == reference.summary["years"]["2011"]["counts"]["chunks"]
     assert parquet_rows(shard) == SHARD_SIZE and json.loads(read_done.read_text())["read"] == 3
     assert {p: p.stat().st_mtime_ns for p in other_shards} == other_shards, "only the torn shard is re-embedded"
@@ -288,7 +287,7 @@ def test_torn_checkpoints_are_rebuilt_not_trusted(tmp_path, source, reference):
 @pytest.mark.slow
 def test_flaky_qdrant_at_30_percent_still_gives_the_clean_point_set(tmp_path, source, reference, monkeypatch):
     import kademe.faults
-    import kademe.store
+    import kademe.store.base
 
     injected, calls = [], []
 
@@ -300,7 +299,7 @@ def test_flaky_qdrant_at_30_percent_still_gives_the_clean_point_set(tmp_path, so
             injected.append((operation, type(e).__name__))
             raise
 
-    monkeypatch.setattr(kademe.store, "maybe_store_error", counting)
+    monkeypatch.setattr(kademe.store.base, "maybe_store_error", counting)
     # KADEME_FAULT_SEED is read when kademe.faults is imported; this process imported it long ago, so
     # seed its generator here, the same way.
     monkeypatch.setattr(kademe.faults, "_rng", random.Random(2))
@@ -310,7 +309,7 @@ def test_flaky_qdrant_at_30_percent_still_gives_the_clean_point_set(tmp_path, so
     result = ingest_here(source, workdir)
     verify_here(workdir)
 
-    assert len(injected) >= 5 and {name for _, name in injected} == {"ResponseHandlingException"}
+    assert len(injected) >= 5 and {name for _, name in injected} == {"InjectedStoreError"}
     assert "upsert" in {op for op, _ in injected} and len({op for op, _ in injected}) >= 3, injected
     assert 0.15 < len(injected) / len(calls) < 0.45
     for year in YEARS:
@@ -321,11 +320,8 @@ def test_flaky_qdrant_at_30_percent_still_gives_the_clean_point_set(tmp_path, so
 
 # -- non-transient errors fail fast, with one clear line -----------------------------------------
 def make_collection_with_7_dims(workdir: Path, name: str) -> None:
-    client = QdrantClient(path=str(workdir / "qdrant"))
-    try:
-        client.create_collection(name, vectors_config={SPACE: models.VectorParams(size=7, distance=models.Distance.COSINE)})
-    finally:
-        client.close()
+    with EdgeStore.open(workdir / "qdrant" / name) as store:
+        store.create({SPACE: 7})
 
 
 def test_collection_with_another_vector_size_is_one_line_before_any_work(tmp_path, source):
@@ -410,7 +406,7 @@ def _prefect_records(workdir: Path) -> list[str]:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)))
         tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
-    assert {a.key for a in artifacts} >= {"kademe-report-2011", "kademe-rejects-2011"}
+    assert {a.key for a in artifacts} >= {"kademe-report-yargitay-2011", "kademe-rejects-yargitay-2011"}
     assert len(tasks) >= 6
     return [x.model_dump_json() for x in (*runs, *artifacts, *tasks, *logs)]
 
@@ -432,7 +428,8 @@ def test_the_api_key_appears_nowhere(how, tmp_path, source, api_env):
 
     assert secret not in proc.stdout + proc.stderr
     files = [p for p in workdir.rglob("*") if p.is_file()]
-    assert {p.suffix for p in files} >= {".json", ".parquet", ".ndjson", ".done", ".sqlite"}
+    assert {p.suffix for p in files} >= {".json", ".parquet", ".ndjson", ".done"}
+    assert [p for p in files if "qdrant" in p.parts], "the store's own files are searched too"
     leaked = [str(p) for p in files if secret.encode() in p.read_bytes()]
     assert leaked == []
     records = _prefect_records(workdir)

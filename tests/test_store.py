@@ -295,3 +295,35 @@ def test_nothing_listening_is_store_unavailable_with_what_to_do():
         ServerStore.connect(url, "c")
 
     assert str(e.value) == f"Qdrant at {url} is not reachable.\n\nStart the server or fix --qdrant-url."
+
+
+class _Overloaded(BaseHTTPRequestHandler):
+    """A Qdrant stand-in that answers every request 503, as an overloaded server or a proxy in front of a dead one."""
+
+    requests: list[str] = []
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        _Overloaded.requests.append(self.path)
+        body = b'{"status": {"error": "Service Unavailable"}, "time": 0.0}'
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_PUT = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+def test_5xx_after_the_retries_is_store_unavailable():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Overloaded)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Overloaded.requests.clear()
+    try:
+        with pytest.raises(StoreUnavailable):
+            ServerStore.connect(f"http://127.0.0.1:{server.server_address[1]}", "c")
+    finally:
+        server.shutdown()
+    assert len(_Overloaded.requests) == 8, "every per-call attempt was made before giving up"

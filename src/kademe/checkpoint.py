@@ -1,10 +1,13 @@
-"""Checkpoint files: atomic writes, content keys, and the per-year manifest.
+"""Checkpoints: one protocol for every stage, in the spirit of dlt's load packages.
 
-A stage writes ``<workdir>/<year>/<stage>-<key12>.parquet`` to a temporary name and renames it into
-place, so a file under its final name is always whole. Keys chain: each stage's key hashes the key of
-its input and the settings that change its output, and the first key hashes the source file's bytes.
-A killed run therefore finds either a finished checkpoint or none, and a changed input or setting
-gives a new key (a new file) instead of a stale hit.
+A partition is ``(corpus, year)`` and lives in ``<workdir>/<corpus>/<year>/``. A stage's output
+there is named by a content key: ``<stage>-<key12>.parquet`` (or a folder of shards), written to a
+temporary name and renamed into place, so a file under its final name is always whole. Keys chain:
+each stage's key hashes its input's key and the settings (and model identity) that change its
+output; the first key hashes the source file's bytes. ``<stage>-<key12>.json``, the *done file*,
+is written last and lists every file with its row count; a checkpoint is a hit only when the done
+file exists and every Parquet footer still holds those rows. ``state.json`` (the manifest) records
+each stage's checkpoint, counts and seconds; ``kademe verify`` and ``kademe upgrade`` start from it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,19 +132,26 @@ def iter_parquet(path: Path, batch_size: int = 1024, columns: list[str] | None =
 STALE_TEMP_SECONDS = 3600  # a temporary checkpoint file untouched this long belongs to a dead run
 
 
-class YearDir:
-    """The files of one year under the work directory, and its manifest (``state.json``).
+@dataclass(frozen=True)
+class Partition:
+    """The files of one ``(corpus, year)`` under the work directory, and its manifest (``state.json``).
 
-    The manifest records, per stage, the key and path of the checkpoint the last run produced or
-    reused; ``kademe verify`` and ``kademe upgrade`` start from it.
+    Example:
+        >>> Partition(Path("work"), "yargitay", 2011).path
+        PosixPath('work/yargitay/2011')
     """
 
-    def __init__(self, workdir: Path, year: int):
-        self.year = year
-        self.path = Path(workdir) / str(year)
+    workdir: Path
+    corpus: str
+    year: int
 
-    def stage_file(self, stage: str, key: str, suffix: str = ".parquet") -> Path:
-        return self.path / f"{stage}-{key[:12]}{suffix}"
+    @property
+    def path(self) -> Path:
+        return Path(self.workdir) / self.corpus / str(self.year)
+
+    @property
+    def label(self) -> str:
+        return f"{self.corpus}/{self.year}"
 
     @property
     def rejects(self) -> Path:
@@ -152,6 +163,15 @@ class YearDir:
 
     def manifest(self) -> dict:
         return read_json(self.manifest_path) or {}
+
+    def record(self, stage: str, entry: dict) -> None:
+        """Set one stage's entry of the manifest (atomic rewrite)."""
+        data = self.manifest()
+        data[stage] = entry
+        write_json(self.manifest_path, data)
+
+    def checkpoint(self, stage: str, key: str) -> Checkpoint:
+        return Checkpoint(self, stage, key)
 
     def sweep_temp(self, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
         """Delete the temporary files a killed run left (``.<name>.<random>.tmp``); return them.
@@ -172,8 +192,96 @@ class YearDir:
                 continue
         return gone
 
-    def record(self, stage: str, **entry: Any) -> None:
-        """Merge one stage's entry into the manifest (atomic rewrite)."""
-        data = self.manifest()
-        data[stage] = entry
-        write_json(self.manifest_path, data)
+
+def partitions(workdir: Path, years: list[int], corpus: str | None = None) -> list[Partition]:
+    """The partitions the work directory holds for ``years`` (one corpus, or every corpus), sorted."""
+    root = Path(workdir)
+    names = [corpus] if corpus else sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return [Partition(root, name, year) for name in names for year in years
+            if (root / name / str(year) / "state.json").exists()]
+
+
+class Checkpoint:
+    """One stage's output for one partition: files named by ``key``, a done file written last.
+
+    A stage asks for a hit, else does its work into the checkpoint's files and commits::
+
+        cp = part.checkpoint("chunk", key)
+        if (meta := cp.hit()) is not None:
+            return ChunkResult.from_meta(cp, meta, cached=True)
+        cp.crash("start")
+        with cp.sink(schema) as sink:
+            ...
+        meta = cp.commit(chunks=sink.rows)
+
+    ``commit`` writes the done file (the files and their row counts, plus the stage's figures),
+    records the stage in the manifest with the seconds it took, and reaches ``<stage>-done``.
+    """
+
+    def __init__(self, part: Partition, stage: str, key: str):
+        self.part, self.stage, self.key = part, stage, key
+        self.started = time.monotonic()
+        self.files: list[Path] = []
+        self.seconds = 0.0
+
+    def file(self, name: str = "", suffix: str = ".parquet") -> Path:
+        """``<stage>[-<name>]-<key12><suffix>`` in the partition; tracked for the done file."""
+        path = self.part.path / f"{self.stage}{'-' + name if name else ''}-{self.key[:12]}{suffix}"
+        if suffix == ".parquet" and path not in self.files:
+            self.files.append(path)
+        return path
+
+    @property
+    def folder(self) -> Path:
+        """``<stage>-<key12>/``: where a sharded stage keeps its shards."""
+        return self.part.path / f"{self.stage}-{self.key[:12]}"
+
+    def shard(self, i: int, suffix: str = ".parquet") -> Path:
+        """``<stage>-<key12>/shard-<i>.<suffix>``; Parquet shards are tracked for the done file."""
+        path = self.folder / f"shard-{i:05d}{suffix}"
+        if suffix == ".parquet" and path not in self.files:
+            self.files.append(path)
+        return path
+
+    @property
+    def done_path(self) -> Path:
+        return self.part.path / f"{self.stage}-{self.key[:12]}.json"
+
+    def crash(self, point: str) -> None:
+        """The stage's crash point ``<stage>-<point>`` (``KADEME_FAULT_CRASH_AT``)."""
+        crash_point(f"{self.stage}-{point}")
+
+    def hit(self) -> dict | None:
+        """The done file's figures when the checkpoint is finished and whole; else None.
+
+        A hit is recorded in the manifest (0 seconds: nothing was done).
+        """
+        meta = read_json(self.done_path)
+        if not meta or meta.get("key") != self.key:
+            return None
+        for name, rows in meta.get("files", {}).items():
+            if parquet_rows(self.part.path / name) != rows:
+                return None
+        self._record(meta, cached=True)
+        return meta
+
+    def sink(self, schema: pa.Schema, name: str = "") -> ParquetSink:
+        """A streaming Parquet writer for ``file(name)``, renamed into place when closed."""
+        return ParquetSink(self.file(name), schema)
+
+    def commit(self, **figures: Any) -> dict:
+        """Write the done file last, record the manifest, reach ``<stage>-done``; return the done file's data."""
+        self.seconds = time.monotonic() - self.started
+        files = {str(p.relative_to(self.part.path)): parquet_rows(p) for p in self.files}
+        meta = {"key": self.key, "stage": self.stage, "files": files, **figures}
+        write_json(self.done_path, meta)
+        self._record(meta, cached=False)
+        self.crash("done")
+        return meta
+
+    def _record(self, meta: dict, cached: bool) -> None:
+        entry = {k: v for k, v in meta.items() if k != "files"}
+        main = self.folder if self.folder.is_dir() else self.part.path / f"{self.stage}-{self.key[:12]}.parquet"
+        entry.update(path=str(main), cached=cached,
+                     seconds=0.0 if cached else round(self.seconds, 3))
+        self.part.record(self.stage, entry)

@@ -15,17 +15,16 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from kademe.checkpoint import ParquetSink, YearDir, chain_key, iter_parquet, parquet_rows, read_json, write_json
+from kademe.checkpoint import chain_key, iter_parquet
 from kademe.clean import DOCS_SCHEMA, META_FIELDS, CleanResult
 from kademe.embed.model import load_tokenizer, max_seq_length, resolve_model
-from kademe.faults import crash_point
 from kademe.settings import Settings
 
 # Fixed forever: point ids must not change between versions, or reruns would duplicate points.
 POINT_NAMESPACE = uuid.UUID("5b0c6f4e-6b61-4465-6d65-6b6164656d65")
 
 CHUNKS_SCHEMA = pa.schema(
-    [("point_id", pa.string()), ("doc_id", pa.string()), ("chunk_index", pa.int32()), ("year", pa.int32()),
+    [("point_id", pa.string()), ("corpus", pa.string()), ("doc_id", pa.string()), ("chunk_index", pa.int32()), ("year", pa.int32()),
      ("text", pa.string()), ("n_tokens", pa.int32())]
     + [(name, pa.string()) for name in META_FIELDS]
     + [("meta", pa.string())]
@@ -41,11 +40,21 @@ class ChunkResult:
     chunks: Path
     count: int
     cached: bool
+    seconds: float = 0.0
 
 
-def point_id(doc_id: str, chunk_index: int) -> str:
-    """Deterministic Qdrant point id: uuid5 of ``"{doc_id}:{chunk_index}"``."""
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}:{chunk_index}"))
+def point_id(corpus: str, doc_id: str, chunk_index: int) -> str:
+    """Deterministic Qdrant point id: uuid5 of ``"{corpus}:{doc_id}:{chunk_index}"``.
+
+    The corpus is part of the id: two corpora in one collection may both have a document
+    ``2011-1``, and their points must not overwrite each other (issue 11). Ids made before the
+    corpus was part of them (``"{doc_id}:{chunk_index}"``) differ; see the README's upgrade note.
+
+    Example:
+        >>> point_id("yargitay", "2011-1", 0) != point_id("danistay", "2011-1", 0)
+        True
+    """
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{corpus}:{doc_id}:{chunk_index}"))
 
 
 def chunk_limit(s: Settings) -> tuple[int, Path]:
@@ -66,32 +75,28 @@ def chunk_texts(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
     Returns:
         A ``ChunkResult``; every chunk has ``n_tokens <= max_seq_length`` of the model.
     """
-    key = chain_key(clean.key, s.fingerprint("chunk"))
-    yd = YearDir(s.workdir, year)
-    out, done = yd.stage_file("chunk", key), yd.stage_file("chunk", key, ".json")
-    meta = read_json(done)
-    if meta and parquet_rows(out) == meta["chunks"]:
-        yd.record("chunk", key=key, path=str(out), count=meta["chunks"])
-        return ChunkResult(key, out, meta["chunks"], cached=True)
+    part = s.partition(year)
+    cp = part.checkpoint("chunk", chain_key(clean.key, s.fingerprint("chunk")))
+    if (meta := cp.hit()) is not None:
+        return ChunkResult(cp.key, cp.file(), meta["chunks"], cached=True)
 
-    crash_point("chunk-start")
+    cp.crash("start")
     limit, model_dir = chunk_limit(s)
     tokenizer = load_tokenizer(model_dir)
-    with ParquetSink(out, CHUNKS_SCHEMA) as sink:
+    with cp.sink(CHUNKS_SCHEMA) as sink:
         for docs in iter_parquet(clean.documents, batch_size=DOC_BATCH):
             texts = [d["text"] for d in docs]
             spans = split_texts(texts, tokenizer, limit, s.chunk_overlap)
             rows = []
             for doc, doc_spans in zip(docs, spans):
                 for i, (text, n_tokens) in enumerate(doc_spans):
-                    rows.append({"point_id": point_id(doc["doc_id"], i), "chunk_index": i, "text": text, "n_tokens": n_tokens,
+                    rows.append({"point_id": point_id(part.corpus, doc["doc_id"], i), "corpus": part.corpus, "chunk_index": i,
+                                 "text": text, "n_tokens": n_tokens,
                                  **{k: doc[k] for k in DOCS_SCHEMA.names if k not in ("line", "text")}})
-            crash_point("chunk-batch")
+            cp.crash("batch")
             sink.write(rows)
-    write_json(done, {"chunks": sink.rows, "limit": limit})
-    yd.record("chunk", key=key, path=str(out), count=sink.rows)
-    crash_point("chunk-done")
-    return ChunkResult(key, out, sink.rows, cached=False)
+    cp.commit(chunks=sink.rows, limit=limit)
+    return ChunkResult(cp.key, cp.file(), sink.rows, cached=False, seconds=cp.seconds)
 
 
 def split_texts(texts: list[str], tokenizer, limit: int, overlap: int) -> list[list[tuple[str, int]]]:

@@ -18,17 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from kademe.checkpoint import (
-    ParquetSink,
-    YearDir,
-    atomic_path,
-    chain_key,
-    iter_parquet,
-    parquet_rows,
-    read_json,
-    write_json,
-)
-from kademe.faults import crash_point
+from kademe.checkpoint import atomic_path, chain_key, iter_parquet
 from kademe.settings import Settings
 from kademe.sources import ReadResult
 
@@ -58,6 +48,7 @@ class CleanResult:
     duplicates: int
     rejected: int
     cached: bool
+    seconds: float = 0.0
 
 
 def clean_text(text: str) -> str:
@@ -93,18 +84,16 @@ def clean_records(read: ReadResult, year: int, s: Settings) -> CleanResult:
     Returns:
         A ``CleanResult``.
     """
-    key = chain_key(read.key, s.fingerprint("clean"))
-    yd = YearDir(s.workdir, year)
-    out, done = yd.stage_file("clean", key), yd.stage_file("clean", key, ".json")
-    meta = read_json(done)
-    if meta and parquet_rows(out) == meta["documents"] and yd.rejects.exists():
-        return CleanResult(key, out, meta["documents"], meta["duplicates"], meta["rejected"], cached=True)
+    part = s.partition(year)
+    cp = part.checkpoint("clean", chain_key(read.key, s.fingerprint("clean")))
+    if (meta := cp.hit()) is not None and part.rejects.exists():
+        return CleanResult(cp.key, cp.file(), meta["documents"], meta["duplicates"], meta["rejected"], cached=True)
 
-    crash_point("clean-start")
+    cp.crash("start")
     seen: dict[str, tuple[str, int]] = {}  # doc_id -> (content hash, first line)
     duplicates = 0
     rejects: list[dict] = [{**r, "stage": "read"} for batch in iter_parquet(read.rejects) for r in batch]
-    with ParquetSink(out, DOCS_SCHEMA) as docs:
+    with cp.sink(DOCS_SCHEMA) as docs:
         for batch in iter_parquet(read.records, batch_size=2000):
             rows = []
             for item in batch:
@@ -124,14 +113,13 @@ def clean_records(read: ReadResult, year: int, s: Settings) -> CleanResult:
                     rejects.append({"line": item["line"], "reason": reason, "detail": detail, "raw": item["record"][:300], "stage": "clean"})
                 else:
                     rows.append({"line": item["line"], **doc})
-            crash_point("clean-batch")
+            cp.crash("batch")
             docs.write(rows)
     rejects.sort(key=lambda r: r["line"])
-    with atomic_path(yd.rejects) as tmp:
+    with atomic_path(part.rejects) as tmp:
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects), encoding="utf-8")
-    write_json(done, {"documents": docs.rows, "duplicates": duplicates, "rejected": len(rejects)})
-    crash_point("clean-done")
-    return CleanResult(key, out, docs.rows, duplicates, len(rejects), cached=False)
+    cp.commit(documents=docs.rows, duplicates=duplicates, rejected=len(rejects))
+    return CleanResult(cp.key, cp.file(), docs.rows, duplicates, len(rejects), cached=False, seconds=cp.seconds)
 
 
 def clean_record(record: dict, file_year: int) -> tuple[dict | None, str | None, str | None]:

@@ -42,12 +42,17 @@ def parse_years(values: list[str]) -> list[int]:
     return years
 
 
-def _store_options(p: argparse.ArgumentParser) -> None:
+def _store_options(p: argparse.ArgumentParser, corpus_help: str) -> None:
+    p.add_argument("--corpus", help=corpus_help)
     p.add_argument("--collection", help="Qdrant collection (default: kademe)")
-    p.add_argument("--workdir", help="work directory with checkpoints and the local Qdrant (default: kademe-work)")
-    p.add_argument("--qdrant-url", help="Qdrant server URL (default: local mode at WORKDIR/qdrant)")
+    p.add_argument("--workdir", help="work directory with checkpoints and the embedded Qdrant (default: kademe-work)")
+    p.add_argument("--qdrant-url", help="Qdrant server URL (default: Qdrant Edge, embedded, at WORKDIR/qdrant)")
     p.add_argument("--qdrant-api-key", help="Qdrant API key (or KADEME_QDRANT_API_KEY); never logged")
+    p.add_argument("--qdrant-grpc", action="store_true", default=None, help="talk to the server over gRPC (port 6334)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+ALL_CORPORA = "corpus to cover (default: every corpus the workdir holds for those years)"
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
@@ -64,22 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--source", required=True, help="path template with {year} (.ndjson, .jsonl, .gz, .parquet), or a directory")
     p.add_argument("--years", nargs="+", required=True, metavar="Y", help="years, e.g. 2011 2012 or 2006-2009")
-    _store_options(p), _model_options(p)
+    _store_options(p, "corpus name, part of every partition and point id (default: from --source, e.g. yargitay)")
+    _model_options(p)
+    p.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"],
+                   help="encoder precision (default: auto: bfloat16/float16 on CUDA, float32 on the CPU)")
     p.add_argument("--fallback-model", help="smaller model for the gpu-small rung (its vectors are stored apart, year marked degraded)")
     p.add_argument("--token-budget", type=int, help="most padded tokens per batch (default: planned from free GPU memory)")
     p.add_argument("--chunk-tokens", type=int, help="most tokens per chunk (default: the model's max_seq_length)")
     p.add_argument("--chunk-overlap", type=int, help="tokens repeated between chunks (default: 32)")
     p.add_argument("--shard-size", type=int, help="chunks per resumable shard (default: 512)")
+    p.add_argument("--bm25-language", help="language of the BM25 analyzer (default: turkish)")
 
     p = sub.add_parser("verify", help="check the collection against the checkpoints")
     p.add_argument("--years", nargs="+", required=True, metavar="Y")
-    _store_options(p)
+    _store_options(p, ALL_CORPORA)
 
-    p = sub.add_parser("search", help="find the chunks nearest to a query")
+    p = sub.add_parser("search", help="find the decisions that best match a query (hybrid: dense + BM25)")
     p.add_argument("query")
+    p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid",
+                   help="hybrid: RRF fusion of dense and BM25 (default); dense or lexical alone")
     p.add_argument("--year", type=int, help="only this year")
-    p.add_argument("--top-k", type=int, default=5)
-    _store_options(p), _model_options(p)
+    p.add_argument("--top-k", type=int, default=5, help="decisions to return, one hit (the best chunk) each")
+    _store_options(p, "only this corpus (default: every corpus in the collection)")
+    _model_options(p)
 
     p = sub.add_parser("demo", help="run the whole job on the bundled sample corpus, then search it")
     p.add_argument("--workdir", help="work directory (default: a new temporary one; pass an old one for a warm rerun)")
@@ -90,11 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu-mem", type=float, help="free GPU memory in GB (default: measured, if there is a GPU)")
     p.add_argument("--max-tokens", type=int, help="longest sequence to plan for (default: the model's limit)")
     p.add_argument("--attention", choices=["sdpa", "eager"], default="sdpa")
+    p.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"], default="auto",
+                   help="precision to plan for (default: auto: bfloat16/float16 on CUDA, float32 on the CPU)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("upgrade", help="re-embed degraded years with the primary model")
     p.add_argument("--years", nargs="+", required=True, metavar="Y")
-    _store_options(p), _model_options(p)
+    _store_options(p, ALL_CORPORA)
+    _model_options(p)
     return parser
 
 
@@ -157,10 +172,10 @@ def preflight(s: Settings, years: list[int]) -> None:
         probe.unlink()
     except OSError as e:
         raise KademeError(f"Work directory '{s.workdir}' is not writable: {e.strerror}.\n\nPass --workdir with a writable folder.") from None
-    from kademe.store import ensure_collection
+    from kademe.upsert import ensure_collection
 
-    with open_store(s) as client:
-        ensure_collection(client, s)  # a wrong vector size or API key fails here, in one line
+    with open_store(s) as store:
+        ensure_collection(store, s)  # a wrong vector size or API key fails here, in one line
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -173,44 +188,48 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from kademe.store import open_store, verify_year
+    from kademe.verify import verify_years
 
     s = settings_from_args(args)
-    with open_store(s) as client:
-        years = {str(y): verify_year(y, s, client) for y in parse_years(args.years)}
-    result = {"ok": all(v["ok"] for v in years.values()), "years": years}
-    _emit(args, result, lambda r: "\n".join(
-        f"{y}: {'ok' if v['ok'] else 'FAILED'} " + (v.get("error") or f"expected {v['expected']}, found {v['found']}, "
-        f"missing {v['missing_count']}, extra {v['extra_count']}, duplicates {len(v['duplicates'])}, bad vectors {len(v['bad_vectors'])}")
-        for y, v in r["years"].items()))
+    result = verify_years(s, parse_years(args.years))
+    _emit(args, result, _format_verify)
     return 0 if result["ok"] else 1
 
 
+def _format_verify(result: dict) -> str:
+    lines = []
+    for year, v in result["years"].items():
+        for corpus, r in (v.get("corpora") or {"": v}).items():
+            label = f"{corpus} {year}" if corpus else year
+            lines.append(f"{label}: {'ok' if r['ok'] else 'FAILED'} " + (r.get("error") or (
+                f"expected {r['expected']}, found {r['found']}, missing {r['missing_count']}, extra {r['extra_count']}, "
+                f"duplicates {len(r['duplicates'])}, bad vectors {len(r['bad_vectors'])}")))
+    return "\n".join(lines + [f"corpora: {', '.join(result['corpora']) or 'none'}"])
+
+
 def cmd_search(args: argparse.Namespace) -> int:
-    from kademe.store import search
+    from kademe.search import search
 
     _prefect_defaults()
-    hits = search(args.query, settings_from_args(args), year=args.year, top_k=args.top_k)
-    _emit(args, {"hits": hits}, _format_hits)
+    result = search(args.query, settings_from_args(args), mode=args.mode, year=args.year, top_k=args.top_k)
+    _emit(args, result, _format_hits)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from kademe.sample import write_sample_corpus
-
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="kademe-demo-"))
     data = workdir / "data"
     if not data.exists():
-        write_sample_corpus(data)
+        copy_sample_corpus(data)
     s = Settings(source=str(data / "yargitay_{year}.ndjson"), workdir=workdir, collection="yargitay-demo", device="cpu")
     print(f"kademe demo: sample corpus in {data}, work directory {workdir}", file=sys.stderr)
     started = time.monotonic()
     result = run_ingest(s, [2021, 2022, 2023])
     result["seconds"] = round(time.monotonic() - started, 2)
     query = _demo_query(workdir)
-    from kademe.store import search
+    from kademe.search import search
 
-    result["search"] = {"query": query, "hits": search(query, s, top_k=3)}
+    result["search"] = {"query": query, **search(query, s, top_k=3)}
     result["workdir"] = str(workdir)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
@@ -220,6 +239,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Search: {query!r}")
         print(_format_hits(result["search"]))
     return 0 if all(y["status"] == "completed" for y in result["years"].values()) else 1
+
+
+def copy_sample_corpus(dest: Path) -> list[Path]:
+    """Copy the packaged sample corpus (``kademe/data/sample/*.ndjson``) into ``dest``."""
+    from importlib import resources
+
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for item in resources.files("kademe").joinpath("data", "sample").iterdir():
+        if item.name.endswith(".ndjson"):
+            (dest / item.name).write_bytes(item.read_bytes())
+            copied.append(dest / item.name)
+    return sorted(copied)
 
 
 def _demo_query(workdir: Path) -> str:
@@ -237,14 +269,29 @@ def cmd_plan(args: argparse.Namespace) -> int:
     free = int(args.gpu_mem * 1e9) if args.gpu_mem else _measured_free()
     length = min(args.max_tokens or shape.max_positions - 2, shape.max_positions)
     lengths = sorted({n for n in (128, 512, 2048, 8192) if n <= length} | {length})
-    rows = plan_table(shape, free, lengths=tuple(lengths), attention=args.attention)
-    budget = max_token_budget(shape, free, length, attention=args.attention) if free else None
+    dtype = _plan_dtype(args.dtype)
+    rows = plan_table(shape, free, lengths=tuple(lengths), attention=args.attention, dtype_bytes=dtype)
+    budget = max_token_budget(shape, free, length, attention=args.attention, dtype_bytes=dtype) if free else None
     result = {"model": args.model, "params": shape.params, "free_bytes": free, "max_tokens": length,
-              "attention": args.attention, "token_budget": budget, "rows": rows}
+              "attention": args.attention, "dtype": dtype, "token_budget": budget, "rows": rows}
     _emit(args, result, lambda r: format_table(r["rows"]) + (
         f"\n\nWith {r['free_bytes'] / 1e9:.1f} GB free, at {length} tokens: token budget {budget} "
         f"(batch {budget // length if budget else 0})" if free else "\n\nPass --gpu-mem GB for a token budget."))
     return 0
+
+
+def _plan_dtype(setting: str) -> str:
+    """The dtype a plan is for: ``auto`` is what the encoder would use here (CUDA: bf16/fp16; else fp16, the card's)."""
+    if setting != "auto":
+        return setting
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    except Exception:  # noqa: BLE001 - planning works without torch's CUDA
+        pass
+    return "float16"
 
 
 def _measured_free() -> int | None:
@@ -274,12 +321,12 @@ def _emit(args: argparse.Namespace, result: dict, fmt) -> None:
 
 
 def _format_summary(result: dict) -> str:
-    head = f"{'year':<6}{'status':<11}{'read':>7}{'docs':>7}{'dups':>6}{'rej':>6}{'chunks':>8}{'upserted':>9}  {'cached':<32}{'device':<7}{'sec':>7}"
+    head = f"{'year':<6}{'status':<11}{'read':>7}{'docs':>7}{'dups':>6}{'rej':>6}{'chunks':>8}{'upserted':>9}  {'cached':<39}{'device':<7}{'sec':>7}"
     lines = [head]
     for year, y in result["years"].items():
         c = y["counts"]
         lines.append(f"{year:<6}{y['status']:<11}{c['read']:>7}{c['documents']:>7}{c['duplicates']:>6}{c['rejected']:>6}"
-                     f"{c['chunks']:>8}{c['upserted']:>9}  {','.join(y['cached']) or '-':<32}{y['device']:<7}{y['seconds']:>7.1f}"
+                     f"{c['chunks']:>8}{c['upserted']:>9}  {','.join(y['cached']) or '-':<39}{y['device']:<7}{y['seconds']:>7.1f}"
                      + ("  DEGRADED" if y["degraded"] else "") + (f"  {len(y['oom_events'])} OOM" if y["oom_events"] else ""))
         if y.get("error"):
             lines.append(f"      error: {y['error']}")

@@ -42,6 +42,9 @@ CRASH_POINTS = (
     "chunk-start",
     "chunk-batch",
     "chunk-done",
+    "lexical-start",
+    "lexical-shard",  # after a shard of sparse vectors is written
+    "lexical-done",
     "model-loaded",
     "embed-start",
     "embed-batch",  # after a batch is encoded, before its shard is written
@@ -55,6 +58,13 @@ CRASH_POINTS = (
     "verify-start",
     "year-done",  # between years
     "checkpoint-rename",  # a temporary file is complete but not yet renamed into place
+)
+# The points of ``kademe upgrade`` (its own kill matrix; the embed checkpoint's points apply too).
+UPGRADE_CRASH_POINTS = (
+    "upgrade-start",
+    "upgrade-shard",  # an upgraded shard is written, its points not yet upserted
+    "upgrade-upsert",  # a shard's upgraded points are acknowledged by the store
+    "upgrade-swap",  # every point is upgraded; the new checkpoint is not yet committed
 )
 
 _counts: dict[str, int] = {}
@@ -76,6 +86,11 @@ def crash_point(name: str) -> None:
         sys.stderr.write(f"kademe: KADEME_FAULT_CRASH_AT={spec}: killing the process\n")
         sys.stderr.flush()
         os._exit(137)
+
+
+def active_instruments() -> list[str]:
+    """``NAME=value`` of every ``KADEME_FAULT_*`` variable set now (reports say when a run was instrumented)."""
+    return sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("KADEME_FAULT_") and v not in ("", "0"))
 
 
 def reset() -> None:

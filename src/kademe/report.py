@@ -6,9 +6,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from kademe.checkpoint import YearDir, write_json
+from kademe.checkpoint import Partition, write_json
 
 COUNT_KEYS = ("read", "documents", "duplicates", "rejected", "chunks", "embedded", "upserted")
+STAGE_KEYS = ("read", "clean", "chunk", "lexical", "embed", "upsert", "index", "verify")
 
 
 def year_summary(
@@ -25,6 +26,10 @@ def year_summary(
     verify: dict | None = None,
     status: str = "completed",
     error: str | None = None,
+    corpus: str | None = None,
+    dtype: str | None = None,
+    stages: dict[str, float] | None = None,
+    instruments: list[str] | None = None,
 ) -> dict:
     """One year's entry of ``{"years": {...}}``; the keys are an interface other tools read.
 
@@ -43,30 +48,36 @@ def year_summary(
         "rungs": rungs or {},
         "allocator": allocator,
         "verify": verify,
+        "corpus": corpus,
+        "dtype": dtype,
+        "stages": {k: round(float((stages or {}).get(k, 0.0)), 3) for k in STAGE_KEYS},
+        "instruments": instruments or [],
     }
     if error:
         summary["error"] = error
     return summary
 
 
-def failed_year(error: str, model: str, device: str, seconds: float) -> dict:
+def failed_year(error: str, model: str, device: str, seconds: float, corpus: str | None = None) -> dict:
     """The entry for a year that did not complete."""
+    from kademe.faults import active_instruments
+
     return year_summary(counts={}, cached=[], degraded=False, oom_events=[], model=model, device=device,
-                        seconds=seconds, status="failed", error=error)
+                        seconds=seconds, status="failed", error=error, corpus=corpus, instruments=active_instruments())
 
 
-def rejects_by_reason(workdir: Path, year: int) -> dict[str, int]:
+def rejects_by_reason(part: Partition) -> dict[str, int]:
     """Counts of ``rejects.ndjson`` lines by reason."""
-    path = YearDir(workdir, year).rejects
+    path = part.rejects
     if not path.exists():
         return {}
     with open(path, encoding="utf-8") as f:
         return dict(Counter(json.loads(line)["reason"] for line in f if line.strip()))
 
 
-def write_report(workdir: Path, year: int, summary: dict) -> Path:
-    """Save the summary as ``<workdir>/<year>/report.json`` (atomic)."""
-    path = YearDir(workdir, year).path / "report.json"
+def write_report(part: Partition, summary: dict) -> Path:
+    """Save the summary as ``<workdir>/<corpus>/<year>/report.json`` (atomic)."""
+    path = part.path / "report.json"
     write_json(path, summary)
     return path
 
@@ -75,9 +86,10 @@ def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
     """A short Markdown report of one year: counts, cache, ladder, verify, rejects."""
     c = summary["counts"]
     lines = [
-        f"# kademe: year {year} — {summary['status']}",
+        f"# kademe: {summary.get('corpus') or 'corpus'} {year} — {summary['status']}",
         "",
-        f"Model `{summary['model']}` on `{summary['device']}`, {summary['seconds']:.1f} s."
+        f"Model `{summary['model']}` on `{summary['device']}`"
+        + (f" ({summary['dtype']})" if summary.get("dtype") else "") + f", {summary['seconds']:.1f} s."
         + (" **Degraded**: some chunks were embedded with the fallback model." if summary["degraded"] else ""),
         "",
         "| read | documents | duplicates | rejected | chunks | embedded | upserted |",
@@ -86,6 +98,11 @@ def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
         "",
         f"Stages served from checkpoints: {', '.join(summary['cached']) or 'none'}.",
     ]
+    if summary.get("stages"):
+        lines += ["", "| " + " | ".join(STAGE_KEYS) + " |", "|" + "---:|" * len(STAGE_KEYS),
+                  "| " + " | ".join(f"{summary['stages'].get(k, 0.0):.1f} s" for k in STAGE_KEYS) + " |"]
+    if summary.get("instruments"):
+        lines += ["", "**Instruments active** (test/benchmark faults): " + ", ".join(f"`{i}`" for i in summary["instruments"]) + "."]
     if summary.get("rungs"):
         lines += ["", "Chunks by ladder rung: " + ", ".join(f"`{k}` {v}" for k, v in summary["rungs"].items()) + "."]
     if summary["oom_events"]:

@@ -8,25 +8,55 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 # Bump a stage's version when its code changes what it writes: old checkpoints are then rebuilt.
-STAGE_VERSIONS = {"read": 2, "clean": 1, "chunk": 1, "embed": 1, "upsert": 1}
+STAGE_VERSIONS = {"read": 2, "clean": 2, "chunk": 2, "lexical": 1, "embed": 2, "upsert": 2}
 
-# The settings fields each stage's output depends on (besides its input's content).
+# The settings fields each stage's output depends on (besides its input's content). A model field
+# stands for the model's identity (what its folder holds), not its name: see model_identity.
 STAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "read": ("max_record_bytes",),
     "clean": (),
-    "chunk": ("model", "chunk_tokens", "chunk_overlap"),
-    "embed": ("model", "shard_size"),
+    "chunk": ("corpus", "model", "chunk_tokens", "chunk_overlap"),
+    "lexical": ("bm25_language",),
+    "embed": ("model", "shard_size", "dtype"),
     "upsert": ("collection", "qdrant_url"),
 }
+MODEL_FIELDS = ("model", "fallback_model")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def corpus_from_source(source: str) -> str:
+    """The default corpus name: the source file's name without ``{year}`` and suffixes, or its folder's.
+
+    Example:
+        >>> corpus_from_source("data/yargitay_{year}.ndjson.gz"), corpus_from_source("data/danistay/")
+        ('yargitay', 'danistay')
+    """
+    path = Path(source.rstrip("/"))
+    name = path.name.replace("{year}", "").split(".")[0]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("._- ")
+    if not name and "{year}" in source:
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", path.parent.name).strip("._- ")
+    return name or "corpus"
+
+
+def model_fingerprint(model: str | None) -> str | None:
+    """The identity of what the model's folder holds (see ``kademe.embed.identity``)."""
+    if model is None:
+        return None
+    from kademe.embed.identity import model_identity
+    from kademe.embed.model import resolve_model
+
+    return model_identity(resolve_model(model))
 
 
 class Settings(BaseSettings):
@@ -78,6 +108,19 @@ class Settings(BaseSettings):
             )
         return v
 
+    @field_validator("corpus")
+    @classmethod
+    def _corpus_name(cls, v: str | None) -> str | None:
+        if v is not None and not _NAME.fullmatch(v):
+            raise ValueError(f"--corpus {v!r} must be letters, digits, '.', '_' or '-' (at most 64), starting with a letter or digit.")
+        return v
+
+    @model_validator(mode="after")
+    def _default_corpus(self) -> Settings:
+        if self.corpus is None and self.source:
+            self.corpus = corpus_from_source(self.source)
+        return self
+
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_small(cls, v: int, info) -> int:
@@ -98,8 +141,25 @@ class Settings(BaseSettings):
         if stage not in STAGE_FIELDS:
             raise ValueError(f"Unknown stage {stage!r}; choose from {', '.join(STAGE_FIELDS)}.")
         values = {name: getattr(self, name) for name in STAGE_FIELDS[stage]}
+        for name in set(MODEL_FIELDS) & set(values):
+            values[name] = model_fingerprint(values[name])
         values["_version"] = STAGE_VERSIONS[stage]
         return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+
+    @property
+    def corpus_name(self) -> str:
+        """The corpus of an ingest (derived from ``source`` when not given)."""
+        if not self.corpus:
+            from kademe.errors import KademeError
+
+            raise KademeError("No corpus: pass --corpus NAME or --source.")
+        return self.corpus
+
+    def partition(self, year: int):
+        """The ``Partition`` of ``year`` in this run's corpus (``kademe.checkpoint``)."""
+        from kademe.checkpoint import Partition
+
+        return Partition(Path(self.workdir), self.corpus_name, year)
 
     def flow_parameters(self) -> dict:
         """The settings as flow parameters: JSON-safe, with every secret left out."""

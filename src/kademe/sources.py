@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from kademe.checkpoint import ParquetSink, YearDir, chain_key, file_digest, parquet_rows, read_json, write_json
+from kademe.checkpoint import chain_key, file_digest
 from kademe.errors import KademeError
-from kademe.faults import crash_point
 from kademe.settings import Settings
 
 LINE_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
@@ -41,6 +40,7 @@ class ReadResult:
     read: int
     rejected: int
     cached: bool
+    seconds: float = 0.0
 
 
 def resolve_source(source: str | None, year: int) -> Path:
@@ -70,7 +70,8 @@ def resolve_source(source: str | None, year: int) -> Path:
 
 
 def read_year(year: int, s: Settings) -> ReadResult:
-    """Parse the year's source into ``read-<key>.parquet`` (records) and ``read-rejects-<key>.parquet``.
+    """Parse the year's source into ``read-<key>.parquet`` (records) and ``read-rejects-<key>.parquet``
+    in the partition ``(s.corpus, year)``.
 
     Args:
         year: the year to read; the file comes from ``s.source``.
@@ -80,30 +81,27 @@ def read_year(year: int, s: Settings) -> ReadResult:
         A ``ReadResult``; ``cached`` is True when a finished checkpoint with this key was reused.
     """
     path = resolve_source(s.source, year)
-    key = chain_key(file_digest(path), s.fingerprint("read"), str(year))
-    yd = YearDir(s.workdir, year)
-    yd.sweep_temp()  # the first stage of a year: clear what a killed run left
-    out, rej, done = yd.stage_file("read", key), yd.stage_file("read-rejects", key), yd.stage_file("read", key, ".json")
-    meta = read_json(done)
-    if meta and parquet_rows(out) == meta["records"] and parquet_rows(rej) == meta["rejected"]:
-        return ReadResult(key, out, rej, meta["read"], meta["rejected"], cached=True)
+    part = s.partition(year)
+    part.sweep_temp()  # the first stage of a partition: clear what a killed run left
+    cp = part.checkpoint("read", chain_key(file_digest(path), s.fingerprint("read"), part.corpus, str(year)))
+    if (meta := cp.hit()) is not None:
+        return ReadResult(cp.key, cp.file(), cp.file("rejects"), meta["read"], meta["rejected"], cached=True)
 
-    crash_point("read-start")
+    cp.crash("start")
     read = 0
-    with ParquetSink(out, RECORDS_SCHEMA) as records, ParquetSink(rej, REJECTS_SCHEMA) as rejects:
+    with cp.sink(RECORDS_SCHEMA) as records, cp.sink(REJECTS_SCHEMA, "rejects") as rejects:
         good: list[dict] = []
         bad: list[dict] = []
         for line_no, parsed in _parse_lines(path, s.max_record_bytes):
             read += 1
             (good if "record" in parsed else bad).append({"line": line_no, **parsed})
             if len(good) + len(bad) >= BATCH:
-                crash_point("read-batch")
+                cp.crash("batch")
                 records.write(good), rejects.write(bad)
                 good, bad = [], []
         records.write(good), rejects.write(bad)
-    write_json(done, {"read": read, "records": records.rows, "rejected": rejects.rows, "source": str(path)})
-    crash_point("read-done")
-    return ReadResult(key, out, rej, read, rejects.rows, cached=False)
+    cp.commit(read=read, records=records.rows, rejected=rejects.rows, source=str(path))
+    return ReadResult(cp.key, cp.file(), cp.file("rejects"), read, rejects.rows, cached=False, seconds=cp.seconds)
 
 
 def _parse_lines(path: Path, limit: int) -> Iterator[tuple[int, dict]]:

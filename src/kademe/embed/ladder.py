@@ -15,13 +15,16 @@ recorded, never hidden.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from kademe.embed.model import load_encoder, max_seq_length, resolve_model, vector_name
+from kademe.embed.model import (
+    embedding_dims, evict_encoder, load_encoder, max_seq_length, normalized, resolve_dtype, resolve_model, vector_name,
+)
 from kademe.embed.oom import enable_expandable_segments, free_memory, frozen_heap, is_oom, release_memory
 from kademe.errors import KademeError
 from kademe.faults import check_oom, crash_point, fake_cuda
@@ -73,7 +76,12 @@ class Ladder:
     """Embeds one year's chunks; remembers the rung, budget and events across that year's shards.
 
     Args:
-        s: settings (``model``, ``fallback_model``, ``device``, ``batch_size``, ``token_budget``).
+        s: settings (``model``, ``fallback_model``, ``device``, ``dtype``, ``batch_size``, ``token_budget``).
+
+    Attributes worth reading after a run: ``dtypes`` (rung -> the dtype it computes in; the GPU
+    rungs use ``--dtype``, the cpu rung float32 unless bfloat16 was asked for), ``encode_seconds``
+    (time spent inside the encoder, tokenizing included), ``evicted`` (whether the primary model
+    was dropped from the card on leaving the GPU rungs).
 
     Example:
         >>> ladder = Ladder(Settings(device="cpu"))
@@ -99,8 +107,11 @@ class Ladder:
         self.probe_wait = PROBE_FIRST
         self.grow_after = GROW_AFTER  # bench/ladder.py sets it out of reach to measure halving-only
         self.batches = 0
+        self.encode_seconds = 0.0
+        self.evicted = False
+        self.dtypes = rung_dtypes(s.dtype, gpu=self.rung == "gpu")
         if self.rung == "gpu" and not fake_cuda():
-            load_encoder(self.primary_dir, "cuda")  # weights first, so free memory is measured without them
+            load_encoder(self.primary_dir, "cuda", self.dtypes["gpu"])  # weights first, so free memory is measured without them
         self.budget = self._planned_budget()
 
     # -- public -------------------------------------------------------------------------------
@@ -150,9 +161,13 @@ class Ladder:
         """The encoder seam: one batch on one rung -> normalized float32 vectors (rows x dim)."""
         check_oom(rung, len(texts), padded_tokens)
         model_dir = self.fallback_dir if rung == "gpu-small" else self.primary_dir
-        model = load_encoder(model_dir, "cpu" if rung == "cpu" else "cuda")
-        vecs = model.encode(texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-        return vecs.astype(np.float32, copy=False)
+        model = load_encoder(model_dir, "cpu" if rung == "cpu" else "cuda", self.dtypes[rung])
+        start = time.perf_counter()
+        try:
+            vecs = model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
+        finally:
+            self.encode_seconds += time.perf_counter() - start
+        return normalized(vecs)
 
     @property
     def degraded(self) -> bool:
@@ -181,7 +196,7 @@ class Ladder:
     def _paper_cost(self) -> float:
         from kademe.embed.plan import bytes_per_token, load_shape
 
-        return bytes_per_token(load_shape(self.primary_dir), self.max_len, dtype_bytes=4)
+        return bytes_per_token(load_shape(self.primary_dir), self.max_len, dtype_bytes=self.dtypes["gpu"])
 
     def _known_too_big(self, batch: list[int], n_tokens: list[int]) -> bool:
         """Whether a waiting half is already over the shrunken gpu budget: split it without trying."""
@@ -256,8 +271,18 @@ class Ladder:
         if nxt == "gpu-batch1":
             self.allocator = enable_expandable_segments()
         if nxt == "gpu-small" and self.fallback_dir is None:
-            return "cpu"  # no --fallback-model: skip the rung
+            nxt = "cpu"  # no --fallback-model: skip the rung
+        if nxt in ("gpu-small", "cpu"):
+            self._evict_primary()
         return nxt
+
+    def _evict_primary(self) -> None:
+        """Drop the primary model from the card when the ladder leaves the GPU rungs: the fallback gets its memory."""
+        if self.evicted:
+            return
+        evict_encoder(self.primary_dir, "cuda")
+        release_memory()
+        self.evicted = True
 
     def _space(self, rung: str) -> str:
         return self.fallback_space if rung == "gpu-small" else self.primary_space  # type: ignore[return-value]
@@ -275,15 +300,24 @@ def _halves(batch: list[int], n_tokens: list[int]) -> tuple[list[int], list[int]
 
 
 def model_dims(model_dir: Path) -> int:
-    """The embedding dimension of a sentence-transformers folder, without loading weights when possible."""
-    import json
+    """The embedding dimension of a sentence-transformers folder (a Dense projection's width counts); see ``embedding_dims``."""
+    return embedding_dims(model_dir)
 
-    for name in ("1_Pooling/config.json", "config.json"):
-        try:
-            data = json.loads((model_dir / name).read_text())
-        except (OSError, ValueError):
-            continue
-        dims = data.get("word_embedding_dimension") or data.get("hidden_size")
-        if isinstance(dims, int):
-            return dims
-    return load_encoder(model_dir, "cpu").get_sentence_embedding_dimension()
+
+def rung_dtypes(setting: str, gpu: bool = True) -> dict[str, str]:
+    """The dtype each rung computes in for ``--dtype``: GPU rungs resolve it for CUDA; the cpu rung is float32 unless bfloat16 was asked for.
+
+    Args:
+        setting: the ``--dtype`` setting.
+        gpu: whether the GPU rungs apply (else only the cpu rung is listed).
+
+    Example:
+        >>> rung_dtypes("float32")["cpu"], rung_dtypes("bfloat16")["cpu"]
+        ('float32', 'bfloat16')
+    """
+    cpu = {"cpu": "bfloat16" if setting == "bfloat16" else "float32"}
+    if not gpu:
+        return cpu
+    half = resolve_dtype(setting, "cuda")
+    return {"gpu": half, "gpu-batch1": half, "gpu-small": half, **cpu}
+

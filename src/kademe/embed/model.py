@@ -98,22 +98,150 @@ def load_tokenizer(model_dir: Path):
     return AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
 
 
-@functools.lru_cache(maxsize=4)
-def load_encoder(model_dir: Path, device: str):
-    """A SentenceTransformer on ``device``, loaded once per process and device.
+DTYPES = ("float32", "float16", "bfloat16")
+_encoders: dict[tuple[Path, str, str], object] = {}  # (model folder, device, dtype) -> SentenceTransformer
 
-    ``device`` is a torch device string (``cpu``, ``cuda``); under ``KADEME_FAULT_FAKE_CUDA`` the
-    GPU rungs ask for ``cuda`` and get the CPU.
+
+def resolve_dtype(setting: str, device: str) -> str:
+    """The precision an encoder on ``device`` runs in for the ``--dtype`` setting.
+
+    ``auto`` is ``bfloat16`` on a CUDA card that supports it, else ``float16``, and ``float32`` on
+    the CPU (also for ``cuda`` under ``KADEME_FAULT_FAKE_CUDA``, which computes on the CPU). An
+    explicit dtype is honoured; ``float16`` on the CPU only where this PyTorch computes it (it is
+    several times slower there than ``float32``; ``bfloat16`` is the half precision for CPUs).
+
+    Args:
+        setting: ``auto``, ``float32``, ``float16`` or ``bfloat16``.
+        device: a torch device string (``cpu``, ``cuda``, ``cuda:1``).
+
+    Returns:
+        ``float32``, ``float16`` or ``bfloat16``.
+
+    Raises:
+        KademeError: an unknown setting, or ``float16`` on a CPU that cannot compute in it.
+
+    Example:
+        >>> resolve_dtype("auto", "cpu"), resolve_dtype("bfloat16", "cpu")
+        ('float32', 'bfloat16')
     """
     from kademe.faults import fake_cuda
 
+    if setting not in ("auto", *DTYPES):
+        raise KademeError(f"Unknown dtype {setting!r}.\n\nUse --dtype auto, float32, float16 or bfloat16.")
+    on_cuda = device.startswith("cuda") and not fake_cuda()
+    if setting == "auto":
+        if not on_cuda:
+            return "float32"
+        import torch
+
+        return "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float16"
+    if setting == "float16" and not on_cuda and not _cpu_computes_float16():
+        raise KademeError("This PyTorch cannot run float16 on the CPU.\n\nUse --dtype bfloat16 or --dtype float32 on the CPU.")
+    return setting
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_computes_float16() -> bool:
+    """Whether a float16 linear layer, layer norm, GELU and softmax run on this CPU (they need kernels)."""
+    import torch
+
+    try:
+        x = torch.ones(2, 8, dtype=torch.float16)
+        lin = torch.nn.Linear(8, 8).to(torch.float16)
+        y = torch.nn.functional.layer_norm(torch.nn.functional.gelu(lin(x)), (8,))
+        return bool(torch.isfinite(torch.softmax(y, -1).float()).all())
+    except (RuntimeError, NotImplementedError):
+        return False
+
+
+def load_encoder(model_dir: Path, device: str, dtype: str = "float32"):
+    """A SentenceTransformer on ``device`` in ``dtype``, loaded once per process, device and dtype.
+
+    ``device`` is a torch device string (``cpu``, ``cuda``); under ``KADEME_FAULT_FAKE_CUDA`` the
+    GPU rungs ask for ``cuda`` and get the CPU. ``dtype`` is a resolved dtype (see
+    ``resolve_dtype``); the weights are cast before they move to the device, so a half-precision
+    model never holds its float32 copy on the card. ``evict_encoder`` drops it again.
+
+    Example:
+        >>> load_encoder(resolve_model("all-MiniLM-L6-v2"), "cpu", "bfloat16").dtype  # doctest: +SKIP
+        torch.bfloat16
+    """
+    from kademe.faults import fake_cuda
+
+    key = (Path(model_dir), device, dtype)
+    if key in _encoders:
+        return _encoders[key]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if device.startswith("cuda") and fake_cuda():
-        device = "cpu"
+    target = "cpu" if device.startswith("cuda") and fake_cuda() else device
+    import torch
     from sentence_transformers import SentenceTransformer
 
     with _load_lock:
+        if key in _encoders:
+            return _encoders[key]
         try:
-            return SentenceTransformer(str(model_dir), device=device, local_files_only=True)
+            model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         except OSError as e:
             raise KademeError(f"Model folder '{model_dir}' could not be loaded: {e}\n\nCheck that it is a complete sentence-transformers model.") from None
+        model.to(getattr(torch, dtype)).to(target)
+        _encoders[key] = model
+        return model
+
+
+def evict_encoder(model_dir: Path, device: str, dtype: str | None = None) -> int:
+    """Forget the loaded encoders of ``model_dir`` on ``device`` (every dtype, or one), so their memory can go.
+
+    Args:
+        model_dir: the model folder as given to ``load_encoder``.
+        device: the device it was loaded for.
+        dtype: only this dtype; None: all.
+
+    Returns:
+        How many encoders were dropped. The caller empties the CUDA cache afterwards.
+    """
+    with _load_lock:
+        keys = [k for k in _encoders if k[0] == Path(model_dir) and k[1] == device and dtype in (None, k[2])]
+        for k in keys:
+            del _encoders[k]
+    return len(keys)
+
+
+def normalized(vecs) -> "np.ndarray":
+    """Float32 unit vectors (rows x dim) from an encoder's output in any precision, normalized after the cast.
+
+    Example:
+        >>> normalized([[3.0, 4.0]]).tolist()
+        [[0.6000000238418579, 0.800000011920929]]
+    """
+    import numpy as np
+
+    out = np.asarray(vecs.float().numpy() if hasattr(vecs, "float") else vecs, dtype=np.float32)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def embedding_dims(model_dir: Path) -> int:
+    """The dimension of the vectors a sentence-transformers folder produces, read from its configs (no weights).
+
+    The last module that sets a width decides: a ``Dense`` projection's ``out_features``, else the
+    pooling layer's ``word_embedding_dimension``, else the transformer's ``hidden_size``.
+
+    Example:
+        >>> embedding_dims(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
+        384
+    """
+    modules = _json(Path(model_dir) / "modules.json") or []
+    dims = None
+    for module in modules:
+        kind, folder = str(module.get("type", "")), Path(model_dir) / module.get("path", "")
+        if kind.endswith("Dense"):
+            dims = (_json(folder / "config.json") or {}).get("out_features", dims)
+        elif kind.endswith("Pooling"):
+            cfg = _json(folder / "config.json") or {}
+            modes = sum(1 for k, v in cfg.items() if k.startswith("pooling_mode_") and v is True)
+            width = cfg.get("word_embedding_dimension")
+            dims = width * max(modes, 1) if isinstance(width, int) else dims
+    if dims is None:
+        dims = (_json(Path(model_dir) / "config.json") or {}).get("hidden_size")
+    if isinstance(dims, int):
+        return dims
+    return load_encoder(Path(model_dir), "cpu").get_sentence_embedding_dimension()

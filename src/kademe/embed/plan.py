@@ -45,6 +45,24 @@ ATTN_LIVE = 2
 DEFAULT_OVERHEAD = 512 * 2**20
 GB = 10**9
 _EAGER = {"eager": True, "sdpa": False, "flash": False, "flash_attention_2": False}
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+def dtype_bytes_of(dtype: int | str) -> int:
+    """Bytes per number for a dtype name (``float32``, ``float16``, ``bfloat16``) or a byte count.
+
+    Every ``dtype_bytes`` parameter below takes either, so a planner passes the dtype the encoder
+    will run in (``kademe.embed.model.resolve_dtype``).
+
+    Example:
+        >>> dtype_bytes_of("bfloat16"), dtype_bytes_of("float32"), dtype_bytes_of(2)
+        (2, 4, 2)
+    """
+    if isinstance(dtype, str):
+        if dtype not in DTYPE_BYTES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPE_BYTES)} or a byte count, got {dtype!r}")
+        return DTYPE_BYTES[dtype]
+    return dtype
 
 
 @dataclass(frozen=True)
@@ -177,7 +195,7 @@ def resolve_shape(model: str | Path) -> ModelShape:
     return hits[0] if len(hits) == 1 else load_shape(model)
 
 
-def estimate(shape: ModelShape, batch: int, seq_len: int, dtype_bytes: int = 2,
+def estimate(shape: ModelShape, batch: int, seq_len: int, dtype_bytes: int | str = 2,
              attention: str = "sdpa", overhead: int = DEFAULT_OVERHEAD) -> MemoryEstimate:
     """Estimate inference memory for ``batch`` sequences padded to ``seq_len``.
 
@@ -185,7 +203,7 @@ def estimate(shape: ModelShape, batch: int, seq_len: int, dtype_bytes: int = 2,
         shape: Model architecture.
         batch: Sequences per forward pass (>= 1).
         seq_len: Padded tokens per sequence (>= 1).
-        dtype_bytes: 2 for fp16/bf16, 4 for fp32.
+        dtype_bytes: 2 for fp16/bf16, 4 for fp32, or the dtype's name (``"bfloat16"``).
         attention: ``"eager"`` (adds the L^2 term), ``"sdpa"`` or ``"flash"``.
         overhead: Fixed CUDA context/workspace bytes.
 
@@ -196,6 +214,7 @@ def estimate(shape: ModelShape, batch: int, seq_len: int, dtype_bytes: int = 2,
         >>> round(estimate(KNOWN_SHAPES["BAAI/bge-m3"], 1, 512).weights / 1e9, 2)
         1.14
     """
+    dtype_bytes = dtype_bytes_of(dtype_bytes)
     if batch < 1 or seq_len < 1 or dtype_bytes < 1 or overhead < 0:
         raise ValueError("batch, seq_len and dtype_bytes must be >= 1 and overhead >= 0")
     if attention not in _EAGER:
@@ -207,7 +226,7 @@ def estimate(shape: ModelShape, batch: int, seq_len: int, dtype_bytes: int = 2,
                           attention=scores, overhead=overhead)
 
 
-def bytes_per_token(shape: ModelShape, seq_len: int, dtype_bytes: int = 2,
+def bytes_per_token(shape: ModelShape, seq_len: int, dtype_bytes: int | str = 2,
                     attention: str = "sdpa") -> float:
     """Marginal (activations + attention) bytes per padded token at ``seq_len``.
 
@@ -228,7 +247,7 @@ def bytes_per_token(shape: ModelShape, seq_len: int, dtype_bytes: int = 2,
     return (one.activations + one.attention) / seq_len
 
 
-def max_token_budget(shape: ModelShape, free_bytes: int, seq_len: int, dtype_bytes: int = 2,
+def max_token_budget(shape: ModelShape, free_bytes: int, seq_len: int, dtype_bytes: int | str = 2,
                      attention: str = "sdpa", safety: float = 0.8,
                      overhead: int = DEFAULT_OVERHEAD) -> int:
     """Largest ``B * seq_len`` whose estimate fits in ``safety * free_bytes``.
@@ -258,7 +277,7 @@ def max_token_budget(shape: ModelShape, free_bytes: int, seq_len: int, dtype_byt
 
 def plan_table(shape: ModelShape, free_bytes: int | None,
                batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32),
-               lengths: tuple[int, ...] = (128, 512, 2048, 8192), dtype_bytes: int = 2,
+               lengths: tuple[int, ...] = (128, 512, 2048, 8192), dtype_bytes: int | str = 2,
                attention: str = "sdpa") -> list[dict]:
     """Estimate every (length, batch) pair; lengths above ``max_positions`` are skipped.
 

@@ -1,21 +1,27 @@
 """The embed stage: chunk checkpoint in, vector shards out, resumable shard by shard.
 
-``<workdir>/<year>/embed-<key12>/shard-00000.parquet`` holds ``shard_size`` chunks' vectors
+``<workdir>/<corpus>/<year>/embed-<key12>/shard-00000.parquet`` holds ``shard_size`` chunks' vectors
 (``point_id``, ``space`` = vector name, ``rung``, ``vector``), and ``shard-00000.json`` the OOM
-events met while embedding it. ``embed-<key12>.json`` is written last, when every shard is there.
-A killed run redoes at most the shard that was in flight.
+events met while embedding it. The done file ``embed-<key12>.json`` is written last, when every
+shard is there. A killed run redoes at most the shard that was in flight.
+
+While it runs, finished shards are handed to the upsert stage through a ``ShardFeed``, so shard
+*i* is written to the store while shard *i+1* is encoded (issue 14).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from kademe.checkpoint import YearDir, chain_key, iter_parquet, parquet_rows, read_json, write_json, write_parquet
+from kademe.checkpoint import Checkpoint, atomic_path, chain_key, iter_parquet, parquet_rows, read_json, write_json
 from kademe.chunk import ChunkResult
 from kademe.faults import crash_point
 from kademe.settings import Settings
@@ -25,6 +31,7 @@ SHARD_SCHEMA = pa.schema(
 )
 
 Progress = Callable[[int, int], None]  # (chunks embedded so far, total chunks)
+Events = Callable[[str], None]  # one line per OOM event or rung change, as it happens
 
 
 @dataclass(frozen=True)
@@ -41,95 +48,223 @@ class EmbedResult:
     device: str
     allocator: str | None
     cached: bool
+    dtype: str | None = None
+    seconds: float = 0.0
+    encode_seconds: float = 0.0
 
     def shard(self, i: int) -> Path:
         return shard_path(self.shards_dir, i)
 
     @classmethod
-    def from_summary(cls, key: str, folder: Path, shards: int, count: int, summary: dict, cached: bool) -> EmbedResult:
-        """Build from the ``embed-<key>.json`` summary (see ``summarize_shards``)."""
-        return cls(key, folder, shards, count, summary["rungs"], summary["oom_events"], summary["degraded"],
-                   summary["device"], summary["allocator"], cached)
+    def from_summary(cls, cp: Checkpoint, shards: int, count: int, summary: dict, cached: bool) -> EmbedResult:
+        """Build from the ``embed-<key>.json`` done file (see ``summarize_shards``)."""
+        return cls(cp.key, cp.folder, shards, count, summary["rungs"], summary["oom_events"], summary["degraded"],
+                   summary["device"], summary["allocator"], cached, summary.get("dtype"),
+                   0.0 if cached else cp.seconds, 0.0 if cached else summary.get("encode_seconds", 0.0))
+
+
+class ShardFeed:
+    """Hands finished shards from the embed stage to the upsert stage, at most ``depth`` ahead.
+
+    The shards themselves are files (renamed into place, so a visible shard is whole); the feed
+    only says which are ready. If the consumer goes away (its task failed), the producer stops
+    waiting and writes the rest to disk, where the retried consumer finds them.
+
+    Example:
+        >>> feed = ShardFeed(depth=2)
+        >>> feed.put(0); feed.wait(0)
+        True
+    """
+
+    def __init__(self, depth: int = 2):
+        self.depth = depth
+        self._cond = threading.Condition()
+        self._ready: set[int] = set()
+        self._taken = 0
+        self._closed = False
+        self._error: BaseException | None = None
+        self._consumer_gone = False
+
+    def put(self, i: int) -> None:
+        """Shard ``i`` is on disk; wait while the consumer is ``depth`` shards behind."""
+        with self._cond:
+            self._ready.add(i)
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._consumer_gone or len(self._ready) - self._taken < self.depth)
+
+    def wait(self, i: int) -> bool:
+        """Wait until shard ``i`` is ready; False when the producer finished without it (then read the disk)."""
+        with self._cond:
+            self._cond.wait_for(lambda: i in self._ready or self._closed)
+            if i not in self._ready and self._error is not None:
+                raise RuntimeError(f"the embed stage failed before shard {i}: {self._error}") from self._error
+            return i in self._ready
+
+    def taken(self) -> None:
+        """The consumer finished one shard."""
+        with self._cond:
+            self._taken += 1
+            self._cond.notify_all()
+
+    def close(self, error: BaseException | None = None) -> None:
+        """The producer is done (or failed with ``error``)."""
+        with self._cond:
+            self._closed, self._error = True, error
+            self._cond.notify_all()
+
+    def leave(self) -> None:
+        """The consumer stops consuming (its task failed): never make the producer wait again."""
+        with self._cond:
+            self._consumer_gone = True
+            self._cond.notify_all()
 
 
 def shard_path(folder: Path, i: int, suffix: str = ".parquet") -> Path:
     return folder / f"shard-{i:05d}{suffix}"
 
 
-def embed_chunks(chunks: ChunkResult, year: int, s: Settings, progress: Progress | None = None) -> EmbedResult:
-    """Embed every chunk of a year, shard by shard, through the OOM ladder.
+def embed_key(chunks: ChunkResult, s: Settings) -> str:
+    """The embed checkpoint's key, known before embedding starts (the upsert stage follows it).
+
+    A checkpoint that ``kademe upgrade`` replaced names its successor (``superseded_by``): the
+    key is then the upgraded checkpoint's.
+    """
+    part = chunks.chunks.parent
+    key = chain_key(chunks.key, s.fingerprint("embed"))
+    while (done := read_json(part / f"embed-{key[:12]}.json")) and done.get("superseded_by"):
+        key = done["superseded_by"]
+    return key
+
+
+def embed_chunks(chunks: ChunkResult, year: int, s: Settings, progress: Progress | None = None,
+                 feed: ShardFeed | None = None, events: Events | None = None) -> EmbedResult:
+    """Embed every chunk of a partition, shard by shard, through the OOM ladder.
 
     Args:
         chunks: the chunk stage's result.
-        year: the year.
-        s: settings (model, fallback model, device, batch size, token budget, shard size).
+        year: the year (the partition is ``(s.corpus, year)``).
+        s: settings (model, fallback model, device, dtype, batch size, token budget, shard size).
         progress: called with ``(done, total)`` after each shard.
+        feed: told about each shard as it lands, for an upsert running alongside.
+        events: called with a line for each OOM event or rung change as it happens.
 
     Returns:
         An ``EmbedResult``; ``cached`` is True when every shard was already there.
     """
-    key = chain_key(chunks.key, s.fingerprint("embed"))
-    yd = YearDir(s.workdir, year)
-    folder, done = yd.stage_file("embed", key, ""), yd.stage_file("embed", key, ".json")
+    cp = s.partition(year).checkpoint("embed", embed_key(chunks, s))
     n_shards = -(-chunks.count // s.shard_size)
-    meta = read_json(done)
-    if meta and all(_shard_ok(folder, i, chunks.count, s.shard_size) for i in range(n_shards)):
-        yd.record("embed", key=key, path=str(folder), shards=n_shards, degraded=meta["degraded"])
-        return EmbedResult.from_summary(key, folder, n_shards, chunks.count, meta, cached=True)
+    try:
+        result = _embed(cp, chunks, n_shards, s, progress, feed, events)
+    except BaseException as e:
+        if feed:
+            feed.close(e)
+        raise
+    if feed:
+        feed.close()
+    return result
 
-    crash_point("embed-start")
+
+def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, progress: Progress | None,
+           feed: ShardFeed | None, events: Events | None) -> EmbedResult:
+    for i in range(n_shards):
+        cp.shard(i)
+    if (meta := cp.hit()) is not None:
+        for i in range(n_shards):
+            if feed:
+                feed.put(i)
+        return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=True)
+
+    cp.crash("start")
     ladder = None  # the model is loaded only if some shard needs embedding
-    for i, rows in enumerate(iter_parquet(chunks.chunks, batch_size=s.shard_size, columns=["point_id", "text", "n_tokens"])):
-        if not _shard_ok(folder, i, chunks.count, s.shard_size):
+    columns = ["point_id", "text", "n_tokens"]
+    for i, rows in enumerate(iter_parquet(chunks.chunks, batch_size=s.shard_size, columns=columns)):
+        if parquet_rows(cp.shard(i)) != len(rows):
             if ladder is None:
                 from kademe.embed.ladder import Ladder
 
                 ladder = Ladder(s)
                 crash_point("model-loaded")
+            encoding = getattr(ladder, "encode_seconds", 0.0)
             out = ladder.embed([r["text"] for r in rows], [r["n_tokens"] for r in rows])
-            write_json(shard_path(folder, i, ".json"), {"events": [e.as_dict() for e in out.events], "allocator": ladder.allocator})
-            write_parquet(shard_path(folder, i), [
-                {"point_id": r["point_id"], "space": sp, "rung": rg, "vector": v.tolist()}
-                for r, sp, rg, v in zip(rows, out.spaces, out.rungs, out.vectors)
-            ], SHARD_SCHEMA)
-            crash_point("embed-shard")
+            if events:
+                for e in out.events:
+                    events(f"OOM on {e.rung}: {e.rows} rows x {e.padded_tokens} padded tokens -> {e.action}")
+            write_json(cp.shard(i, ".json"), {"events": [e.as_dict() for e in out.events], "allocator": ladder.allocator,
+                                              "device": _device(ladder, out.rungs), "dtype": _dtypes(ladder, out.rungs),
+                                              "encode_seconds": getattr(ladder, "encode_seconds", 0.0) - encoding})
+            write_shard(cp.shard(i), [r["point_id"] for r in rows], out.spaces, out.rungs, out.vectors)
+            cp.crash("shard")
+        if feed:
+            feed.put(i)
         if progress:
             progress(min((i + 1) * s.shard_size, chunks.count), chunks.count)
 
-    summary = summarize_shards(folder, n_shards, s)
-    write_json(done, summary)
-    yd.record("embed", key=key, path=str(folder), shards=n_shards, degraded=summary["degraded"])
-    crash_point("embed-done")
-    return EmbedResult.from_summary(key, folder, n_shards, chunks.count, summary, cached=False)
+    summary = summarize_shards(cp.folder, n_shards, s)
+    meta = cp.commit(**summary, shard_size=s.shard_size, shards=n_shards)
+    return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=False)
+
+
+def write_shard(path: Path, ids: list[str], spaces: list[str], rungs: list[str], vectors: list[np.ndarray]) -> None:
+    """Write one shard atomically; the vectors go to Arrow as one flat float32 buffer (no per-float Python)."""
+    lengths = np.fromiter((len(v) for v in vectors), dtype=np.int32, count=len(vectors))
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int32)]).astype(np.int32)
+    flat = np.concatenate(vectors).astype(np.float32, copy=False) if vectors else np.zeros(0, np.float32)
+    table = pa.Table.from_arrays(
+        [pa.array(ids, pa.string()), pa.array(spaces, pa.string()), pa.array(rungs, pa.string()),
+         pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))], schema=SHARD_SCHEMA)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def read_shard(path: Path) -> tuple[list[str], list[str], list[str], list[np.ndarray]]:
+    """``(point ids, spaces, rungs, vectors)`` of one shard; each vector a float32 view of one buffer."""
+    table = pq.read_table(path)
+    vec = table.column("vector").combine_chunks()
+    flat = vec.values.to_numpy(zero_copy_only=False)
+    offsets = vec.offsets.to_numpy()
+    vectors = [flat[offsets[j]:offsets[j + 1]] for j in range(len(offsets) - 1)]
+    return (table.column("point_id").to_pylist(), table.column("space").to_pylist(),
+            table.column("rung").to_pylist(), vectors)
+
+
+def _device(ladder, rungs: list[str]) -> str:
+    """The device that really ran: a GPU rung under ``KADEME_FAULT_FAKE_CUDA`` ran on the CPU."""
+    real = getattr(ladder, "real_device", None)
+    if real:
+        return real
+    from kademe.faults import fake_cuda
+
+    return "cuda" if any(r.startswith("gpu") for r in rungs) and not fake_cuda() else "cpu"
+
+
+def _dtypes(ladder, rungs: list[str]) -> dict[str, str]:
+    dtypes = getattr(ladder, "dtypes", {}) or {}
+    return {r: dtypes.get(r, "float32") for r in sorted(set(rungs))}
 
 
 def summarize_shards(folder: Path, n_shards: int, s: Settings) -> dict:
-    """Rungs, OOM events, allocator and degraded flag over all shards of a year."""
+    """Rungs, OOM events, allocator, device, dtypes and the degraded flag over all shards of a year."""
     from kademe.embed.model import vector_name
 
     rungs: Counter[str] = Counter()
     events: list[dict] = []
-    allocator = None
+    allocator, devices, dtypes, encode = None, set(), {}, 0.0
     for i in range(n_shards):
         side = read_json(shard_path(folder, i, ".json")) or {}
         events += side.get("events", [])
         allocator = side.get("allocator") or allocator
-        for batch in iter_parquet(shard_path(folder, i), columns=["rung"], batch_size=8192):
-            rungs.update(r["rung"] for r in batch)
-    gpu = any(r.startswith("gpu") for r in rungs) or any(e["rung"].startswith("gpu") for e in events)
+        devices.add(side.get("device", "cpu"))
+        dtypes.update(side.get("dtype") or {})
+        encode += side.get("encode_seconds", 0.0)
+        rungs.update(pq.read_table(shard_path(folder, i), columns=["rung"]).column("rung").to_pylist())
     return {
         "rungs": dict(rungs),
         "oom_events": events,
         "degraded": rungs.get("gpu-small", 0) > 0,
-        "device": "cuda" if gpu else "cpu",
+        "device": "cuda" if "cuda" in devices else "cpu",
+        "dtype": ",".join(sorted(set(dtypes.values()))) or None,
         "allocator": allocator,
         "model": s.model,
         "space": vector_name(s.model),
+        "encode_seconds": round(encode, 3),
     }
-
-
-def _shard_ok(folder: Path, i: int, total: int, size: int) -> bool:
-    """A shard counts only if its Parquet footer is readable and it has the expected rows."""
-    expected = min(size, total - i * size)
-    return parquet_rows(shard_path(folder, i)) == expected
-

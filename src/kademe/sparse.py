@@ -1,0 +1,106 @@
+"""The lexical stage: a BM25 sparse vector for every chunk, checkpointed shard by shard.
+
+``<workdir>/<corpus>/<year>/lexical-<key12>/shard-00000.parquet`` holds ``shard_size`` chunks'
+``point_id``, ``indices`` (uint32) and ``values`` (float32), in chunk order, aligned with the embed
+shards. Its key chains the chunk key with the analyzer's fingerprint (``kademe.lexical``), so a
+changed analyzer recomputes these shards and nothing else: never the dense embedding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kademe.checkpoint import atomic_path, chain_key, parquet_rows
+from kademe.chunk import ChunkResult
+from kademe.lexical import analyzer_fingerprint, sparse_documents
+from kademe.settings import Settings
+
+SPARSE_SCHEMA = pa.schema([("point_id", pa.string()), ("indices", pa.list_(pa.uint32())), ("values", pa.list_(pa.float32()))])
+
+
+@dataclass(frozen=True)
+class SparseResult:
+    """The sparse vectors of one partition: ``shards`` files under ``folder``."""
+
+    key: str
+    folder: Path
+    shards: int
+    count: int
+    cached: bool
+    seconds: float = 0.0
+
+    def shard(self, i: int) -> Path:
+        return self.folder / f"shard-{i:05d}.parquet"
+
+
+def sparse_chunks(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
+    """Compute the BM25 document vector of every chunk of a partition (resumable per shard).
+
+    Args:
+        chunks: the chunk stage's result.
+        year: the year (the partition is ``(s.corpus, year)``).
+        s: settings (``bm25_language``, ``shard_size``).
+
+    Returns:
+        A ``SparseResult``; ``cached`` is True when every shard was already there.
+    """
+    cp = s.partition(year).checkpoint("lexical", chain_key(chunks.key, s.fingerprint("lexical"), analyzer_fingerprint(s.bm25_language)))
+    n_shards = -(-chunks.count // s.shard_size)
+    for i in range(n_shards):
+        cp.shard(i)
+    if cp.hit() is not None:
+        return SparseResult(cp.key, cp.folder, n_shards, chunks.count, cached=True)
+
+    cp.crash("start")
+    source = pq.ParquetFile(chunks.chunks)
+    for i, batch in enumerate(_shards(source, s.shard_size)):
+        if parquet_rows(cp.shard(i)) == batch.num_rows:
+            continue
+        vectors = sparse_documents(batch.column("text").to_pylist(), s.bm25_language)
+        write_sparse(cp.shard(i), batch.column("point_id"), vectors)
+        cp.crash("shard")
+    cp.commit(chunks=chunks.count, language=s.bm25_language)
+    return SparseResult(cp.key, cp.folder, n_shards, chunks.count, cached=False, seconds=cp.seconds)
+
+
+def _shards(source: pq.ParquetFile, size: int):
+    """Record batches of exactly ``size`` rows (the last may be shorter), whatever the row groups."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in source.iter_batches(batch_size=size, columns=["point_id", "text"]):
+        pending.append(batch)
+        rows += batch.num_rows
+        while rows >= size:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, size).combine_chunks().to_batches()[0]
+            rest = table.slice(size)
+            pending, rows = rest.to_batches(), rest.num_rows
+    if rows:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+
+
+def write_sparse(path: Path, ids: pa.Array, vectors: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Write one shard of sparse vectors atomically, as flat Arrow buffers."""
+    lengths = np.fromiter((len(ix) for ix, _ in vectors), dtype=np.int32, count=len(vectors))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    flat_ix = np.concatenate([ix for ix, _ in vectors]).astype(np.uint32) if vectors else np.zeros(0, np.uint32)
+    flat_v = np.concatenate([v for _, v in vectors]).astype(np.float32) if vectors else np.zeros(0, np.float32)
+    table = pa.Table.from_arrays([ids, pa.ListArray.from_arrays(offsets, pa.array(flat_ix)),
+                                  pa.ListArray.from_arrays(offsets, pa.array(flat_v))], schema=SPARSE_SCHEMA)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def read_sparse(path: Path) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray]]]:
+    """``(point ids, [(indices, values)])`` of one shard, as numpy views of flat buffers."""
+    table = pq.read_table(path)
+    ix, vals = table.column("indices").combine_chunks(), table.column("values").combine_chunks()
+    offsets = ix.offsets.to_numpy()
+    flat_ix, flat_v = ix.values.to_numpy(zero_copy_only=False), vals.values.to_numpy(zero_copy_only=False)
+    pairs = [(flat_ix[offsets[j]:offsets[j + 1]], flat_v[offsets[j]:offsets[j + 1]]) for j in range(len(offsets) - 1)]
+    return table.column("point_id").to_pylist(), pairs
