@@ -155,7 +155,7 @@ def build_collection(rows: list[dict], s: Settings) -> dict:
                          "esas_no": normalize_case_number(chunks[j][0].get("esas_no") or ""),
                          "karar_no": normalize_case_number(chunks[j][0].get("karar_no") or ""),
                          "model": s.model, "degraded": False} for j in idx]
-            ids = [point_id(p["doc_id"], p["chunk_index"]) for p in payloads]
+            ids = [point_id(p["corpus"], p["doc_id"], p["chunk_index"]) for p in payloads]
             store.upsert([PointBatch(ids, payloads, space, vectors[idx], [sparse[j] for j in idx])])
         store.optimize()
     return {"chunks": len(chunks), "years": len({r["year"] for r in rows}), "bm25_seconds": round(sparse_s, 3),
