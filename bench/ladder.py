@@ -72,8 +72,11 @@ class SharedCard(Ladder):
         return out
 
 
+ARGS_DTYPE = {"setting": "auto", "gpu": "float32"}  # --dtype, and what it resolves to on the GPU rungs (set in main)
+
+
 def run_ladder(texts, counts, regrow: bool, batch_size: int = 32, ceilings: tuple[int, int] | None = None) -> tuple[float, Ladder, list]:
-    s = Settings(device="cuda", batch_size=batch_size)
+    s = Settings(device="cuda", batch_size=batch_size, dtype=ARGS_DTYPE["setting"])
     ladder = SharedCard(s, *ceilings, len(texts)) if ceilings else Ladder(s)
     if not regrow:
         ladder.grow_after = 10**9
@@ -87,7 +90,7 @@ def run_static(texts, counts, rows: int) -> float | None:
 
     None when that batch size runs out of memory (only on a real card: injected OOMs are the ladder's).
     """
-    model = load_encoder(resolve_model(DEFAULT_MODEL), "cuda")  # the (fake-)CUDA instance the ladder uses
+    model = load_encoder(resolve_model(DEFAULT_MODEL), "cuda", ARGS_DTYPE["gpu"])  # the (fake-)CUDA instance the ladder uses
     t = time.perf_counter()
     try:
         model.encode(texts, batch_size=rows, normalize_embeddings=True, show_progress_bar=False)
@@ -132,8 +135,16 @@ def main() -> None:
     ap.add_argument("--gpu", action="store_true", help="on a real CUDA card under a memory hog, nothing injected")
     ap.add_argument("--leave-gb", type=float, default=1.0, help="with --gpu: GB of the card the hog leaves free")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
+                    help="encoder precision for the ladder and the static runs alike (auto: bf16/fp16 on a card, fp32 injected)")
     args = ap.parse_args()
-    info = {"machine": machine(), "versions": versions(VERSIONS), "date": time.strftime("%Y-%m-%d"), "repeat": args.repeat}
+    if not args.gpu:
+        os.environ["KADEME_FAULT_FAKE_CUDA"] = os.environ.get("KADEME_FAULT_FAKE_CUDA", "1")
+    from kademe.embed.ladder import rung_dtypes
+
+    ARGS_DTYPE.update(setting=args.dtype, gpu=rung_dtypes(args.dtype)["gpu"])
+    info = {"machine": machine(), "versions": versions(VERSIONS), "date": time.strftime("%Y-%m-%d"), "repeat": args.repeat,
+            "dtype": ARGS_DTYPE["gpu"]}
     result = on_card(args, info) if args.gpu else injected(args, info)
     out = args.out or RESULTS / ("ladder-gpu.json" if args.gpu else "ladder.json")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +156,7 @@ def injected(args, info: dict) -> dict:
     """Injected ceilings on the CPU: ladder vs best static in hindsight vs halving-only, per budget."""
     os.environ["KADEME_FAULT_FAKE_CUDA"] = "1"
     texts, counts = sample_chunks(args.chunks or 400)
-    load_encoder(resolve_model(DEFAULT_MODEL), "cuda").encode(texts[:4])  # warm up: load once, outside timings
+    load_encoder(resolve_model(DEFAULT_MODEL), "cuda", ARGS_DTYPE["gpu"]).encode(texts[:4])  # warm up: load once, outside timings
     results = {}
     scenarios = {str(b): (b, b) for b in args.budgets}
     if any(args.freed):
@@ -193,7 +204,7 @@ def on_card(args, info: dict) -> dict:
     if not torch.cuda.is_available():
         raise SystemExit("--gpu needs a CUDA device")
     texts, counts = sample_chunks(args.chunks or 2000)
-    load_encoder(resolve_model(DEFAULT_MODEL), "cuda").encode(texts[:4])
+    load_encoder(resolve_model(DEFAULT_MODEL), "cuda", ARGS_DTYPE["gpu"]).encode(texts[:4])
     hog = hold_gpu_memory(int(args.leave_gb * 2**30))
     free, total = torch.cuda.mem_get_info()
     ladder_info: dict = {}

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     a = p.parse_args(argv)
 
-    from kademe.sample import write_corpus
+    from kademe.testing.sample import write_corpus
 
     info = {"machine": machine(), "versions": versions(VERSIONS)}
     with tempfile.TemporaryDirectory(prefix="kademe-mem-") as tmp:

@@ -146,7 +146,7 @@ def setup(work: Path, docs: int, year: int, seed: int) -> dict:
     from kademe.clean import clean_records
     from kademe.embed.model import resolve_model
     from kademe.settings import Settings
-    from kademe.sample import write_corpus
+    from kademe.testing.sample import write_corpus
     from kademe.sources import read_year
 
     source = work / "data" / "yargitay_{year}.ndjson"

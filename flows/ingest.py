@@ -27,6 +27,7 @@ from kademe.chunk import ChunkResult, chunk_texts
 from kademe.clean import CleanResult, clean_records
 from kademe.embed.stage import EmbedResult, ShardFeed, embed_chunks
 from kademe.errors import KademeError
+from kademe.progress import RunProgress
 from kademe.faults import active_instruments, crash_point
 from kademe.report import failed_year, markdown, rejects_by_reason, write_report, year_summary
 from kademe.settings import Settings
@@ -82,11 +83,18 @@ def embed_chunks_task(chunks: ChunkResult, year: int, s: Settings, feed: ShardFe
     key = f"embed-progress-{s.corpus}-{year}".lower()
     artifact = create_progress_artifact(0.0, key=_artifact_key(key), description=f"Chunks of {s.corpus} {year} embedded")
 
+    watch = RunProgress()  # a live display on a terminal, one line per shard otherwise (stderr only)
+    watch.start(f"{s.corpus} {year}", "embed", chunks.count)
+
     def progress(done: int, total: int) -> None:
         update_progress_artifact(artifact, 100.0 * done / max(total, 1))
+        watch(done, total)
 
-    with gpu_slot():  # one embedding per GPU at a time: the worker's KADEME_GPU_SLOT limit (flows/gpu.py)
-        return _logged("embed", embed_chunks(chunks, year, s, progress=progress, feed=feed))
+    try:
+        with gpu_slot():  # one embedding per GPU at a time: the worker's KADEME_GPU_SLOT limit (flows/gpu.py)
+            return _logged("embed", embed_chunks(chunks, year, s, progress=progress, feed=feed, events=watch.event))
+    finally:
+        watch.finish()
 
 
 @task(name="upsert", **STORE_TASK)

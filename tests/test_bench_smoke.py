@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,18 @@ def test_memory_bench_runs_on_a_few_documents(tmp_path):
     assert result["summary"]["ratio"] > 0 and set(result["summary"]["stage_ratio"]) == {"read", "clean", "chunk"}
     assert result["machine"]["cores"] >= 1 and result["versions"]["torch"]
     assert "peak - baseline" in proc.stdout
+
+
+@pytest.mark.slow
+def test_throughput_bench_runs_on_a_small_year(tmp_path):
+    out = tmp_path / "throughput.json"
+    cmd = [sys.executable, str(BENCH / "throughput.py"), "--chunks", "300", "--rounds", "1", "--layers", "0",
+           "--shard-size", "128", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": "src:."})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    for mode in ("sequential", "overlap"):
+        med = result["median"][mode]
+        assert med["model_free_chunks_per_s"] > 0 and med["encoder_s"] > 0
+        assert set(med["stages_s"]) == {"read", "clean", "chunk", "lexical", "embed", "upsert", "verify", "index"}
+    assert result["chunks"] >= 300

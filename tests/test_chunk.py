@@ -8,7 +8,7 @@ import pytest
 from kademe.chunk import chunk_texts, point_id, split_texts
 from kademe.clean import clean_records
 from kademe.embed.model import load_tokenizer, resolve_model
-from kademe.sample import make_decision
+from kademe.testing.sample import make_decision
 from kademe.sources import read_year
 from tests.conftest import MODEL
 

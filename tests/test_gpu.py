@@ -81,3 +81,48 @@ def test_the_ladder_survives_a_hog_that_arrives_mid_year(long_chunks, cpu_vector
     assert len(out.vectors) == len(long_chunks[0])
     assert set(out.rungs) <= {"gpu", "gpu-batch1", "cpu"}, "no fallback model given: never degraded"
     assert np.min(np.sum(np.asarray(out.vectors) * cpu_vectors, axis=1)) >= 0.999
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "auto"])
+def test_half_precision_on_the_card_matches_float32(long_chunks, cpu_vectors, dtype):
+    """--dtype on a card: the weights are half precision, the vectors float32 unit vectors close to fp32."""
+    from kademe.embed.model import load_encoder as load
+
+    if dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this card has no bfloat16")
+    ladder = Ladder(Settings(device="cuda", dtype=dtype, batch_size=64))
+    out = ladder.embed(*long_chunks)
+    want = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    assert ladder.dtypes["gpu"] == (want if dtype == "auto" else dtype)
+    assert next(load(ladder.primary_dir, "cuda", ladder.dtypes["gpu"]).parameters()).dtype == getattr(torch, ladder.dtypes["gpu"])
+    vecs = np.asarray(out.vectors)
+    assert vecs.dtype == np.float32 and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-4)
+    assert np.min(np.sum(vecs * cpu_vectors, axis=1)) >= 0.99
+    assert ladder.encode_seconds > 0
+
+
+def test_half_precision_halves_the_weights_on_the_card():
+    from kademe.embed.model import evict_encoder
+    from kademe.embed.model import load_encoder as load
+
+    path = resolve_model(MODEL)
+    used = {}
+    for dtype in ("float32", "float16"):
+        release_memory()
+        before = torch.cuda.memory_allocated()
+        load(path, "cuda", dtype)
+        used[dtype] = torch.cuda.memory_allocated() - before
+        evict_encoder(path, "cuda", dtype)
+        release_memory()
+    assert abs(used["float16"] / used["float32"] - 0.5) < 0.05, used
+
+
+def test_leaving_the_gpu_rungs_frees_the_primary_model_on_the_card(long_chunks, monkeypatch):
+    monkeypatch.setenv("KADEME_FAULT_OOM_RUNGS", "gpu,gpu-batch1")
+    release_memory()
+    base = torch.cuda.memory_allocated()
+    ladder = Ladder(Settings(device="cuda", dtype="float16"))  # loads the primary onto the card
+    assert torch.cuda.memory_allocated() > base
+    out = ladder.embed(long_chunks[0][:8], long_chunks[1][:8])
+    assert set(out.rungs) == {"cpu"} and ladder.evicted
+    assert torch.cuda.memory_allocated() <= base + (1 << 20), "the primary's weights left the card"

@@ -15,7 +15,7 @@ from kademe.chunk import split_texts
 from kademe.embed.ladder import GROW_AFTER, PROBE_FIRST, Ladder, _halves
 from kademe.embed.model import load_encoder, load_tokenizer, resolve_model
 from kademe.embed.oom import frozen_heap, is_oom, release_memory
-from kademe.sample import make_decision
+from kademe.testing.sample import make_decision
 from kademe.settings import Settings
 from tests.conftest import MODEL, stored_points
 

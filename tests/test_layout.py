@@ -11,8 +11,9 @@ import pytest
 from kademe.settings import Settings
 
 
-@pytest.mark.parametrize("module", ["kademe.sources", "kademe.clean", "kademe.chunk", "kademe.embed.stage",
-                                    "kademe.embed.ladder", "kademe.store", "kademe.report", "kademe.cli"])
+@pytest.mark.parametrize("module", ["kademe.sources", "kademe.clean", "kademe.chunk", "kademe.sparse", "kademe.embed.stage",
+                                    "kademe.embed.ladder", "kademe.store", "kademe.upsert", "kademe.verify", "kademe.search",
+                                    "kademe.upgrade", "kademe.report", "kademe.cli"])
 def test_stage_modules_import_without_prefect(module):
     code = f"import sys, {module}; print('prefect' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
@@ -23,6 +24,25 @@ def test_flow_parameters_are_the_settings_without_secrets():
     from flows.ingest import ingest_year, ingest_years
 
     expected = set(Settings.model_fields) - {"qdrant_api_key"}
-    assert set(inspect.signature(ingest_year.fn).parameters) - {"year"} == expected
+    assert set(inspect.signature(ingest_year.fn).parameters) - {"year", "build_index"} == expected
     assert set(inspect.signature(ingest_years.fn).parameters) - {"years"} == expected
     assert set(Settings().flow_parameters()) == expected
+
+
+def test_the_product_path_imports_no_test_instruments():
+    """Issue 11: the synthetic-corpus generator and the derived models live in kademe.testing, off the product path."""
+    code = ("import sys, kademe.cli, kademe.upsert, kademe.verify, kademe.upgrade, kademe.search, flows.ingest; "
+            "print(sorted(m for m in sys.modules if m.startswith('kademe.testing') or m == 'kademe.sample'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_demo_copies_the_packaged_sample_files(tmp_path):
+    from importlib import resources
+
+    from kademe.cli import copy_sample_corpus
+
+    copied = copy_sample_corpus(tmp_path)
+    packaged = resources.files("kademe").joinpath("data", "sample")
+    assert [p.name for p in copied] == ["yargitay_2021.ndjson", "yargitay_2022.ndjson", "yargitay_2023.ndjson"]
+    assert all(p.read_bytes() == packaged.joinpath(p.name).read_bytes() for p in copied)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from kademe.cli import main
-from kademe.sample import write_corpus
+from kademe.testing.sample import write_corpus
 from kademe.store import PointBatch
 from kademe.store.edge import EdgeStore
 from tests.conftest import ALL_STAGES, MODEL, stored_points
@@ -102,3 +102,21 @@ def test_search_finds_the_decision_a_sentence_was_copied_from(settings, tmp_path
         hits = json.loads(capsys.readouterr().out)["hits"]
         assert code == 0 and doc["id"] in [h["doc_id"] for h in hits]
         assert {"doc_id", "chunk_index", "score", "text", "year"} <= set(hits[0])
+
+
+def test_embedded_to_server_reupserts_from_checkpoints_without_reembedding(settings, tmp_path, capsys):
+    """Issue 12: a year ingested into the embedded store, then run against a server, re-upserts only.
+
+    The server is qdrant-client's local mode (``--qdrant-url path:DIR``), the stand-in for a server.
+    """
+    first = ingest(settings, years=[2011])["years"]["2011"]
+    assert first["status"] == "completed" and first["cached"] == []
+    server = f"path:{tmp_path / 'server'}"
+    moved = ingest(settings, years=[2011], qdrant_url=server)["years"]["2011"]
+    assert moved["status"] == "completed" and moved["verify"]["ok"]
+    assert moved["cached"] == ["read", "clean", "chunk", "lexical", "embed"], "nothing but the upsert ran again"
+    assert moved["stages"]["embed"] == 0.0 and moved["stages"]["upsert"] > 0
+    code = main(["verify", "--collection", "test", "--years", "2011", "--workdir", str(settings().workdir),
+                 "--qdrant-url", server, "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["ok"] and out["years"]["2011"]["found"] == first["counts"]["chunks"]

@@ -1,4 +1,4 @@
-"""Tests for the synthetic decision generator kademe.sample."""
+"""Tests for the synthetic decision generator kademe.testing.sample."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kademe.sample import MESSY_ORDER, SAMPLE_YEARS, iter_decisions, make_decision, write_corpus, write_sample_corpus
+from kademe.testing.sample import MESSY_ORDER, SAMPLE_YEARS, iter_decisions, make_decision, write_corpus, write_sample_corpus
 
 BUNDLED = Path(__file__).resolve().parents[1] / "src" / "kademe" / "data" / "sample"
 KEYS = {"id", "text", "date", "chamber", "esas_no", "karar_no", "konu"}

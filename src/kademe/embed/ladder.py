@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +107,7 @@ class Ladder:
         self.streak = 0
         self.probe_wait = PROBE_FIRST
         self.grow_after = GROW_AFTER  # bench/ladder.py sets it out of reach to measure halving-only
+        self.on_event: Callable[[OomEvent], None] | None = None  # told of each OOM as it happens (the progress display)
         self.batches = 0
         self.encode_seconds = 0.0
         self.evicted = False
@@ -150,6 +152,8 @@ class Ladder:
             if out is None:
                 release_memory()
                 events.append(self._after_oom(rung, batch, padded, n_tokens, pending))
+                if self.on_event:
+                    self.on_event(events[-1])
                 continue
             for i, vec in zip(batch, out):
                 vectors[i], spaces[i], rungs[i] = vec, self._space(rung), rung

@@ -223,7 +223,8 @@ def embedding_dims(model_dir: Path) -> int:
     """The dimension of the vectors a sentence-transformers folder produces, read from its configs (no weights).
 
     The last module that sets a width decides: a ``Dense`` projection's ``out_features``, else the
-    pooling layer's ``word_embedding_dimension``, else the transformer's ``hidden_size``.
+    pooling layer's width (``word_embedding_dimension``, or ``embedding_dimension`` since
+    sentence-transformers 6) times its modes, else the transformer's ``hidden_size``.
 
     Example:
         >>> embedding_dims(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
@@ -236,9 +237,10 @@ def embedding_dims(model_dir: Path) -> int:
         if kind.endswith("Dense"):
             dims = (_json(folder / "config.json") or {}).get("out_features", dims)
         elif kind.endswith("Pooling"):
-            cfg = _json(folder / "config.json") or {}
-            modes = sum(1 for k, v in cfg.items() if k.startswith("pooling_mode_") and v is True)
-            width = cfg.get("word_embedding_dimension")
+            cfg = _json(folder / "config.json") or {}  # sentence-transformers < 6 and >= 6 spell it differently
+            mode = cfg.get("pooling_mode")
+            modes = len(mode) if isinstance(mode, list) else sum(1 for k, v in cfg.items() if k.startswith("pooling_mode_") and v is True)
+            width = cfg.get("word_embedding_dimension", cfg.get("embedding_dimension"))
             dims = width * max(modes, 1) if isinstance(width, int) else dims
     if dims is None:
         dims = (_json(Path(model_dir) / "config.json") or {}).get("hidden_size")

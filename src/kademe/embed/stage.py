@@ -183,12 +183,11 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
                 from kademe.embed.ladder import Ladder
 
                 ladder = Ladder(s)
+                if events:
+                    ladder.on_event = lambda e: events(f"OOM on {e.rung}: {e.rows} rows x {e.padded_tokens} padded tokens -> {e.action}")
                 crash_point("model-loaded")
             encoding = getattr(ladder, "encode_seconds", 0.0)
             out = ladder.embed([r["text"] for r in rows], [r["n_tokens"] for r in rows])
-            if events:
-                for e in out.events:
-                    events(f"OOM on {e.rung}: {e.rows} rows x {e.padded_tokens} padded tokens -> {e.action}")
             write_json(cp.shard(i, ".json"), {"events": [e.as_dict() for e in out.events], "allocator": ladder.allocator,
                                               "device": _device(ladder, out.rungs), "dtype": _dtypes(ladder, out.rungs),
                                               "encode_seconds": getattr(ladder, "encode_seconds", 0.0) - encoding})
