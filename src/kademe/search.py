@@ -150,6 +150,28 @@ def _grouped(store, dense: Sequence, sparse, where, top_k: int, seen: set) -> li
         limit *= 4
 
 
+def _matching(store, keyed, seen: set, need: int) -> list:
+    """Decisions whose case numbers match but whose chunks share nothing with the query vectors.
+
+    A filtered scroll on the keyword indexes (``esas_no``/``karar_no``), not a scan; each such
+    decision is represented by its first chunk, with score 0.
+    """
+    from kademe.store import Hit
+
+    first: dict = {}
+    if need <= 0:
+        return []
+    for pid, payload in store.scroll(keyed, HIT_FIELDS, limit=256):
+        key = (payload.get("corpus"), payload.get("doc_id"))
+        if key in seen:
+            continue
+        if key not in first or payload.get("chunk_index", 0) < first[key].payload.get("chunk_index", 0):
+            first[key] = Hit(pid, 0.0, payload)
+    hits = sorted(first.values(), key=lambda h: (str(h.payload.get("doc_id")), h.payload.get("chunk_index", 0)))[:need]
+    seen.update((h.payload.get("corpus"), h.payload.get("doc_id")) for h in hits)
+    return hits
+
+
 def _hit(hit, matched: list[str]) -> dict:
     out = {name: hit.payload.get(name) for name in HIT_FIELDS}
     out["score"] = round(hit.score, 6)
@@ -159,7 +181,7 @@ def _hit(hit, matched: list[str]) -> dict:
 
 
 def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None = None, corpus: str | None = None,
-           top_k: int = 5) -> dict:
+           top_k: int = 5, store=None) -> dict:
     """The ``top_k`` decisions that best answer ``query``, one hit (the best chunk) each.
 
     Args:
@@ -169,6 +191,7 @@ def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None =
         year: only this year.
         corpus: only this corpus.
         top_k: decisions to return.
+        store: an open ``Store`` to use (many queries in one process); default: ``open_store(s)``.
 
     Returns:
         ``{"hits": [...], "mode", "query", "case_numbers", "spaces", "not_searched"}``; each hit has
@@ -188,28 +211,31 @@ def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None =
 
     if mode not in MODES:
         raise KademeError(f"Unknown search mode {mode!r}.\n\nUse --mode hybrid, dense or lexical.")
+    if store is None:
+        with open_store(s) as opened:
+            return search(query, s, mode=mode, year=year, corpus=corpus, top_k=top_k, store=opened)
     where = Where(corpus=corpus, year=year)
     cases = parse_case_numbers(query)
-    with open_store(s) as store:
-        info = store.info()
-        if info is None:
-            raise _not_found(s)
-        if mode != "dense" and SPARSE not in info.sparse:
-            raise _no_bm25(s)
-        dense, skipped = _dense_queries(query, s, store, info.dense, where) if mode != "lexical" else ([], [])
-        sparse = sparse_query(query, s.bm25_language) if mode != "dense" else None
-        if sparse is not None and sparse[0].size == 0:
-            sparse = None  # stopwords only
-        hits: list[dict] = []
-        if dense or sparse is not None:
-            seen: set = set()
-            if cases["esas"] or cases["karar"]:
-                keyed = Where(corpus=corpus, year=year, any_of={"esas_no": cases["esas"], "karar_no": cases["karar"]})
-                found = _grouped(store, dense, sparse, keyed, top_k, seen)
-                ranked = sorted(((_matched(h, cases), i, h) for i, h in enumerate(found)), key=lambda t: (-len(t[0]), t[1]))
-                hits = [_hit(h, m) for m, _, h in ranked]
-            if len(hits) < top_k:
-                hits += [_hit(h, []) for h in _grouped(store, dense, sparse, where, top_k - len(hits), seen)]
+    info = store.info()
+    if info is None:
+        raise _not_found(s)
+    if mode != "dense" and SPARSE not in info.sparse:
+        raise _no_bm25(s)
+    dense, skipped = _dense_queries(query, s, store, info.dense, where) if mode != "lexical" else ([], [])
+    sparse = sparse_query(query, s.bm25_language) if mode != "dense" else None
+    if sparse is not None and sparse[0].size == 0:
+        sparse = None  # stopwords only
+    hits: list[dict] = []
+    if dense or sparse is not None:
+        seen: set = set()
+        if cases["esas"] or cases["karar"]:
+            keyed = Where(corpus=corpus, year=year, any_of={"esas_no": cases["esas"], "karar_no": cases["karar"]})
+            found = _grouped(store, dense, sparse, keyed, top_k, seen)
+            found += _matching(store, keyed, seen, top_k - len(found))
+            ranked = sorted(((_matched(h, cases), i, h) for i, h in enumerate(found)), key=lambda t: (-len(t[0]), t[1]))
+            hits = [_hit(h, m) for m, _, h in ranked]
+        if len(hits) < top_k:
+            hits += [_hit(h, []) for h in _grouped(store, dense, sparse, where, top_k - len(hits), seen)]
     return {"hits": hits, "mode": mode, "query": query, "case_numbers": cases,
             "spaces": [name for name, _ in dense] + ([SPARSE] if sparse is not None else []), "not_searched": skipped}
 
