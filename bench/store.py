@@ -72,6 +72,7 @@ def shard(start: int, n: int, pool: list[str]) -> PointBatch:
 
 
 def opener(engine: str, folder: Path):
+    """``engine`` is ``edge`` or ``local`` (qdrant-client local mode through ``ServerStore``)."""
     if engine == "edge":
         return lambda: EdgeStore.open(folder)
     return lambda: ServerStore.connect(f"path:{folder}", "bench")
@@ -157,15 +158,18 @@ def main() -> None:
         print(f"local mode capped at N={n['local']} (--baseline-n); edge at N={args.n}")
     pool = texts()
     runs: dict[str, list[dict]] = {e: [] for e in engines}
+    head = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "versions": versions(VERSIONS),
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "dim": DIM, "baseline_capped": not args.edge_only and n["local"] < args.n}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for r in range(args.rounds):
         for engine in engines if r % 2 == 0 else engines[::-1]:  # alternate who goes first
-            fig = one_round("edge" if engine == "edge" else "local", n[engine], args, pool)
+            fig = one_round(engine, n[engine], args, pool)
             runs[engine].append(fig)
             print(f"round {r + 1} {engine:5s} N={fig['n']}: " + "  ".join(f"{k}={fig[k]}" for k in FIGURES), flush=True)
-    summary = summarize(runs, {e: n[e] for e in engines})
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "versions": versions(VERSIONS),
-              "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-              "dim": DIM, "baseline_capped": not args.edge_only and n["local"] < args.n, **summary, "runs": runs}
+            summary = summarize(runs, {e: n[e] for e in engines})  # written after every run: a long run leaves figures
+            result = {**head, "rounds_done": min(map(len, runs.values())), **summary, "runs": runs}
+            args.out.write_text(json.dumps(result, indent=2))
     print("\nmedians:")
     for e, m in summary["medians"].items():
         print(f"  {e:5s} N={n[e]:>8}: " + "  ".join(f"{k}={v}" for k, v in m.items()))
@@ -175,8 +179,6 @@ def main() -> None:
         print(f"  ({summary['ratios_note']})")
     for name, t in summary.get("targets", {}).items():
         print(f"  target {name}: {t['value']} -> {'met' if t['met'] else 'n/a below 200k' if t['met'] is None else 'MISSED'}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
 
 
