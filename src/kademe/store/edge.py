@@ -213,7 +213,8 @@ class EdgeStore(Store):
 
     def upsert(self, batches: Sequence[PointBatch]) -> None:
         """Write the points of one shard in updates of ``UPDATE_POINTS``; each is in the WAL on return."""
-        self._require()
+        if self._shard is None:
+            self._require()  # raises: no collection yet
         for batch in batches:
             for start in range(0, len(batch), UPDATE_POINTS):
                 part = PointBatch(batch.ids[start:start + UPDATE_POINTS], batch.payloads[start:start + UPDATE_POINTS],
