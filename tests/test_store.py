@@ -130,6 +130,7 @@ def test_has_vector_counts_only_points_holding_that_vector(store, data):
 
     assert store.count(Where(has_vector=FALLBACK)) == 4
     assert store.count(Where(has_vector=PRIMARY)) == N - 4, "a point upserted with only the fallback lost its primary"
+    assert store.count(Where(has_vector=SPARSE)) == N - 4
     assert store.info().dense == {PRIMARY: DIM, FALLBACK: FALLBACK_DIM}
     hits = store.query(dense=[(FALLBACK, fb[2])], limit=1)
     assert hits[0].id == data["ids"][2]

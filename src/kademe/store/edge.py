@@ -6,8 +6,10 @@ that loads (tests/test_store.py kills one). One process owns a folder at a time:
 WAL lock only says ``WouldBlock``, so ``open`` takes an ``fcntl`` lock on ``<folder>/.kademe.lock``
 first and says plainly who to wait for.
 
-Points are built from numpy rows: ``Point`` accepts a float32 ndarray row as a vector (no per-float
-Python; bench/store.py measured it as fast as ``tolist()`` and it allocates no lists).
+Points are built from numpy rows with ``row.tolist()``: ``Point`` also takes an ndarray row, but the
+binding then reads it element by element and was 1.3-1.7x slower per point (30-60 us with ``tolist``
+against 50-80 us, 1024 dims, measured while writing bench/store.py); ``tolist`` of the whole matrix
+at once was slower still (one large list of lists to allocate and free).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from kademe.store.base import (
     call,
 )
 
-UPDATE_POINTS = 2048  # points per engine update: large enough to amortise, small enough to stay ~10 MB
+UPDATE_POINTS = 1024  # points per engine update: 512-8192 measured alike (+-15%, noise); ~5 MB each
 LOCK_NAME = ".kademe.lock"
 RRF_K = 2  # Qdrant's default RRF constant (the server's too), so both engines rank alike
 
@@ -96,10 +98,10 @@ def sparse_vector(pair: tuple[np.ndarray, np.ndarray]) -> SparseVector:
 
 def edge_points(batch: PointBatch) -> list[Point]:
     """``Point``s of one batch: numpy rows as vectors, the bm25 vector beside them when present."""
-    vectors = np.ascontiguousarray(batch.vectors, dtype=np.float32)
+    vectors = np.asarray(batch.vectors, dtype=np.float32)
     if batch.sparse is None:
-        return [Point(pid, {batch.space: vectors[i]}, batch.payloads[i]) for i, pid in enumerate(batch.ids)]
-    return [Point(pid, {batch.space: vectors[i], SPARSE: sparse_vector(batch.sparse[i])}, batch.payloads[i])
+        return [Point(pid, {batch.space: vectors[i].tolist()}, batch.payloads[i]) for i, pid in enumerate(batch.ids)]
+    return [Point(pid, {batch.space: vectors[i].tolist(), SPARSE: sparse_vector(batch.sparse[i])}, batch.payloads[i])
             for i, pid in enumerate(batch.ids)]
 
 
@@ -211,7 +213,8 @@ class EdgeStore(Store):
 
     def upsert(self, batches: Sequence[PointBatch]) -> None:
         """Write the points of one shard in updates of ``UPDATE_POINTS``; each is in the WAL on return."""
-        self._require()
+        if self._shard is None:
+            self._require()  # raises: no collection yet
         for batch in batches:
             for start in range(0, len(batch), UPDATE_POINTS):
                 part = PointBatch(batch.ids[start:start + UPDATE_POINTS], batch.payloads[start:start + UPDATE_POINTS],
