@@ -73,7 +73,10 @@ def test_peers_runs_every_peer_on_a_tiny_corpus(tmp_path):
     assert set(result["ratios"]) >= {"kademe-cold/bare", "kademe-warm/kademe-cold", "kademe-cold/by-hand"}
     assert result["machine"]["cpu"] and result["machine"]["cores"] >= 1
     assert result["versions"]["torch"] and result["versions"]["qdrant-client"] and result["versions"]["prefect"]
-    assert (out / "peers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if importlib.util.find_spec("matplotlib") is not None:  # the chart is optional, like LlamaIndex
+        assert (out / "peers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert not (out / "peers.png").exists() and "matplotlib not installed" in proc.stderr
     assert "kademe-cold" in proc.stdout and "x bare" in proc.stdout
 
 
