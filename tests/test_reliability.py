@@ -334,6 +334,18 @@ def test_collection_with_another_vector_size_is_one_line_before_any_work(tmp_pat
     assert not list(workdir.glob("2011/embed-*")), "nothing was embedded for a collection that cannot take it"
 
 
+def test_a_collection_made_before_hybrid_search_is_one_line_saying_what_to_do(tmp_path, source):
+    workdir = tmp_path / "work"
+    with EdgeStore.open(workdir / "qdrant" / "rel") as store:
+        store.create({SPACE: 384}, sparse=())  # what kademe 0.1 made: no bm25 vector
+    proc = run_cli(*ingest_args(source, workdir, years=["2011"]), env=quiet_env())
+    assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[0] == ("kademe: Collection 'rel' has no 'bm25' sparse vector "
+                                                   "(it was made before hybrid search).")
+    assert "--collection rel-v2 (nothing is re-embedded)" in proc.stderr
+    assert not list(workdir.glob("*/2011/embed-*")), "stopped before any work"
+
+
 @pytest.fixture
 def refusing_qdrant():
     """A Qdrant stand-in that answers every request 401, as a server does for a wrong API key: (url, requests)."""
