@@ -6,14 +6,15 @@ interleaved round by round in one process. Each round, per engine, on a fresh fo
 - upsert: N points (1024-dim float32 unit vectors, a ~1 KB payload: corpus, year, doc_id,
   chunk_index, esas_no, karar_no, date, chamber, model, text from real decisions), in shards of
   ``--shard`` points (one ``Store.upsert`` call each, as the upsert stage makes) -> points/s;
-- index: ``Store.optimize()`` (Edge builds HNSW and payload indexes; local mode has none: 0 s);
+- index: ``Store.optimize()`` (Edge builds HNSW and payload indexes; local mode has none: 0 s), wall and
+  CPU seconds (``--skip-index``: none, the store is opened and queried unindexed);
 - open: close, then time ``open`` + ``info()`` on the folder again;
 - query: ``--queries`` filtered top-5 dense queries (corpus + year) -> p50 / p95 ms.
 
 Local mode writes ~500 points/s, so its N is capped at ``--baseline-n`` (default 20,000); the output
 and the JSON say so, and its open/query figures are at that N, not at N.
 
-    python bench/store.py [--n 200000] [--rounds 3] [--baseline-n 20000] [--edge-only]
+    python bench/store.py [--n 200000] [--rounds 3] [--baseline-n 20000] [--edge-only] [--skip-index]
 
 Prints medians and edge/local ratios; writes bench/results/store.json (``--out``).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -91,7 +93,10 @@ def one_round(engine: str, n: int, args, pool: list[str]) -> dict:
             t = time.perf_counter()
             store.upsert([batch])
             upsert_s += time.perf_counter() - t
-        index_s = store.optimize()
+        load1 = round(os.getloadavg()[0], 2)  # others' jobs on a shared machine: wall seconds move with it
+        cpu = time.process_time()
+        index_s = 0.0 if args.skip_index else store.optimize()
+        index_cpu_s = time.process_time() - cpu  # CPU seconds of the build, all its threads: steadier than wall
         store.close()
         t = time.perf_counter()
         store = open_()
@@ -109,13 +114,14 @@ def one_round(engine: str, n: int, args, pool: list[str]) -> dict:
             assert all(h.payload["corpus"] == where.corpus and h.payload["year"] == where.year for h in hits)
         store.close()
         return {"n": n, "upsert_s": round(upsert_s, 3), "points_per_s": round(n / upsert_s, 1), "index_s": round(index_s, 3),
+                "index_cpu_s": round(index_cpu_s, 1), "load1_before_index": load1,
                 "open_s": round(open_s, 4), "query_p50_ms": round(float(np.percentile(lat, 50)), 3),
                 "query_p95_ms": round(float(np.percentile(lat, 95)), 3)}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-FIGURES = ("points_per_s", "index_s", "open_s", "query_p50_ms", "query_p95_ms")
+FIGURES = ("points_per_s", "index_s", "index_cpu_s", "open_s", "query_p50_ms", "query_p95_ms")
 
 
 def summarize(runs: dict[str, list[dict]], n: dict[str, int]) -> dict:
@@ -147,6 +153,7 @@ def main() -> None:
     ap.add_argument("--shard", type=int, default=10_000, help="points per Store.upsert call")
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--edge-only", action="store_true", help="skip the local-mode baseline")
+    ap.add_argument("--skip-index", action="store_true", help="no optimize(): open and query the unindexed store")
     ap.add_argument("--workdir", type=Path, default=None, help="where the stores are built (default: a temp dir)")
     ap.add_argument("--out", type=Path, default=RESULTS / "store.json")
     args = ap.parse_args()
