@@ -85,12 +85,19 @@ def run_ladder(texts, counts, regrow: bool, batch_size: int = 32, ceilings: tupl
     return time.perf_counter() - t, ladder, out.events
 
 
+def gpu_device() -> str:
+    """Where the ladder's GPU rungs compute: the CPU under the fake card (injected mode), else the card."""
+    from kademe.faults import fake_cuda
+
+    return "cpu" if fake_cuda() else "cuda"
+
+
 def run_static(texts, counts, rows: int) -> float | None:
     """Length-sorted fixed-size batches, as ``SentenceTransformer.encode(batch_size=rows)`` forms them.
 
     None when that batch size runs out of memory (only on a real card: injected OOMs are the ladder's).
     """
-    model = load_encoder(resolve_model(DEFAULT_MODEL), "cuda", ARGS_DTYPE["gpu"])  # the (fake-)CUDA instance the ladder uses
+    model = load_encoder(resolve_model(DEFAULT_MODEL), gpu_device(), ARGS_DTYPE["gpu"])  # the instance the ladder's gpu rung uses
     t = time.perf_counter()
     try:
         model.encode(texts, batch_size=rows, normalize_embeddings=True, show_progress_bar=False)
@@ -156,7 +163,7 @@ def injected(args, info: dict) -> dict:
     """Injected ceilings on the CPU: ladder vs best static in hindsight vs halving-only, per budget."""
     os.environ["KADEME_FAULT_FAKE_CUDA"] = "1"
     texts, counts = sample_chunks(args.chunks or 400)
-    load_encoder(resolve_model(DEFAULT_MODEL), "cuda", ARGS_DTYPE["gpu"]).encode(texts[:4])  # warm up: load once, outside timings
+    load_encoder(resolve_model(DEFAULT_MODEL), gpu_device(), ARGS_DTYPE["gpu"]).encode(texts[:4])  # warm up: load once, outside timings
     results = {}
     scenarios = {str(b): (b, b) for b in args.budgets}
     if any(args.freed):

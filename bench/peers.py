@@ -152,8 +152,7 @@ def setup(work: Path, docs: int, year: int, seed: int) -> dict:
     source = work / "data" / "yargitay_{year}.ndjson"
     write_corpus(str(source).format(year=year), year, docs, seed=seed, messy=False)
     s = Settings(source=str(source), workdir=work / "setup", model=MODEL, device="cpu", batch_size=BATCH)
-    chunk_texts(clean_records(read_year(year, s), year, s), year, s)
-    (chunks,) = (work / "setup" / str(year)).glob("chunk-*.parquet")  # the checkpoint, as any reader finds it
+    chunks = chunk_texts(clean_records(read_year(year, s), year, s), year, s).chunks  # <workdir>/<corpus>/<year>/chunk-*.parquet
     import pyarrow.parquet as pq
 
     n_tokens = pq.read_table(chunks, columns=["n_tokens"]).column("n_tokens").to_pylist()
@@ -263,10 +262,6 @@ def summarize(runs: dict[str, list[dict]], skipped: dict[str, str], chunks: int)
 
 def _target(value: float, limit: float, strict: bool = False) -> dict:
     return {"value": round(value, 3), "limit": limit, "met": value < limit if strict else value <= limit}
-
-
-
-
 
 
 def llama_missing() -> str | None:
@@ -393,7 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     a.out.mkdir(parents=True, exist_ok=True)
     write_json(a.out / "peers.json", result)
-    plot(result, a.out / "peers.png")
+    if _find_spec("matplotlib") is None:
+        print(f"peers: matplotlib not installed, no peers.png ({PIP_BENCH})", file=sys.stderr)
+    else:
+        plot(result, a.out / "peers.png")
     print(format_table(result))
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -119,3 +120,36 @@ def stored_points(workdir: Path, collection: str, year: int | None = None, corpu
         out[str(r.id)] = StoredPoint(str(r.id), dict(r.payload or {}), {k: list(v) for k, v in vectors.items()},
                                      (list(bm25.indices), list(bm25.values)) if bm25 is not None else None)
     return out
+
+
+@contextlib.contextmanager
+def stub_qdrant(status: int, error: str):
+    """A Qdrant stand-in on 127.0.0.1 that answers every request with ``status`` (401: a wrong API key;
+    503: an overloaded server). Yields ``(url, requests)``: the paths it was asked for, in order."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    requests: list[str] = []
+    body = json.dumps({"status": {"error": error}, "time": 0.0}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            requests.append(self.path)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_PUT = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -44,7 +44,10 @@ def test_auto_is_float32_on_the_cpu_and_explicit_half_is_honoured():
 
 
 def test_fake_cuda_computes_on_the_cpu_so_auto_stays_float32(fake_gpu):
-    assert resolve_dtype("auto", "cuda") == "float32"
+    from kademe.settings import Settings
+
+    assert Ladder(Settings(device="cuda")).dtypes["gpu"] == "float32", "the fake card computes on the CPU"
+    assert rung_dtypes("auto", device="cpu")["gpu"] == "float32"
     assert rung_dtypes("float16") == {"gpu": "float16", "gpu-batch1": "float16", "gpu-small": "float16", "cpu": "float32"}
     assert rung_dtypes("bfloat16", gpu=False) == {"cpu": "bfloat16"}
 
@@ -79,7 +82,7 @@ def test_half_precision_halves_the_paper_cost_and_doubles_the_budget(fake_gpu):
 def test_leaving_the_gpu_rungs_evicts_the_primary_model(real_chunks, fake_gpu, small_model, forced, fallback, last):
     fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", forced)
     ladder = Ladder(Settings(device="cuda", fallback_model=str(small_model) if fallback else None))
-    alive = weakref.ref(load_encoder(ladder.primary_dir, "cuda", ladder.dtypes["gpu"]))
+    alive = weakref.ref(load_encoder(ladder.primary_dir, ladder.gpu_device, ladder.dtypes["gpu"]))
     out = ladder.embed(real_chunks[0][:6], real_chunks[1][:6])
     gc.collect()
     assert set(out.rungs) == {last} and ladder.evicted

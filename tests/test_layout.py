@@ -46,3 +46,25 @@ def test_demo_copies_the_packaged_sample_files(tmp_path):
     packaged = resources.files("kademe").joinpath("data", "sample")
     assert [p.name for p in copied] == ["yargitay_2021.ndjson", "yargitay_2022.ndjson", "yargitay_2023.ndjson"]
     assert all(p.read_bytes() == packaged.joinpath(p.name).read_bytes() for p in copied)
+
+
+def test_instruments_are_read_at_their_seams_only():
+    """Issue 11: the encoder seam (the Ladder), the store seam (store.base.call) and the crash points read the
+    KADEME_FAULT_* instruments; no other production module does."""
+    import re
+    from pathlib import Path
+
+    import kademe
+
+    root = Path(kademe.__file__).parent
+    readers = {}
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("testing/") or rel == "faults.py":
+            continue
+        text = path.read_text()
+        found = set(re.findall(r"\b(fake_cuda|fake_free_bytes|check_oom|maybe_store_error)\(", text))
+        found |= set(re.findall(r"environ[^\n]*(KADEME_FAULT_\w+)", text))
+        if found:
+            readers[rel] = found
+    assert set(readers) <= {"embed/ladder.py", "store/base.py"}, readers

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -71,15 +70,11 @@ def test_unknown_language_says_what_to_do():
         sparse_query("x", "klingon")
 
 
-def test_real_chunks_fast_enough():
-    """The model-free path runs on every chunk of a year: well over 2,000 chunks/s on real text."""
+def test_every_real_chunk_gets_terms():
+    """On real decisions every chunk of prose yields terms (the rate is measured in bench/search.py)."""
     from kademe.clean import clean_text
 
     texts = [clean_text(json.loads(line)["text"]) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
     chunks = [c for t in texts for c in (t[i:i + 1000] for i in range(0, len(t), 1000)) if len(c) > 200]
-    sparse_documents(chunks[:10])
-    started = time.perf_counter()
     out = sparse_documents(chunks)
-    rate = len(chunks) / (time.perf_counter() - started)
-    assert len(out) == len(chunks) and all(i.size for i, _ in out)
-    assert rate > 2000, f"{rate:.0f} chunks/s"
+    assert len(out) == len(chunks) and all(i.size >= 10 and (v > 0).all() for i, v in out)

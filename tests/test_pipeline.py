@@ -120,3 +120,16 @@ def test_embedded_to_server_reupserts_from_checkpoints_without_reembedding(setti
                  "--qdrant-url", server, "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["ok"] and out["years"]["2011"]["found"] == first["counts"]["chunks"]
+
+
+def test_a_changed_analyzer_recomputes_only_the_lexical_vectors(settings):
+    """Issue 13: the BM25 analyzer's settings key the lexical checkpoint alone; the embedding is reused."""
+    first = ingest(settings, years=[2011])["years"]["2011"]
+    before = points(settings())
+    changed = ingest(settings, years=[2011], bm25_language="english")["years"]["2011"]
+    after = points(settings())
+    assert changed["status"] == "completed" and changed["verify"]["ok"]
+    assert changed["cached"] == ["read", "clean", "chunk", "embed"], "lexical and upsert ran again, nothing else"
+    assert changed["counts"] == first["counts"] and after.keys() == before.keys()
+    assert all(after[k].vector == before[k].vector for k in before), "the dense vectors are the same"
+    assert any(after[k].sparse != before[k].sparse for k in before), "the sparse vectors are the English analyzer's"

@@ -19,7 +19,7 @@ def run(settings, year=2011):
     s = settings()
     read = read_year(year, s)
     clean = clean_records(read, year, s)
-    rejects = [json.loads(line) for line in s.partition(year).rejects.read_text().splitlines()]
+    rejects = [json.loads(line) for line in (s.workdir / "yargitay" / str(year) / "rejects.ndjson").read_text().splitlines()]
     docs = pl.read_parquet(clean.documents)
     return read, clean, rejects, docs
 

@@ -16,10 +16,8 @@ import random
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,7 @@ import pytest
 from kademe.checkpoint import Partition, parquet_rows
 from kademe.cli import main
 from kademe.store.edge import EdgeStore
-from tests.conftest import ALL_STAGES, MODEL, StoredPoint, decision, stored_points, write_ndjson
+from tests.conftest import ALL_STAGES, MODEL, StoredPoint, decision, stored_points, stub_qdrant, write_ndjson
 
 YEARS = ("2011", "2012")
 SPACE = "all-minilm-l6-v2"
@@ -336,53 +334,43 @@ def test_collection_with_another_vector_size_is_one_line_before_any_work(tmp_pat
     assert not list(workdir.glob("2011/embed-*")), "nothing was embedded for a collection that cannot take it"
 
 
-class _Refuses(BaseHTTPRequestHandler):
-    """A Qdrant stand-in that answers every request 401, as a server does for a wrong API key."""
-
-    requests: list[str] = []
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        _Refuses.requests.append(self.path)
-        body = b'{"status": {"error": "Invalid api-key"}, "time": 0.0}'
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_PUT = do_GET
-
-    def log_message(self, *args):
-        pass
+def test_a_collection_made_before_hybrid_search_is_one_line_saying_what_to_do(tmp_path, source):
+    workdir = tmp_path / "work"
+    with EdgeStore.open(workdir / "qdrant" / "rel") as store:
+        store.create({SPACE: 384}, sparse=())  # what kademe 0.1 made: no bm25 vector
+    proc = run_cli(*ingest_args(source, workdir, years=["2011"]), env=quiet_env())
+    assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[0] == ("kademe: Collection 'rel' has no 'bm25' sparse vector "
+                                                   "(it was made before hybrid search).")
+    assert "--collection rel-v2 (nothing is re-embedded)" in proc.stderr
+    assert not list(workdir.glob("*/2011/embed-*")), "stopped before any work"
 
 
 @pytest.fixture
 def refusing_qdrant():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuses)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Refuses.requests.clear()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    """A Qdrant stand-in that answers every request 401, as a server does for a wrong API key: (url, requests)."""
+    with stub_qdrant(401, "Invalid api-key") as served:
+        yield served
 
 
 def test_bad_api_key_fails_fast_with_a_clear_line(tmp_path, source, refusing_qdrant):
+    url, requests = refusing_qdrant
     started = time.monotonic()
     proc = run_cli("ingest", "--source", source, "--years", "2011", "--workdir", str(tmp_path / "w"), "--collection", "c",
-                   "--qdrant-url", refusing_qdrant, "--qdrant-api-key", "WRONG-KEY", env=quiet_env(), timeout=120)
+                   "--qdrant-url", url, "--qdrant-api-key", "WRONG-KEY", env=quiet_env(), timeout=120)
     assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr
     assert "Qdrant refused the API key (HTTP 401)." in proc.stderr
-    assert len(_Refuses.requests) == 1, "a refused key is not retried"
+    assert len(requests) == 1, "a refused key is not retried"
     assert time.monotonic() - started < 60
 
 
 def test_bad_api_key_is_not_retried(tmp_path, source, refusing_qdrant):
+    url, requests = refusing_qdrant
     proc = run_cli("ingest", "--source", source, "--years", "2011", "--workdir", str(tmp_path / "w"), "--collection", "c",
-                   "--qdrant-url", refusing_qdrant, "--qdrant-api-key", "WRONG-KEY", env=quiet_env(), timeout=120)
+                   "--qdrant-url", url, "--qdrant-api-key", "WRONG-KEY", env=quiet_env(), timeout=120)
     assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr
     assert [line for line in proc.stderr.splitlines() if line.startswith("kademe: ")]
-    assert _Refuses.requests == ["/collections"], "a refused key is not retried"
+    assert requests == ["/collections"], "a refused key is not retried"
     assert "WRONG-KEY" not in proc.stderr
 
 

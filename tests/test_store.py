@@ -10,10 +10,8 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ from kademe.errors import KademeError
 from kademe.store.base import SPARSE, PointBatch, StoreUnavailable, Where
 from kademe.store.edge import EdgeStore
 from kademe.store.server import ServerStore
+from tests.conftest import stub_qdrant
 
 CORPUS = Path("/work/shared/corpus/real-decisions.ndjson")
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -130,6 +129,7 @@ def test_has_vector_counts_only_points_holding_that_vector(store, data):
 
     assert store.count(Where(has_vector=FALLBACK)) == 4
     assert store.count(Where(has_vector=PRIMARY)) == N - 4, "a point upserted with only the fallback lost its primary"
+    assert store.count(Where(has_vector=SPARSE)) == N - 4
     assert store.info().dense == {PRIMARY: DIM, FALLBACK: FALLBACK_DIM}
     hits = store.query(dense=[(FALLBACK, fb[2])], limit=1)
     assert hits[0].id == data["ids"][2]
@@ -253,43 +253,16 @@ def test_edge_store_killed_mid_upsert_loads_with_what_it_acknowledged(tmp_path):
 
 
 # -- a server: connect errors -----------------------------------------------------------------------
-class _Refuses(BaseHTTPRequestHandler):
-    """A Qdrant stand-in that answers every request 401, as a server does for a wrong API key."""
-
-    requests: list[str] = []
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        _Refuses.requests.append(self.path)
-        body = b'{"status": {"error": "Invalid api-key"}, "time": 0.0}'
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_PUT = do_GET
-
-    def log_message(self, *args):
-        pass
-
-
 def test_a_refused_api_key_is_said_once_and_not_retried():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuses)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Refuses.requests.clear()
-    try:
-        with pytest.raises(KademeError) as e:
-            ServerStore.connect(f"http://127.0.0.1:{server.server_address[1]}", "c", api_key="WRONG-KEY")
-    finally:
-        server.shutdown()
+    with stub_qdrant(401, "Invalid api-key") as (url, requests), pytest.raises(KademeError) as e:
+        ServerStore.connect(url, "c", api_key="WRONG-KEY")
     assert str(e.value) == "Qdrant refused the API key (HTTP 401).\n\nCheck --qdrant-api-key or KADEME_QDRANT_API_KEY."
-    assert type(e.value) is KademeError and _Refuses.requests == ["/collections"]
+    assert type(e.value) is KademeError and requests == ["/collections"]
 
 
 def test_nothing_listening_is_store_unavailable_with_what_to_do():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuses)
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    server.server_close()  # the port is now closed: connections are refused
+    with stub_qdrant(401, "unused") as (url, _):
+        pass  # the port is now closed: connections are refused
 
     with pytest.raises(StoreUnavailable) as e:
         ServerStore.connect(url, "c")
@@ -297,33 +270,7 @@ def test_nothing_listening_is_store_unavailable_with_what_to_do():
     assert str(e.value) == f"Qdrant at {url} is not reachable.\n\nStart the server or fix --qdrant-url."
 
 
-class _Overloaded(BaseHTTPRequestHandler):
-    """A Qdrant stand-in that answers every request 503, as an overloaded server or a proxy in front of a dead one."""
-
-    requests: list[str] = []
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        _Overloaded.requests.append(self.path)
-        body = b'{"status": {"error": "Service Unavailable"}, "time": 0.0}'
-        self.send_response(503)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_PUT = do_GET
-
-    def log_message(self, *args):
-        pass
-
-
 def test_5xx_after_the_retries_is_store_unavailable():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Overloaded)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Overloaded.requests.clear()
-    try:
-        with pytest.raises(StoreUnavailable):
-            ServerStore.connect(f"http://127.0.0.1:{server.server_address[1]}", "c")
-    finally:
-        server.shutdown()
-    assert len(_Overloaded.requests) == 8, "every per-call attempt was made before giving up"
+    with stub_qdrant(503, "Service Unavailable") as (url, requests), pytest.raises(StoreUnavailable):
+        ServerStore.connect(url, "c")
+    assert len(requests) == 8, "every per-call attempt was made before giving up"

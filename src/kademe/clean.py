@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from kademe.casenumbers import normalize_case_number
 from kademe.checkpoint import atomic_path, chain_key, iter_parquet
 from kademe.settings import Settings
 from kademe.sources import ReadResult
 
 META_FIELDS = ("date", "chamber", "esas_no", "karar_no")
+CASE_FIELDS = ("esas_no", "karar_no")
 DOCS_SCHEMA = pa.schema(
     [("line", pa.int64()), ("doc_id", pa.string()), ("year", pa.int32()), ("text", pa.string())]
     + [(name, pa.string()) for name in META_FIELDS]
@@ -206,6 +208,8 @@ def clean_record(record: dict, file_year: int) -> tuple[dict | None, str | None,
     for name in META_FIELDS:
         value = record.get(name)
         doc[name] = None if value is None else _clean_value(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+    for name in CASE_FIELDS:  # one canonical form ("2022/14549"), so search matches it on the keyword index
+        doc[name] = normalize_case_number(doc[name]) or doc[name] if doc[name] else doc[name]
     # A key with a lone surrogate ("\udfff" in the JSON) crashed the year's Parquet write: make it U+FFFD.
     rest = {_SURROGATE.sub("\ufffd", k): _clean_value(v) for k, v in record.items() if k not in ("id", "text", "year", *META_FIELDS)}
     doc["meta"] = json.dumps(rest, ensure_ascii=False, sort_keys=True)

@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5, help="decisions to return, one hit (the best chunk) each")
     _store_options(p, "only this corpus (default: every corpus in the collection)")
     _model_options(p)
+    p.add_argument("--fallback-model", help="the fallback model, to search degraded years in its vector space too")
 
     p = sub.add_parser("demo", help="run the whole job on the bundled sample corpus, then search it")
     p.add_argument("--workdir", help="work directory (default: a new temporary one; pass an old one for a warm rerun)")
@@ -208,11 +209,12 @@ def _format_verify(result: dict) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from kademe.search import search
+    from kademe.search import format_hits, search
 
     _prefect_defaults()
-    result = search(args.query, settings_from_args(args), mode=args.mode, year=args.year, top_k=args.top_k)
-    _emit(args, result, _format_hits)
+    s = settings_from_args(args)
+    result = search(args.query, s, mode=args.mode, year=args.year, corpus=s.corpus, top_k=args.top_k)
+    _emit(args, result, format_hits)
     return 0
 
 
@@ -237,7 +239,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(_format_summary(result))
         print(f"\nTotal {result['seconds']:.1f} s. Run again warm: kademe demo --workdir {workdir}\n")
         print(f"Search: {query!r}")
-        print(_format_hits(result["search"]))
+        from kademe.search import format_hits
+
+        print(format_hits(result["search"]))
     return 0 if all(y["status"] == "completed" for y in result["years"].values()) else 1
 
 
@@ -331,10 +335,6 @@ def _format_summary(result: dict) -> str:
         if y.get("error"):
             lines.append(f"      error: {y['error']}")
     return "\n".join(lines)
-
-
-def _format_hits(result: dict) -> str:
-    return "\n".join(f"{h['score']:.3f}  {h['doc_id']}#{h['chunk_index']} ({h['year']})  {' '.join(h['text'].split())[:80]}…" for h in result["hits"]) or "no hits"
 
 
 COMMANDS = {"ingest": cmd_ingest, "verify": cmd_verify, "search": cmd_search, "demo": cmd_demo, "plan": cmd_plan, "upgrade": cmd_upgrade}

@@ -14,10 +14,10 @@ model's weights through ``kademe.embed.query`` — no torch, no sentence-transfo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Literal
 
+from kademe.casenumbers import normalize_case_number, parse_case_numbers  # noqa: F401 - re-exported
 from kademe.errors import KademeError
 from kademe.settings import Settings
 
@@ -26,59 +26,6 @@ MODES = ("hybrid", "dense", "lexical")
 HIT_FIELDS = ("corpus", "doc_id", "chunk_index", "year", "chamber", "esas_no", "karar_no", "date", "text")
 OVERFETCH = 4  # chunks asked for per wanted decision in the first round; doubled until enough decisions
 MAX_FETCH = 4096
-
-_NUMBER = r"(?<![\d/])((?:19|20)\d{2})\s*/\s*0*(\d{1,7})(?![\d/])"
-_CASE = re.compile(_NUMBER)
-_BEFORE = re.compile(r"(esas|karar|\b[ek]\.?)\s*(?:no|numaras[ıi]|say[ıi]s[ıi])?\s*[.:]?\s*$", re.IGNORECASE)
-_AFTER = re.compile(r"^\s*(esas|karar|[ek](?:\.|\b))", re.IGNORECASE)
-
-
-def normalize_case_number(text: str) -> str | None:
-    """The canonical ``YYYY/N`` form of the first case number in ``text`` (None when there is none).
-
-    Spaces around the slash, leading zeros and labels (``E.``, ``Esas``, ``K.``, ``Karar``) go away;
-    the clean stage can store ``esas_no``/``karar_no`` in this form and search matches it exactly.
-
-    Example:
-        >>> normalize_case_number(" 2022 / 014549 E. "), normalize_case_number("Karar No: 2023/4695")
-        ('2022/14549', '2023/4695')
-        >>> normalize_case_number("5237 sayılı TCK") is None
-        True
-    """
-    m = _CASE.search(text or "")
-    return f"{m.group(1)}/{int(m.group(2))}" if m else None
-
-
-def parse_case_numbers(query: str) -> dict[str, list[str]]:
-    """Esas and karar numbers written in ``query``, canonical; an unlabeled number goes to both lists.
-
-    A label is ``E.``/``Esas`` or ``K.``/``Karar`` right after the numbers (``2022/14549 E.``) or right
-    before them (``Esas No: 2022/14549``, ``E. 2022/14549``), on the same side throughout a query.
-
-    Example:
-        >>> parse_case_numbers("Yargıtay 4. HD 2022/14549 E. , 2023 / 4695 K.")
-        {'esas': ['2022/14549'], 'karar': ['2023/4695']}
-        >>> parse_case_numbers("2019/17697 sayılı karar")
-        {'esas': ['2019/17697'], 'karar': ['2019/17697']}
-    """
-    found: dict[str, list[str]] = {"esas": [], "karar": []}
-    matches = list(_CASE.finditer(query))
-    # Labels sit on one side of the numbers throughout a query: before ("E. 2022/1 K. 2023/2") when
-    # the first number has one before it, else after ("2022/1 E., 2023/2 K.").
-    prefix = bool(matches) and _BEFORE.search(query[max(0, matches[0].start() - 24):matches[0].start()]) is not None
-    for m in matches:
-        number = f"{m.group(1)}/{int(m.group(2))}"
-        if prefix:
-            label = _BEFORE.search(query[max(0, m.start() - 24):m.start()])
-        else:
-            label = _AFTER.match(query[m.end():m.end() + 12])
-        kind = label.group(1).lower()[0] if label else ""
-        kinds = ["esas"] if kind == "e" else ["karar"] if kind == "k" else ["esas", "karar"]
-        for k in kinds:
-            if number not in found[k]:
-                found[k].append(number)
-    return found
-
 
 def _not_found(s: Settings) -> KademeError:
     return KademeError(f"Collection '{s.collection}' does not exist"
@@ -150,6 +97,28 @@ def _grouped(store, dense: Sequence, sparse, where, top_k: int, seen: set) -> li
         limit *= 4
 
 
+def _matching(store, keyed, seen: set, need: int) -> list:
+    """Decisions whose case numbers match but whose chunks share nothing with the query vectors.
+
+    A filtered scroll on the keyword indexes (``esas_no``/``karar_no``), not a scan; each such
+    decision is represented by its first chunk, with score 0.
+    """
+    from kademe.store import Hit
+
+    first: dict = {}
+    if need <= 0:
+        return []
+    for pid, payload in store.scroll(keyed, HIT_FIELDS, limit=256):
+        key = (payload.get("corpus"), payload.get("doc_id"))
+        if key in seen:
+            continue
+        if key not in first or payload.get("chunk_index", 0) < first[key].payload.get("chunk_index", 0):
+            first[key] = Hit(pid, 0.0, payload)
+    hits = sorted(first.values(), key=lambda h: (str(h.payload.get("doc_id")), h.payload.get("chunk_index", 0)))[:need]
+    seen.update((h.payload.get("corpus"), h.payload.get("doc_id")) for h in hits)
+    return hits
+
+
 def _hit(hit, matched: list[str]) -> dict:
     out = {name: hit.payload.get(name) for name in HIT_FIELDS}
     out["score"] = round(hit.score, 6)
@@ -159,7 +128,7 @@ def _hit(hit, matched: list[str]) -> dict:
 
 
 def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None = None, corpus: str | None = None,
-           top_k: int = 5) -> dict:
+           top_k: int = 5, store=None) -> dict:
     """The ``top_k`` decisions that best answer ``query``, one hit (the best chunk) each.
 
     Args:
@@ -169,6 +138,7 @@ def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None =
         year: only this year.
         corpus: only this corpus.
         top_k: decisions to return.
+        store: an open ``Store`` to use (many queries in one process); default: ``open_store(s)``.
 
     Returns:
         ``{"hits": [...], "mode", "query", "case_numbers", "spaces", "not_searched"}``; each hit has
@@ -188,28 +158,31 @@ def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None =
 
     if mode not in MODES:
         raise KademeError(f"Unknown search mode {mode!r}.\n\nUse --mode hybrid, dense or lexical.")
+    if store is None:
+        with open_store(s) as opened:
+            return search(query, s, mode=mode, year=year, corpus=corpus, top_k=top_k, store=opened)
     where = Where(corpus=corpus, year=year)
     cases = parse_case_numbers(query)
-    with open_store(s) as store:
-        info = store.info()
-        if info is None:
-            raise _not_found(s)
-        if mode != "dense" and SPARSE not in info.sparse:
-            raise _no_bm25(s)
-        dense, skipped = _dense_queries(query, s, store, info.dense, where) if mode != "lexical" else ([], [])
-        sparse = sparse_query(query, s.bm25_language) if mode != "dense" else None
-        if sparse is not None and sparse[0].size == 0:
-            sparse = None  # stopwords only
-        hits: list[dict] = []
-        if dense or sparse is not None:
-            seen: set = set()
-            if cases["esas"] or cases["karar"]:
-                keyed = Where(corpus=corpus, year=year, any_of={"esas_no": cases["esas"], "karar_no": cases["karar"]})
-                found = _grouped(store, dense, sparse, keyed, top_k, seen)
-                ranked = sorted(((_matched(h, cases), i, h) for i, h in enumerate(found)), key=lambda t: (-len(t[0]), t[1]))
-                hits = [_hit(h, m) for m, _, h in ranked]
-            if len(hits) < top_k:
-                hits += [_hit(h, []) for h in _grouped(store, dense, sparse, where, top_k - len(hits), seen)]
+    info = store.info()
+    if info is None:
+        raise _not_found(s)
+    if mode != "dense" and SPARSE not in info.sparse:
+        raise _no_bm25(s)
+    dense, skipped = _dense_queries(query, s, store, info.dense, where) if mode != "lexical" else ([], [])
+    sparse = sparse_query(query, s.bm25_language) if mode != "dense" else None
+    if sparse is not None and sparse[0].size == 0:
+        sparse = None  # stopwords only
+    hits: list[dict] = []
+    if dense or sparse is not None:
+        seen: set = set()
+        if cases["esas"] or cases["karar"]:
+            keyed = Where(corpus=corpus, year=year, any_of={"esas_no": cases["esas"], "karar_no": cases["karar"]})
+            found = _grouped(store, dense, sparse, keyed, top_k, seen)
+            found += _matching(store, keyed, seen, top_k - len(found))
+            ranked = sorted(((_matched(h, cases), i, h) for i, h in enumerate(found)), key=lambda t: (-len(t[0]), t[1]))
+            hits = [_hit(h, m) for m, _, h in ranked]
+        if len(hits) < top_k:
+            hits += [_hit(h, []) for h in _grouped(store, dense, sparse, where, top_k - len(hits), seen)]
     return {"hits": hits, "mode": mode, "query": query, "case_numbers": cases,
             "spaces": [name for name, _ in dense] + ([SPARSE] if sparse is not None else []), "not_searched": skipped}
 

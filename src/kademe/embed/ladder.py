@@ -28,7 +28,7 @@ from kademe.embed.model import (
 )
 from kademe.embed.oom import enable_expandable_segments, free_memory, frozen_heap, is_oom, release_memory
 from kademe.errors import KademeError
-from kademe.faults import check_oom, crash_point, fake_cuda
+from kademe.faults import check_oom, crash_point, fake_cuda, fake_free_bytes
 from kademe.settings import Settings
 
 RUNGS = ("gpu", "gpu-batch1", "gpu-small", "cpu")
@@ -93,6 +93,10 @@ class Ladder:
 
     def __init__(self, s: Settings):
         self.s = s
+        # The encoder seam reads the GPU instruments here, once (issue 11): with KADEME_FAULT_FAKE_CUDA
+        # the GPU rungs run, on the CPU, and the report says the device was the CPU.
+        self.fake = fake_cuda()
+        self.gpu_device = "cpu" if self.fake else "cuda"
         self.primary_dir = resolve_model(s.model)
         self.fallback_dir = resolve_model(s.fallback_model) if s.fallback_model else None
         self.primary_space = vector_name(s.model)
@@ -109,10 +113,11 @@ class Ladder:
         self.grow_after = GROW_AFTER  # bench/ladder.py sets it out of reach to measure halving-only
         self.on_event: Callable[[OomEvent], None] | None = None  # told of each OOM as it happens (the progress display)
         self.batches = 0
+        self.batches_on_gpu = 0
         self.encode_seconds = 0.0
         self.evicted = False
-        self.dtypes = rung_dtypes(s.dtype, gpu=self.rung == "gpu")
-        if self.rung == "gpu" and not fake_cuda():
+        self.dtypes = rung_dtypes(s.dtype, gpu=self.rung == "gpu", device=self.gpu_device)
+        if self.rung == "gpu" and not self.fake:
             load_encoder(self.primary_dir, "cuda", self.dtypes["gpu"])  # weights first, so free memory is measured without them
         self.budget = self._planned_budget()
 
@@ -165,7 +170,7 @@ class Ladder:
         """The encoder seam: one batch on one rung -> normalized float32 vectors (rows x dim)."""
         check_oom(rung, len(texts), padded_tokens)
         model_dir = self.fallback_dir if rung == "gpu-small" else self.primary_dir
-        model = load_encoder(model_dir, "cpu" if rung == "cpu" else "cuda", self.dtypes[rung])
+        model = load_encoder(model_dir, "cpu" if rung == "cpu" else self.gpu_device, self.dtypes[rung])
         start = time.perf_counter()
         try:
             vecs = model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
@@ -191,7 +196,7 @@ class Ladder:
     def _planned_budget(self) -> int:
         """Token budget for the gpu rung: the user's, else from free memory and the per-token cost."""
         static = self.s.token_budget or self.s.batch_size * self.max_len
-        free = free_memory() if self.rung == "gpu" else None
+        free = self._free() if self.rung == "gpu" else None
         if free is None:
             return static
         cost = self.cost_per_token or self._paper_cost()
@@ -210,6 +215,7 @@ class Ladder:
     def _after_success(self, rung: str, padded: int) -> None:
         """Grow a shrunken budget back: double while no ceiling is known, else bisect towards it."""
         self.batches += 1
+        self.batches_on_gpu += rung.startswith("gpu")
         if rung != "gpu":
             return
         self._calibrate(padded)
@@ -236,14 +242,23 @@ class Ladder:
         """Whether free memory, where it is measured, has grown by a quarter since the ceiling failed."""
         if self.ceiling_free is None:
             return False  # not measured (no card, or faked without KADEME_FAULT_FREE_MB): no query
-        free = free_memory()
+        free = self._free()
         return free is not None and free > FREED * self.ceiling_free
+
+    def _free(self) -> int | None:
+        """Free GPU memory as measured now: the card's, or ``KADEME_FAULT_FREE_MB`` under the fake card."""
+        return fake_free_bytes() if self.fake else free_memory()
+
+    @property
+    def real_device(self) -> str:
+        """The device that really computed: ``cuda`` only when a GPU rung ran on a real card."""
+        return "cuda" if self.batches_on_gpu and not self.fake else "cpu"
 
     def _calibrate(self, padded: int) -> None:
         """Learn bytes per padded token from the peak the last batch really used (real CUDA only)."""
         import torch
 
-        if fake_cuda() or not torch.cuda.is_available():
+        if self.fake or not torch.cuda.is_available():
             return
         peak = torch.cuda.max_memory_allocated() - torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
@@ -253,7 +268,7 @@ class Ladder:
 
     def _after_oom(self, rung: str, batch: list[int], padded: int, n_tokens: list[int], pending: deque) -> OomEvent:
         self.streak = 0
-        free = free_memory()
+        free = self._free()
         if rung == "gpu" and len(batch) > 1:
             if padded <= self.floor:
                 self.floor = 0  # what fitted before no longer does: other jobs took memory
@@ -273,7 +288,7 @@ class Ladder:
             raise RuntimeError("CUDA out of memory reported on the cpu rung; nothing below it")  # pragma: no cover
         nxt = RUNGS[RUNGS.index(rung) + 1]
         if nxt == "gpu-batch1":
-            self.allocator = enable_expandable_segments()
+            self.allocator = enable_expandable_segments() + (" (KADEME_FAULT_FAKE_CUDA)" if self.fake else "")
         if nxt == "gpu-small" and self.fallback_dir is None:
             nxt = "cpu"  # no --fallback-model: skip the rung
         if nxt in ("gpu-small", "cpu"):
@@ -284,7 +299,7 @@ class Ladder:
         """Drop the primary model from the card when the ladder leaves the GPU rungs: the fallback gets its memory."""
         if self.evicted:
             return
-        evict_encoder(self.primary_dir, "cuda")
+        evict_encoder(self.primary_dir, self.gpu_device, self.dtypes["gpu"])
         release_memory()
         self.evicted = True
 
@@ -308,12 +323,13 @@ def model_dims(model_dir: Path) -> int:
     return embedding_dims(model_dir)
 
 
-def rung_dtypes(setting: str, gpu: bool = True) -> dict[str, str]:
+def rung_dtypes(setting: str, gpu: bool = True, device: str = "cuda") -> dict[str, str]:
     """The dtype each rung computes in for ``--dtype``: GPU rungs resolve it for CUDA; the cpu rung is float32 unless bfloat16 was asked for.
 
     Args:
         setting: the ``--dtype`` setting.
         gpu: whether the GPU rungs apply (else only the cpu rung is listed).
+        device: where the GPU rungs compute (``cpu`` under the fake card).
 
     Example:
         >>> rung_dtypes("float32")["cpu"], rung_dtypes("bfloat16")["cpu"]
@@ -322,6 +338,6 @@ def rung_dtypes(setting: str, gpu: bool = True) -> dict[str, str]:
     cpu = {"cpu": "bfloat16" if setting == "bfloat16" else "float32"}
     if not gpu:
         return cpu
-    half = resolve_dtype(setting, "cuda")
+    half = resolve_dtype(setting, device)
     return {"gpu": half, "gpu-batch1": half, "gpu-small": half, **cpu}
 

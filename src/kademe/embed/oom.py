@@ -65,11 +65,6 @@ def free_memory() -> int | None:
     """Bytes this process could allocate on the current GPU now (free + its own idle cache), or None."""
     import torch
 
-    from kademe.faults import fake_free_bytes
-
-    if (fake := fake_free_bytes()) is not None:
-        return fake
-
     if not torch.cuda.is_available():
         return None
     free, _total = torch.cuda.mem_get_info()
@@ -80,10 +75,8 @@ def enable_expandable_segments() -> str:
     """Switch PyTorch's CUDA allocator to expandable segments at run time; say what was done."""
     import torch
 
-    from kademe.faults import fake_cuda
-
     if not torch.cuda.is_available():
-        return "not applied: no CUDA device" + (" (KADEME_FAULT_FAKE_CUDA)" if fake_cuda() else "")
+        return "not applied: no CUDA device"
     setter = getattr(torch.cuda.memory, "_set_allocator_settings", None)
     if setter is None:
         return f"not applied: torch {torch.__version__} has no torch.cuda.memory._set_allocator_settings"

@@ -194,7 +194,7 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
             encoding = getattr(ladder, "encode_seconds", 0.0)
             out = ladder.embed([r["text"] for r in rows], [r["n_tokens"] for r in rows])
             write_json(cp.shard(i, ".json"), {"events": [e.as_dict() for e in out.events], "allocator": ladder.allocator,
-                                              "device": _device(ladder, out.rungs), "dtype": _dtypes(ladder, out.rungs),
+                                              "device": ladder.real_device, "dtype": _dtypes(ladder, out.rungs),
                                               "encode_seconds": getattr(ladder, "encode_seconds", 0.0) - encoding})
             write_shard(cp.shard(i), [r["point_id"] for r in rows], out.spaces, out.rungs, out.vectors)
             cp.crash("shard")
@@ -229,16 +229,6 @@ def read_shard(path: Path) -> tuple[list[str], list[str], list[str], list[np.nda
     vectors = [flat[offsets[j]:offsets[j + 1]] for j in range(len(offsets) - 1)]
     return (table.column("point_id").to_pylist(), table.column("space").to_pylist(),
             table.column("rung").to_pylist(), vectors)
-
-
-def _device(ladder, rungs: list[str]) -> str:
-    """The device that really ran: a GPU rung under ``KADEME_FAULT_FAKE_CUDA`` ran on the CPU."""
-    real = getattr(ladder, "real_device", None)
-    if real:
-        return real
-    from kademe.faults import fake_cuda
-
-    return "cuda" if any(r.startswith("gpu") for r in rungs) and not fake_cuda() else "cpu"
 
 
 def _dtypes(ladder, rungs: list[str]) -> dict[str, str]:
