@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -145,11 +146,68 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _start_temporary_server() -> Future | None:
+    """Start Prefect's temporary server in a background thread when no API URL is set; None otherwise.
+
+    Prefect starts it on the flow's first API call (``get_client``), ~8 s of waiting on a 2-core box.
+    Its ``SubprocessASGIServer`` is one per process (port None), so a server started here is the one
+    the flow then finds running. The caller must wait for the future before starting the flow:
+    the server counts as running from the moment it is launched, not from its first healthy answer.
+
+    Returns:
+        A future that resolves when the server answers (or raises what its start raised), or None
+        when ``PREFECT_API_URL`` is set or ephemeral mode is off (the flow then behaves as before).
+
+    Example:
+        >>> server = _start_temporary_server()  # doctest: +SKIP
+        >>> server is None or server.result() is None  # doctest: +SKIP
+        True
+    """
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        return None
+
+    def start() -> None:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        SubprocessASGIServer().start()
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kademe-prefect-server")
+    future = pool.submit(start)
+    pool.shutdown(wait=False)  # the start runs on; the caller waits on the future
+    return future
+
+
+def _preload_encoder(s: Settings) -> None:
+    """Load the primary model the way the embed stage will (device, dtype), so the flow reuses it.
+
+    ``load_encoder`` keeps one encoder per process, model, device and dtype; loading it here, while
+    Prefect's server starts, takes the model load off the flow's critical path.
+    """
+    from kademe.embed.ladder import cuda_usable, rung_dtypes
+    from kademe.embed.model import load_encoder, resolve_model
+    from kademe.faults import fake_cuda
+
+    gpu = cuda_usable(s.device)
+    device = "cpu" if not gpu or fake_cuda() else "cuda"
+    load_encoder(resolve_model(s.model), device, rung_dtypes(s.dtype, gpu=gpu, device=device)["gpu" if gpu else "cpu"])
+
+
 def run_ingest(s: Settings, years: list[int]) -> dict:
-    """Run the ``ingest-years`` flow (ephemeral Prefect unless PREFECT_API_URL is set)."""
+    """Run the ``ingest-years`` flow (ephemeral Prefect unless PREFECT_API_URL is set).
+
+    Without PREFECT_API_URL, Prefect's temporary server starts in the background while this thread
+    loads the model and imports the flow; the flow starts once the server answers.
+    """
     _prefect_defaults()
+    server = _start_temporary_server()
+    _preload_encoder(s)
     from flows.ingest import ingest_years
 
+    if server is not None:
+        server.result()  # a failed start raises here, as it would have at the flow's first API call
     return ingest_years(years, **s.flow_parameters())
 
 
