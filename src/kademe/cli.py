@@ -180,19 +180,13 @@ def _start_temporary_server() -> Future | None:
     return future
 
 
-def _preload_encoder(s: Settings) -> None:
-    """Load the primary model the way the embed stage will (device, dtype), so the flow reuses it.
+def _embedding_ahead(s: Settings, years: list[int]) -> bool:
+    """Whether some year has never been embedded here (no embed entry in its manifest): then the model is needed.
 
-    ``load_encoder`` keeps one encoder per process, model, device and dtype; loading it here, while
-    Prefect's server starts, takes the model load off the flow's critical path.
+    A warm rerun skips the preload (it would load a model no stage uses); a rerun with changed
+    settings loads the model in the embed stage, as before.
     """
-    from kademe.embed.ladder import cuda_usable, rung_dtypes
-    from kademe.embed.model import load_encoder, resolve_model
-    from kademe.faults import fake_cuda
-
-    gpu = cuda_usable(s.device)
-    device = "cpu" if not gpu or fake_cuda() else "cuda"
-    load_encoder(resolve_model(s.model), device, rung_dtypes(s.dtype, gpu=gpu, device=device)["gpu" if gpu else "cpu"])
+    return any("embed" not in s.partition(year).manifest() for year in years)
 
 
 def run_ingest(s: Settings, years: list[int]) -> dict:
@@ -203,7 +197,10 @@ def run_ingest(s: Settings, years: list[int]) -> dict:
     """
     _prefect_defaults()
     server = _start_temporary_server()
-    _preload_encoder(s)
+    if server is not None and _embedding_ahead(s, years):
+        from kademe.embed.ladder import preload_encoder
+
+        preload_encoder(s)  # while the server starts: the embed stage reuses the loaded model
     from flows.ingest import ingest_years
 
     if server is not None:
