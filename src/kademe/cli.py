@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -145,11 +146,65 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _start_temporary_server() -> Future | None:
+    """Start Prefect's temporary server in a background thread when no API URL is set; None otherwise.
+
+    Prefect starts it on the flow's first API call (``get_client``), ~8 s of waiting on a 2-core box.
+    Its ``SubprocessASGIServer`` is one per process (port None), so a server started here is the one
+    the flow then finds running. The caller must wait for the future before starting the flow:
+    the server counts as running from the moment it is launched, not from its first healthy answer.
+
+    Returns:
+        A future that resolves when the server answers (or raises what its start raised), or None
+        when ``PREFECT_API_URL`` is set or ephemeral mode is off (the flow then behaves as before).
+
+    Example:
+        >>> server = _start_temporary_server()  # doctest: +SKIP
+        >>> server is None or server.result() is None  # doctest: +SKIP
+        True
+    """
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        return None
+
+    def start() -> None:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        SubprocessASGIServer().start()
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kademe-prefect-server")
+    future = pool.submit(start)
+    pool.shutdown(wait=False)  # the start runs on; the caller waits on the future
+    return future
+
+
+def _embedding_ahead(s: Settings, years: list[int]) -> bool:
+    """Whether some year has never been embedded here (no embed entry in its manifest): then the model is needed.
+
+    A warm rerun skips the preload (it would load a model no stage uses); a rerun with changed
+    settings loads the model in the embed stage, as before.
+    """
+    return any("embed" not in s.partition(year).manifest() for year in years)
+
+
 def run_ingest(s: Settings, years: list[int]) -> dict:
-    """Run the ``ingest-years`` flow (ephemeral Prefect unless PREFECT_API_URL is set)."""
+    """Run the ``ingest-years`` flow (ephemeral Prefect unless PREFECT_API_URL is set).
+
+    Without PREFECT_API_URL, Prefect's temporary server starts in the background while this thread
+    loads the model and imports the flow; the flow starts once the server answers.
+    """
     _prefect_defaults()
+    server = _start_temporary_server()
+    if server is not None and _embedding_ahead(s, years):
+        from kademe.embed.ladder import preload_encoder
+
+        preload_encoder(s)  # while the server starts: the embed stage reuses the loaded model
     from flows.ingest import ingest_years
 
+    if server is not None:
+        server.result()  # a failed start raises here, as it would have at the flow's first API call
     return ingest_years(years, **s.flow_parameters())
 
 

@@ -323,6 +323,17 @@ def model_dims(model_dir: Path) -> int:
     return embedding_dims(model_dir)
 
 
+def preload_encoder(s: Settings) -> None:
+    """Load the primary model where and how the ladder's first rung will (device, dtype): it is reused.
+
+    ``load_encoder`` keeps one encoder per process, model, device and dtype; ``kademe ingest`` calls
+    this while Prefect's temporary server starts, taking the model load off the flow's critical path.
+    """
+    gpu = cuda_usable(s.device)
+    device = "cuda" if gpu and not fake_cuda() else "cpu"
+    load_encoder(resolve_model(s.model), device, rung_dtypes(s.dtype, gpu=gpu, device=device)["gpu" if gpu else "cpu"])
+
+
 def rung_dtypes(setting: str, gpu: bool = True, device: str = "cuda") -> dict[str, str]:
     """The dtype each rung computes in for ``--dtype``: GPU rungs resolve it for CUDA; the cpu rung is float32 unless bfloat16 was asked for.
 
