@@ -7,7 +7,6 @@ processes, no pickling, and the results come back in order.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,10 +24,15 @@ def cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-@functools.lru_cache(maxsize=1)
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
 def pool() -> ThreadPoolExecutor:
-    """One shared pool, one thread per core."""
-    return ThreadPoolExecutor(cores(), thread_name_prefix="kademe-native")
+    """One shared pool per process, one thread per core (a forked child, whose copy has no threads, makes its own)."""
+    pid = os.getpid()
+    if pid not in _pools:
+        _pools[pid] = ThreadPoolExecutor(cores(), thread_name_prefix="kademe-native")
+    return _pools[pid]
 
 
 def parts(items: Sequence[T], weight: Callable[[T], int] = len, min_part: int = 2) -> list[Sequence[T]]:
