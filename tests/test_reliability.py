@@ -388,7 +388,11 @@ def _prefect_records(workdir: Path) -> list[str]:
     )
 
     with get_client(sync_client=True) as client:
-        runs = [r for r in client.read_flow_runs(limit=200) if r.parameters.get("workdir") == str(workdir)]
+        # Newest first: the session's server holds hundreds of runs, and a page holds at most 200.
+        from prefect.client.schemas.sorting import FlowRunSort
+
+        recent = client.read_flow_runs(limit=200, sort=FlowRunSort.EXPECTED_START_TIME_DESC)
+        runs = [r for r in recent if r.parameters.get("workdir") == str(workdir)]
         ids = [r.id for r in runs]
         assert {r.name for r in runs} >= {"ingest-[2011]", "ingest-2011"}, [r.name for r in runs]
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)))
