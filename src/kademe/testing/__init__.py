@@ -31,12 +31,22 @@ def derive_small_model(dest: str | Path, layers: int = 3, base: str = DEFAULT_MO
     dest = Path(dest)
     if (dest / "modules.json").exists():
         return dest
+    return _save(_first_layers(base, layers), dest)
+
+
+def _first_layers(base: str, layers: int):
+    """``base`` as a SentenceTransformer on the CPU, cut to its first ``layers`` transformer layers."""
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(resolve_model(base)), device="cpu", local_files_only=True)
     bert = model[0].auto_model
     bert.encoder.layer = bert.encoder.layer[:layers]
     bert.config.num_hidden_layers = layers
+    return model
+
+
+def _save(model, dest: Path) -> Path:
+    """Save under a temporary name, then rename: a folder with modules.json is always whole."""
     tmp = dest.with_name(dest.name + ".tmp")
     model.save(str(tmp))
     tmp.rename(dest)
@@ -71,18 +81,12 @@ def derive_wide_model(dest: str | Path, dims: int = 1024, layers: int = 1, base:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense, Normalize
 
-    model = SentenceTransformer(str(resolve_model(base)), device="cpu", local_files_only=True)
+    model = _first_layers(base, layers)
     bert = model[0].auto_model
-    bert.encoder.layer = bert.encoder.layer[:layers]
-    bert.config.num_hidden_layers = layers
     torch.manual_seed(seed)
     width = bert.config.hidden_size
     dense = Dense(width, dims, bias=False, activation_function=torch.nn.Identity())
-    wide = SentenceTransformer(modules=[model[0], model[1], dense, Normalize()], device="cpu")
-    tmp = dest.with_name(dest.name + ".tmp")
-    wide.save(str(tmp))
-    tmp.rename(dest)
-    return dest
+    return _save(SentenceTransformer(modules=[model[0], model[1], dense, Normalize()], device="cpu"), dest)
 
 
 def derive_bge_m3_standin(dest: str | Path, seed: int = 0) -> Path:
