@@ -99,12 +99,6 @@ class ParquetSink:
         self._atomic.__exit__(exc_type, exc, tb)
 
 
-def write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> None:
-    """Write a list of dicts as one Parquet file, atomically."""
-    with ParquetSink(path, schema) as sink:
-        sink.write(rows)
-
-
 def parquet_rows(path: Path) -> int | None:
     """Row count from a Parquet footer, or None when the file is missing or torn."""
     try:

@@ -17,13 +17,12 @@ from kademe.store.base import (
     PointBatch,
     Store,
     StoreUnavailable,
-    TransientStoreError,
     Where,
     call,
     is_transient,
 )
 
-__all__ = ["SPARSE", "CollectionInfo", "Hit", "PointBatch", "Store", "StoreUnavailable", "TransientStoreError",
+__all__ = ["SPARSE", "CollectionInfo", "Hit", "PointBatch", "Store", "StoreUnavailable",
            "Where", "call", "is_transient", "open_store"]
 
 

@@ -37,10 +37,6 @@ class StoreUnavailable(KademeError):
     """The store stayed unreachable through every per-call retry (the flow may retry the whole task later)."""
 
 
-class TransientStoreError(ConnectionError):
-    """A transient store failure raised by an engine wrapper (retried by ``call``)."""
-
-
 @dataclass(frozen=True)
 class Where:
     """A filter both engines understand: the partition and, optionally, keyword matches.
