@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import atomic_path, chain_key, parquet_rows
+from kademe.checkpoint import atomic_path, chain_key, iter_parquet, parquet_rows
 from kademe.chunk import ChunkResult
 from kademe.lexical import analyzer_fingerprint, sparse_documents
 from kademe.settings import Settings
@@ -57,31 +57,14 @@ def sparse_chunks(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
         return SparseResult(cp.key, cp.folder, n_shards, chunks.count, cached=True)
 
     cp.crash("start")
-    source = pq.ParquetFile(chunks.chunks)
-    for i, batch in enumerate(_shards(source, s.shard_size)):
-        if parquet_rows(cp.shard(i)) == batch.num_rows:
+    for i, rows in enumerate(iter_parquet(chunks.chunks, batch_size=s.shard_size, columns=["point_id", "text"])):
+        if parquet_rows(cp.shard(i)) == len(rows):
             continue
-        vectors = sparse_documents(batch.column("text").to_pylist(), s.bm25_language)
-        write_sparse(cp.shard(i), batch.column("point_id"), vectors)
+        vectors = sparse_documents([r["text"] for r in rows], s.bm25_language)
+        write_sparse(cp.shard(i), pa.array([r["point_id"] for r in rows], pa.string()), vectors)
         cp.crash("shard")
     cp.commit(chunks=chunks.count, language=s.bm25_language)
     return SparseResult(cp.key, cp.folder, n_shards, chunks.count, cached=False, seconds=cp.seconds)
-
-
-def _shards(source: pq.ParquetFile, size: int):
-    """Record batches of exactly ``size`` rows (the last may be shorter), whatever the row groups."""
-    pending: list[pa.RecordBatch] = []
-    rows = 0
-    for batch in source.iter_batches(batch_size=size, columns=["point_id", "text"]):
-        pending.append(batch)
-        rows += batch.num_rows
-        while rows >= size:
-            table = pa.Table.from_batches(pending)
-            yield table.slice(0, size).combine_chunks().to_batches()[0]
-            rest = table.slice(size)
-            pending, rows = rest.to_batches(), rest.num_rows
-    if rows:
-        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
 def write_sparse(path: Path, ids: pa.Array, vectors: list[tuple[np.ndarray, np.ndarray]]) -> None:
