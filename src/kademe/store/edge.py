@@ -284,5 +284,6 @@ class EdgeStore(Store):
     def close(self) -> None:
         if self._shard is not None:
             shard, self._shard = self._shard, None
+            shard.flush()  # pending changes on disk before the next process opens the folder
             shard.close()
         self._lock.release()
