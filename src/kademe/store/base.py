@@ -30,6 +30,7 @@ T = TypeVar("T")
 
 SPARSE = "bm25"  # the lexical sparse vector's name
 KEYWORD_FIELDS = ("corpus", "doc_id", "esas_no", "karar_no")
+RRF_K = 2  # Qdrant's default RRF constant (the server's too), set explicitly so both engines rank alike
 INTEGER_FIELDS = ("year",)
 
 
@@ -54,6 +55,21 @@ class Where:
     year: int | Sequence[int] | None = None
     any_of: dict[str, list[str]] = field(default_factory=dict)
     has_vector: str | None = None  # only points that hold this named vector
+
+    def clauses(self) -> tuple[list[tuple[str, str | int | list]], dict[str, list[str]], str | None]:
+        """The filter in engine-neutral parts, which each engine turns into its own ``Filter``.
+
+        Returns:
+            ``must``: ``(field, value)`` pairs, a list value meaning any of them; ``should``: keyword
+            fields and values of which one must match (empty: no such clause; asked for with no
+            values: a clause nothing matches); ``has_vector``.
+        """
+        must = [(key, value if isinstance(value, (str, int)) else list(value))
+                for key, value in (("corpus", self.corpus), ("year", self.year)) if value is not None]
+        should = {key: list(values) for key, values in self.any_of.items() if values}
+        if self.any_of and not should:  # keyword matches asked for, none given: nothing matches
+            should = {"doc_id": ["\x00"]}
+        return must, should, self.has_vector
 
 
 @dataclass

@@ -52,6 +52,7 @@ from kademe.errors import KademeError
 from kademe.store.base import (
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
+    RRF_K,
     SPARSE,
     CollectionInfo,
     Hit,
@@ -63,7 +64,6 @@ from kademe.store.base import (
 
 UPDATE_POINTS = 2048  # points per engine update: large enough to amortise, small enough to stay ~10 MB
 LOCK_NAME = ".kademe.lock"
-RRF_K = 2  # Qdrant's default RRF constant (the server's too), so both engines rank alike
 
 
 def edge_filter(where: Where | None) -> Filter | None:
@@ -74,21 +74,13 @@ def edge_filter(where: Where | None) -> Filter | None:
     """
     if where is None:
         return None
-    must: list = []
-    for key, value in (("corpus", where.corpus), ("year", where.year)):
-        if value is None:
-            continue
-        if isinstance(value, (str, int)):
-            must.append(FieldCondition(key, match=MatchValue(value)))
-        else:
-            must.append(FieldCondition(key, match=MatchAny(list(value))))
-    should = [FieldCondition(key, match=MatchAny(list(values))) for key, values in where.any_of.items() if values]
-    if where.any_of and not should:  # keyword matches asked for, none given: nothing matches
-        should = [FieldCondition("doc_id", match=MatchAny(["\x00"]))]
+    pairs, should, has_vector = where.clauses()
+    must: list = [FieldCondition(key, match=MatchAny(value) if isinstance(value, list) else MatchValue(value))
+                  for key, value in pairs]
     if should:
-        must.append(Filter(should=should))
-    if where.has_vector:
-        must.append(HasVectorCondition(where.has_vector))
+        must.append(Filter(should=[FieldCondition(key, match=MatchAny(values)) for key, values in should.items()]))
+    if has_vector:
+        must.append(HasVectorCondition(has_vector))
     return Filter(must=must) if must else None
 
 

@@ -22,6 +22,7 @@ from kademe.errors import KademeError
 from kademe.store.base import (
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
+    RRF_K,
     SPARSE,
     CollectionInfo,
     Hit,
@@ -33,7 +34,6 @@ from kademe.store.base import (
 )
 
 BATCH = 256  # points per request: ~1 MB of 1024-dim float32 as JSON is ~4 MB, well under the 32 MB limit
-RRF_K = 2  # Qdrant's default RRF constant, set explicitly so both engines rank alike
 LOCAL_PREFIX = "path:"
 
 
@@ -45,22 +45,14 @@ def server_filter(where: Where | None) -> models.Filter | None:
     """
     if where is None:
         return None
-    must: list = []
-    for key, value in (("corpus", where.corpus), ("year", where.year)):
-        if value is None:
-            continue
-        if isinstance(value, (str, int)):
-            must.append(models.FieldCondition(key=key, match=models.MatchValue(value=value)))
-        else:
-            must.append(models.FieldCondition(key=key, match=models.MatchAny(any=list(value))))
-    should = [models.FieldCondition(key=key, match=models.MatchAny(any=list(values)))
-              for key, values in where.any_of.items() if values]
-    if where.any_of and not should:  # keyword matches asked for, none given: nothing matches
-        should = [models.FieldCondition(key="doc_id", match=models.MatchAny(any=["\x00"]))]
+    pairs, should, has_vector = where.clauses()
+    must: list = [models.FieldCondition(key=key, match=models.MatchAny(any=value) if isinstance(value, list)
+                                        else models.MatchValue(value=value)) for key, value in pairs]
     if should:
-        must.append(models.Filter(should=should))
-    if where.has_vector:
-        must.append(models.HasVectorCondition(has_vector=where.has_vector))
+        must.append(models.Filter(should=[models.FieldCondition(key=key, match=models.MatchAny(any=values))
+                                          for key, values in should.items()]))
+    if has_vector:
+        must.append(models.HasVectorCondition(has_vector=has_vector))
     return models.Filter(must=must) if must else None
 
 
