@@ -427,3 +427,19 @@ def test_the_api_key_appears_nowhere(how, tmp_path, source, api_env):
     records = _prefect_records(workdir)
     assert len(records) > 10
     assert [r for r in records if secret in r] == []
+
+
+def test_concurrent_stage_commits_keep_every_manifest_entry(tmp_path):
+    """Upsert commits while embed does: concurrent records must not lose an entry (CI lost 'embed' once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    part = Partition(tmp_path, "yargitay", 2011)
+    stages = [f"stage{i}" for i in range(16)]
+
+    def record(stage):
+        for n in range(25):
+            part.record(stage, {"n": n})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(record, stages))
+    assert part.manifest() == {stage: {"n": 24} for stage in stages}

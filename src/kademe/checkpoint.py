@@ -13,6 +13,7 @@ each stage's checkpoint, counts and seconds; ``kademe verify`` and ``kademe upgr
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -159,10 +160,21 @@ class Partition:
         return read_json(self.manifest_path) or {}
 
     def record(self, stage: str, entry: dict) -> None:
-        """Set one stage's entry of the manifest (atomic rewrite)."""
-        data = self.manifest()
-        data[stage] = entry
-        write_json(self.manifest_path, data)
+        """Set one stage's entry of the manifest (atomic rewrite, under the partition's lock).
+
+        Stages commit concurrently (upsert runs beside embed), so the read-modify-write holds an
+        ``fcntl`` lock on ``state.json.lock``: a lock per open file, so it orders threads of one
+        process as well as processes.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / "state.json.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            data = self.manifest()
+            data[stage] = entry
+            write_json(self.manifest_path, data)
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
     def checkpoint(self, stage: str, key: str) -> Checkpoint:
         return Checkpoint(self, stage, key)
