@@ -34,6 +34,8 @@ from qdrant_edge import (
     Filter,
     Fusion,
     HasVectorCondition,
+    IntegerIndexParams,
+    KeywordIndexParams,
     MatchAny,
     MatchValue,
     Memory,
@@ -65,6 +67,7 @@ from kademe.store.base import (
 
 UPDATE_POINTS = 2048  # points per engine update: large enough to amortise, small enough to stay ~10 MB
 LOCK_NAME = ".kademe.lock"
+SHARED_VALUES = ("corpus",)  # keyword fields whose values many points share: in every filter, kept in RAM
 
 
 def edge_filter(where: Where | None) -> Filter | None:
@@ -186,9 +189,13 @@ class EdgeStore(Store):
         )
         self._shard = call("create", EdgeShard.create, str(self.path), config, where=self.where)
         for name in KEYWORD_FIELDS:
-            self._update("create_index", UpdateOperation.create_field_index(name, PayloadSchemaType.Keyword))
-        for name in INTEGER_FIELDS:
-            self._update("create_index", UpdateOperation.create_field_index(name, PayloadSchemaType.Integer))
+            # One value per decision (doc_id, case numbers): looked up a few at a time, so the index
+            # stays on disk instead of being read into the heap at every open.
+            schema = PayloadSchemaType.Keyword if name in SHARED_VALUES else KeywordIndexParams(memory=Memory.Cold)
+            self._update("create_index", UpdateOperation.create_field_index(name, schema))
+        for name in INTEGER_FIELDS:  # year: memory-mapped as well (a heap copy was rebuilt at every open)
+            schema = IntegerIndexParams(lookup=True, range=True, memory=Memory.Cold)
+            self._update("create_index", UpdateOperation.create_field_index(name, schema))
 
     def add_vectors(self, dense: dict[str, int], sparse: Sequence[str] = ()) -> None:
         have = self._require()
