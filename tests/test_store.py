@@ -196,6 +196,29 @@ def test_edge_answers_the_same_after_optimize(tmp_path, data):
         assert after == before and s.count(Where(corpus="yargitay")) == 30
 
 
+
+def test_edge_keeps_large_structures_on_disk_so_open_stays_fast(tmp_path, data):
+    """Vectors, payloads and the per-decision indexes are memory-mapped cold, not read into RAM at open.
+
+    The engine's defaults pre-read every vector and rebuild the keyword indexes on the heap at each
+    open: about 1 s at 200,000 points (bench/README.md, store). The indexes must still answer.
+    """
+    folder = tmp_path / "edge"
+    with EdgeStore.open(folder) as s:
+        s.create({PRIMARY: DIM})
+        s.upsert([batch(data)])
+        s.optimize()
+    config = json.loads((folder / "edge_config.json").read_text())
+    assert config["vectors"][PRIMARY]["memory"] == "cold" and config["payload_memory"] == "cold"
+    for segment in (folder / "segments").iterdir():
+        fields = json.loads((segment / "payload_index" / "config.json").read_text())["indexed_fields"]
+        assert {name: fields[name]["memory"] for name in ("doc_id", "esas_no", "karar_no", "year")} == dict.fromkeys(
+            ("doc_id", "esas_no", "karar_no", "year"), "cold")
+    with EdgeStore.open(folder) as s:
+        p = data["payloads"][7]
+        assert s.count(Where(corpus=p["corpus"], year=p["year"], any_of={"esas_no": [p["esas_no"]]})) == 1
+        assert s.count(Where(any_of={"doc_id": [p["doc_id"]]})) == 3  # i = 6, 7, 8
+
 # -- Qdrant Edge: one process at a time, and the WAL ------------------------------------------------
 def _python(code: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"},
