@@ -179,7 +179,8 @@ class EdgeStore(Store):
         # Original vectors and payloads are memory-mapped "cold": not pre-read into the page cache on
         # every open. The default ("cached") warms all 800 MB of vectors at 200,000 x 1024 dims on each
         # open: 0.97 s against 0.49 s cold (unindexed, this machine). A search walks the HNSW graph (left
-        # at the engine's default) and reads few vectors; a page read once stays in the OS cache.
+        # at the engine's default) and reads few vectors; a page read once stays in the OS cache. The
+        # price: filtered p50 25 ms against 12 ms with the defaults at 200,000 (bench/README.md, store).
         # Vectors added later (add_vectors: a fallback model) get the engine's default.
         config = EdgeConfig(
             vectors={name: EdgeVectorParams(size=size, distance=Distance.Cosine, memory=Memory.Cold)
