@@ -196,7 +196,6 @@ def test_edge_answers_the_same_after_optimize(tmp_path, data):
         assert after == before and s.count(Where(corpus="yargitay")) == 30
 
 
-
 def test_edge_keeps_large_structures_on_disk_so_open_stays_fast(tmp_path, data):
     """Vectors, payloads and the per-decision indexes are memory-mapped cold, not read into RAM at open.
 
@@ -218,6 +217,7 @@ def test_edge_keeps_large_structures_on_disk_so_open_stays_fast(tmp_path, data):
         p = data["payloads"][7]
         assert s.count(Where(corpus=p["corpus"], year=p["year"], any_of={"esas_no": [p["esas_no"]]})) == 1
         assert s.count(Where(any_of={"doc_id": [p["doc_id"]]})) == 3  # i = 6, 7, 8
+
 
 # -- Qdrant Edge: one process at a time, and the WAL ------------------------------------------------
 def _python(code: str, **kw) -> subprocess.Popen:
