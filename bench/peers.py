@@ -223,7 +223,9 @@ def summarize(runs: dict[str, list[dict]], skipped: dict[str, str], chunks: int)
         chunks: chunks every peer embedded.
 
     Returns:
-        ``{"peers": {name: {...} | {"skipped": why}}, "ratios": {...}, "targets": {...}}``.
+        ``{"peers": {name: {...} | {"skipped": why}}, "ratios": {...}, "pair_ratios": {...}, "targets": {...}}``;
+        ``pair_ratios`` holds, per peer, its run of each round over bare's run of the same round
+        (runs are interleaved, so a pair shares the machine's state of that moment), and their median.
 
     Example:
         >>> summarize({"bare": [{"seconds": 10}], "kademe-cold": [{"seconds": 10.5}]}, {}, 100)["ratios"]
@@ -257,7 +259,24 @@ def summarize(runs: dict[str, list[dict]], skipped: dict[str, str], chunks: int)
             if peer in med:
                 ratios[f"kademe-cold/{peer}"] = round(cold / med[peer], 3)
                 targets[f"kademe cold faster than {peer}"] = _target(cold / med[peer], 1.0, strict=True)
-    return {"peers": peers, "ratios": ratios, "targets": targets}
+    return {"peers": peers, "ratios": ratios, "pair_ratios": pair_ratios(runs), "targets": targets}
+
+
+def pair_ratios(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """Each peer's seconds over bare's in the same round, per round and their median.
+
+    Example:
+        >>> pair_ratios({"bare": [{"seconds": 10}, {"seconds": 20}], "kademe-cold": [{"seconds": 11}, {"seconds": 20}]})
+        {'kademe-cold/bare': {'per_round': [1.1, 1.0], 'median': 1.05}}
+    """
+    bare = [r["seconds"] for r in runs.get("bare", [])]
+    out: dict[str, dict] = {}
+    for name in PEERS:
+        if name == "bare" or not runs.get(name):
+            continue
+        per = [round(r["seconds"] / b, 3) for r, b in zip(runs[name], bare)]
+        out[f"{name}/bare"] = {"per_round": per, "median": round(statistics.median(per), 3)}
+    return out
 
 
 def _target(value: float, limit: float, strict: bool = False) -> dict:
@@ -290,6 +309,8 @@ def format_table(result: dict) -> str:
     lines.append(f"\n{c['docs']} decisions of {c['year']} -> {c['chunks']} chunks ({c['tokens']} tokens); "
                  f"median of N={result['repeat']} interleaved run(s) each; {result['machine']['cpu']}, "
                  f"{result['machine']['usable_cores']} cores")
+    for name, pair in result.get("pair_ratios", {}).items():
+        lines.append(f"  {name + ' per round':<34} {' / '.join(f'{x:.3f}' for x in pair['per_round'])}  median {pair['median']:.3f}")
     for name, t in result["targets"].items():
         lines.append(f"  {name:<34} {t['value']:.3f}  {'met' if t['met'] else 'MISSED'}")
     busiest = max((p.get("others_cpu_share", 0.0) for p in result["peers"].values()), default=0.0)

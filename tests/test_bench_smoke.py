@@ -40,6 +40,8 @@ def test_summary_reports_medians_as_ratios_to_bare():
     assert list(result["peers"]) == ["bare", "by-hand", "llamaindex", "kademe-cold", "kademe-warm"]
     assert result["ratios"] == {"kademe-cold/bare": 1.045, "kademe-warm/kademe-cold": 0.096, "kademe-cold/by-hand": 0.821}
     assert all(t["met"] for t in result["targets"].values())
+    assert result["pair_ratios"]["kademe-cold/bare"] == {"per_round": [1.15, 0.95, 1.182], "median": 1.15}
+    assert result["pair_ratios"]["kademe-warm/bare"]["per_round"] == [0.1, 0.1, 0.1]
 
 
 def test_summary_marks_a_missed_target():
