@@ -2,7 +2,7 @@
 
 Corpus: /work/shared/corpus/real-decisions.ndjson (297 real Turkish decisions), split by year into one
 collection (payload ``year``), chunked with the model's tokenizer (``kademe.chunk.split_texts``),
-embedded with the packaged MiniLM, with ``bm25`` vectors from ``kademe.lexical``, in Qdrant Edge.
+embedded with the packaged MiniLM, with ``bm25`` vectors from ``kademe.lexical.bm25``, in Qdrant Edge.
 
 Probes (``build_probes``):
   * sentence: one distinctive sentence copied verbatim from a decision — at least 80% of its word

@@ -76,7 +76,7 @@ def run_year(s: Settings, overlap: bool, profile: dict[str, cProfile.Profile] | 
     from kademe.clean import clean_records
     from kademe.embed.stage import ShardFeed, embed_chunks
     from kademe.sources import read_year
-    from kademe.sparse import sparse_chunks
+    from kademe.lexical.stage import sparse_chunks
     from kademe.store import open_store
     from kademe.upsert import upsert_points
     from kademe.verify import verify_partition

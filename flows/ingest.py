@@ -32,7 +32,7 @@ from kademe.faults import active_instruments, crash_point
 from kademe.report import failed_year, markdown, rejects_by_reason, write_report, year_summary
 from kademe.settings import Settings
 from kademe.sources import ReadResult, read_year
-from kademe.sparse import SparseResult, sparse_chunks
+from kademe.lexical.stage import SparseResult, sparse_chunks
 from kademe.store import StoreUnavailable, open_store
 from kademe.upsert import UpsertResult, upsert_points
 from kademe.verify import verify_partition

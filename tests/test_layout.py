@@ -11,7 +11,7 @@ import pytest
 from kademe.settings import Settings
 
 
-@pytest.mark.parametrize("module", ["kademe.sources", "kademe.clean", "kademe.chunk", "kademe.sparse", "kademe.embed.stage",
+@pytest.mark.parametrize("module", ["kademe.sources", "kademe.clean", "kademe.chunk", "kademe.lexical.stage", "kademe.embed.stage",
                                     "kademe.embed.ladder", "kademe.store", "kademe.upsert", "kademe.verify", "kademe.search",
                                     "kademe.upgrade", "kademe.report", "kademe.cli"])
 def test_stage_modules_import_without_prefect(module):

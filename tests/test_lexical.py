@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kademe import lexical
-from kademe.lexical import analyzer_fingerprint, case_fold, sparse_documents, sparse_query
+from kademe.lexical.bm25 import analyzer_fingerprint, case_fold, sparse_documents, sparse_query
 
 CORPUS = Path("/work/shared/corpus/real-decisions.ndjson")
 

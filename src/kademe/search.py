@@ -2,7 +2,7 @@
 
 ``search(query, s)`` opens the store (``open_store``), embeds the query once per dense space present in
 the collection (the primary model's and, for degraded years, the fallback model's), adds the ``bm25``
-query vector from ``kademe.lexical`` and lets the engine fuse them (``Store.query``: Prefetch +
+query vector from ``kademe.lexical.bm25`` and lets the engine fuse them (``Store.query``: Prefetch +
 Fusion.RRF). Case numbers in the query (``2022/14549 E., 2023/4695 K.``) are looked up through the
 keyword payload indexes on ``esas_no``/``karar_no`` (a filtered query, not a scan) and their decisions
 rank first. Results are grouped by decision: the best chunk of each, over-fetching until ``top_k``
@@ -153,7 +153,7 @@ def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None =
         >>> search("2022/14549 E., 2023/4695 K.", Settings(workdir="work", collection="kararlar"))["hits"][0]["esas_no"]
         '2022/14549'
     """
-    from kademe.lexical import sparse_query
+    from kademe.lexical.bm25 import sparse_query
     from kademe.store import SPARSE, Where, open_store
 
     if mode not in MODES:

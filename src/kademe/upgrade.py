@@ -19,7 +19,7 @@ from kademe.embed.stage import read_shard, shard_path, summarize_shards, write_s
 from kademe.errors import KademeError
 from kademe.faults import crash_point
 from kademe.settings import Settings, model_fingerprint
-from kademe.sparse import read_sparse
+from kademe.lexical.stage import read_sparse
 from kademe.store import Store, open_store
 from kademe.upsert import ensure_collection, point_batches
 from kademe.verify import verify_partition

@@ -21,7 +21,7 @@ from kademe.embed.stage import EmbedResult, ShardFeed, embed_key, read_shard, sh
 from kademe.errors import KademeError
 from kademe.faults import crash_point
 from kademe.settings import Settings
-from kademe.sparse import SparseResult, read_sparse
+from kademe.lexical.stage import SparseResult, read_sparse
 from kademe.store import SPARSE, PointBatch, Store, Where, open_store
 
 PAYLOAD_FIELDS = ("corpus", "doc_id", "year", "chunk_index", "text", "date", "chamber", "esas_no", "karar_no")

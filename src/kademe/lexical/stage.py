@@ -2,7 +2,7 @@
 
 ``<workdir>/<corpus>/<year>/lexical-<key12>/shard-00000.parquet`` holds ``shard_size`` chunks'
 ``point_id``, ``indices`` (uint32) and ``values`` (float32), in chunk order, aligned with the embed
-shards. Its key chains the chunk key with the analyzer's fingerprint (``kademe.lexical``), so a
+shards. Its key chains the chunk key with the analyzer's fingerprint (``kademe.lexical.bm25``), so a
 changed analyzer recomputes these shards and nothing else: never the dense embedding.
 """
 
@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from kademe.checkpoint import atomic_path, chain_key, iter_parquet, parquet_rows
 from kademe.chunk import ChunkResult
-from kademe.lexical import analyzer_fingerprint, sparse_documents
+from kademe.lexical.bm25 import analyzer_fingerprint, sparse_documents
 from kademe.settings import Settings
 
 SPARSE_SCHEMA = pa.schema([("point_id", pa.string()), ("indices", pa.list_(pa.uint32())), ("values", pa.list_(pa.float32()))])
