@@ -50,10 +50,10 @@ def corpus_from_source(source: str) -> str:
 
 
 def model_fingerprint(model: str | None) -> str | None:
-    """The identity of what the model's folder holds (see ``kademe.embed.identity``)."""
+    """The identity of what the model's folder holds (see ``kademe.models``)."""
     if model is None:
         return None
-    from kademe.embed.identity import model_identity
+    from kademe.models import model_identity
     from kademe.embed.model import resolve_model
 
     return model_identity(resolve_model(model))
