@@ -47,7 +47,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from _machine import machine, versions  # noqa: E402  (bench/_machine.py)
 
 from kademe.embed.ladder import Ladder  # noqa: E402
-from kademe.embed.model import load_encoder, resolve_model  # noqa: E402
+from kademe.embed.model import load_encoder  # noqa: E402
+from kademe.models import resolve_model  # noqa: E402
 from kademe.embed.oom import is_oom, release_memory  # noqa: E402
 from kademe.settings import DEFAULT_MODEL, Settings  # noqa: E402
 from kademe.testing import sample_chunks  # noqa: E402

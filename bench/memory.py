@@ -64,7 +64,7 @@ def child(a: argparse.Namespace) -> dict:
 
     from kademe.chunk import chunk_limit, chunk_texts, split_texts
     from kademe.clean import clean_records
-    from kademe.embed.model import load_tokenizer
+    from kademe.models import load_tokenizer
     from kademe.settings import Settings
     from kademe.sources import read_year
 

@@ -144,7 +144,7 @@ def setup(work: Path, docs: int, year: int, seed: int) -> dict:
     """Write the corpus and produce kademe's chunks with its read/clean/chunk stages (not timed)."""
     from kademe.chunk import chunk_texts
     from kademe.clean import clean_records
-    from kademe.embed.model import resolve_model
+    from kademe.models import resolve_model
     from kademe.settings import Settings
     from kademe.testing.sample import write_corpus
     from kademe.sources import read_year

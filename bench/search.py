@@ -123,7 +123,8 @@ def build_collection(rows: list[dict], s: Settings) -> dict:
     import numpy as np
 
     from kademe.chunk import point_id, split_texts
-    from kademe.embed.model import load_encoder, load_tokenizer, max_seq_length, resolve_model, vector_name
+    from kademe.embed.model import load_encoder
+    from kademe.models import load_tokenizer, max_seq_length, resolve_model, vector_name
     from kademe.store import PointBatch, open_store
 
     model_dir = resolve_model(s.model)

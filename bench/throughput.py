@@ -56,7 +56,7 @@ def build_corpus(folder: Path, want_chunks: int, model: Path) -> tuple[str, int]
     """Write ``real_<YEAR>.ndjson``: the real decisions repeated with fresh ids until >= ``want_chunks`` chunks."""
     from kademe.chunk import split_texts
     from kademe.clean import clean_text
-    from kademe.embed.model import load_tokenizer, max_seq_length
+    from kademe.models import load_tokenizer, max_seq_length
 
     records = [json.loads(line) for line in REAL.read_text(encoding="utf-8").splitlines() if line.strip()]
     tok = load_tokenizer(model)

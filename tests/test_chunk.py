@@ -11,7 +11,7 @@ import pytest
 from kademe.chunk import chunk_texts, plan_chunks, point_id, split_texts
 from kademe.clean import clean_text
 from kademe.clean import clean_records
-from kademe.embed.model import load_tokenizer, resolve_model
+from kademe.models import load_tokenizer, resolve_model
 from kademe.testing.sample import make_decision
 from kademe.sources import read_year
 from tests.conftest import MODEL

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from kademe.embed.ladder import Ladder
-from kademe.embed.model import load_encoder, resolve_model
+from kademe.embed.model import load_encoder
+from kademe.models import resolve_model
 from kademe.embed.oom import enable_expandable_segments, frozen_heap, is_oom, release_memory
 from kademe.settings import Settings
 from kademe.testing import hold_gpu_memory, sample_chunks

@@ -13,7 +13,8 @@ import torch
 
 from kademe.chunk import split_texts
 from kademe.embed.ladder import GROW_AFTER, PROBE_FIRST, Ladder, _halves
-from kademe.embed.model import load_encoder, load_tokenizer, resolve_model
+from kademe.embed.model import load_encoder
+from kademe.models import load_tokenizer, resolve_model
 from kademe.embed.oom import frozen_heap, is_oom, release_memory
 from kademe.testing.sample import make_decision
 from kademe.settings import Settings

@@ -121,7 +121,7 @@ def test_model_identity_not_model_name(tmp_path, settings):
     """A model folder changed in place recomputes chunk and embed; the same files under another path do not."""
     from kademe.chunk import chunk_texts
     from kademe.clean import clean_records
-    from kademe.embed.model import resolve_model
+    from kademe.models import resolve_model
     from kademe.sources import read_year
 
     a, b = tmp_path / "models" / "a", tmp_path / "models" / "b"

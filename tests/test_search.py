@@ -44,7 +44,8 @@ def decisions(result: dict) -> list[str]:
 
 
 def test_query_vector_equals_sentence_transformers():
-    from kademe.embed.model import load_encoder, resolve_model
+    from kademe.embed.model import load_encoder
+    from kademe.models import resolve_model
     from kademe.embed.query import encode_query
 
     texts = ["kıdem tazminatı faiz başlangıcı", "İSTANBUL 2. İŞ MAHKEMESİ ıslak imza", " 2022/14549 E., 2023/4695 K. ",

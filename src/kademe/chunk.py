@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from kademe.checkpoint import chain_key, iter_parquet
 from kademe.clean import DOCS_SCHEMA, META_FIELDS, CleanResult
-from kademe.embed.model import load_tokenizer, max_seq_length, resolve_model
+from kademe.models import load_tokenizer, max_seq_length, resolve_model
 from kademe.settings import Settings
 from kademe.threads import map_parts
 

@@ -210,7 +210,7 @@ def run_ingest(s: Settings, years: list[int]) -> dict:
 
 def preflight(s: Settings, years: list[int]) -> None:
     """Catch bad invocations before any work starts: each a one-line KademeError."""
-    from kademe.embed.model import resolve_model
+    from kademe.models import resolve_model
     from kademe.sources import resolve_source
     from kademe.store import open_store
 

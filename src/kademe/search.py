@@ -44,7 +44,7 @@ def _no_bm25(s: Settings) -> KademeError:
 
 def _dense_queries(query: str, s: Settings, store, spaces: dict[str, int], where) -> tuple[list, list[dict]]:
     """``(name, vector)`` per dense space that can be searched, and what could not, with why."""
-    from kademe.embed.model import vector_name
+    from kademe.models import vector_name
     from kademe.embed.query import encode_query
     from kademe.store import Where
 

@@ -54,7 +54,7 @@ def model_fingerprint(model: str | None) -> str | None:
     if model is None:
         return None
     from kademe.models import model_identity
-    from kademe.embed.model import resolve_model
+    from kademe.models import resolve_model
 
     return model_identity(resolve_model(model))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kademe.checkpoint import Partition, chain_key, parquet_rows, read_json, write_json
 from kademe.embed.ladder import Ladder
-from kademe.embed.model import vector_name
+from kademe.models import vector_name
 from kademe.embed.stage import read_shard, shard_path, summarize_shards, write_shard
 from kademe.errors import KademeError
 from kademe.faults import crash_point

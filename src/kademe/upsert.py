@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from kademe.checkpoint import Partition, chain_key, iter_parquet, write_json
 from kademe.chunk import ChunkResult
-from kademe.embed.model import resolve_model, vector_name
+from kademe.models import resolve_model, vector_name
 from kademe.embed.stage import EmbedResult, ShardFeed, embed_key, read_shard, shard_path
 from kademe.errors import KademeError
 from kademe.faults import crash_point

@@ -19,15 +19,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from kademe.embed.model import (
-    embedding_dims, evict_encoder, load_encoder, max_seq_length, normalized, resolve_dtype, resolve_model, vector_name,
-)
+from kademe.embed.model import evict_encoder, load_encoder, normalized, resolve_dtype
 from kademe.embed.oom import enable_expandable_segments, free_memory, frozen_heap, is_oom, release_memory
 from kademe.errors import KademeError
+from kademe.models import max_seq_length, resolve_model, vector_name
 from kademe.faults import check_oom, crash_point, fake_cuda, fake_free_bytes
 from kademe.settings import Settings
 
@@ -316,11 +314,6 @@ def _halves(batch: list[int], n_tokens: list[int]) -> tuple[list[int], list[int]
         if acc * 2 >= total:
             break
     return batch[:cut], batch[cut:]
-
-
-def model_dims(model_dir: Path) -> int:
-    """The embedding dimension of a sentence-transformers folder (a Dense projection's width counts); see ``embedding_dims``."""
-    return embedding_dims(model_dir)
 
 
 def preload_encoder(s: Settings) -> None:

