@@ -41,7 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from _machine import machine, versions  # noqa: E402  (bench/_machine.py)
 
-from kademe import lexical  # noqa: E402
+from kademe.lexical import bm25  # noqa: E402
 from kademe.clean import clean_text  # noqa: E402
 from kademe.search import normalize_case_number, search  # noqa: E402
 from kademe.settings import DEFAULT_MODEL, Settings  # noqa: E402
@@ -141,7 +141,7 @@ def build_collection(rows: list[dict], s: Settings) -> dict:
                                                         convert_to_numpy=True).astype(np.float32)
         np.save(cache, vectors)
     started = time.perf_counter()
-    sparse = lexical.sparse_documents(texts, s.bm25_language)
+    sparse = bm25.sparse_documents(texts, s.bm25_language)
     sparse_s = time.perf_counter() - started
     folder = Path(s.workdir) / "qdrant" / s.collection
     shutil.rmtree(folder, ignore_errors=True)
@@ -235,23 +235,23 @@ def cli_latency(s: Settings, queries: list[str], calls: int) -> dict:
 
 def analyzer_variants(rows, probes, s: Settings) -> dict:
     """Lexical hit@k for analyzer settings other than the chosen ones, each on its own collection."""
-    chosen = dict(lexical.ANALYZER_OPTIONS)
+    chosen = dict(bm25.ANALYZER_OPTIONS)
     variants = {"chosen": chosen, "ascii_folding": {**chosen, "ascii_folding": True},
                 "no_turkish_case": {**chosen, "turkish_case": False},
                 "no_stemmer": {**chosen, "stemmer": False}, "no_stopwords": {**chosen, "stopwords": False}}
     out = {}
     try:
         for name, options in variants.items():
-            lexical.ANALYZER_OPTIONS.update(options)
-            lexical.analyzer.cache_clear()
+            bm25.ANALYZER_OPTIONS.update(options)
+            bm25.analyzer.cache_clear()
             vs = s.model_copy(update={"collection": f"{COLLECTION}-{name}"})
             built = build_collection(rows, vs)
             scores = evaluate(probes, vs, modes=("lexical",), rounds=1)
             out[name] = {"options": options, "bm25_chunks_per_s": built["bm25_chunks_per_s"],
                          **{kind: {m: v for m, v in scores[kind].items()} for kind in ("sentence", "ascii", "lower", "case")}}
     finally:
-        lexical.ANALYZER_OPTIONS.update(chosen)
-        lexical.analyzer.cache_clear()
+        bm25.ANALYZER_OPTIONS.update(chosen)
+        bm25.analyzer.cache_clear()
     return out
 
 
@@ -276,8 +276,8 @@ def main() -> None:
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     s = Settings(workdir=args.workdir, collection=COLLECTION, model=DEFAULT_MODEL)
     info = {"machine": machine(), "versions": versions(VERSIONS), "date": time.strftime("%Y-%m-%d"),
-            "analyzer": {"language": s.bm25_language, **lexical.ANALYZER_OPTIONS,
-                         "fingerprint": lexical.analyzer_fingerprint(s.bm25_language)}}
+            "analyzer": {"language": s.bm25_language, **bm25.ANALYZER_OPTIONS,
+                         "fingerprint": bm25.analyzer_fingerprint(s.bm25_language)}}
     rows = load_decisions()
     probes = build_probes(rows)
     print(f"{len(rows)} decisions, {probes['twins']} with a near-twin; probes: {len(probes['sentence'])} sentence, "

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kademe import lexical
+from kademe.lexical import bm25
 from kademe.lexical.bm25 import analyzer_fingerprint, case_fold, sparse_documents, sparse_query
 
 CORPUS = Path("/work/shared/corpus/real-decisions.ndjson")
@@ -53,7 +53,7 @@ def test_document_vectors_are_typed_and_weigh_repeats_more():
 def test_fingerprint_names_the_settings(monkeypatch):
     base = analyzer_fingerprint("turkish")
     assert base == analyzer_fingerprint("turkish") != analyzer_fingerprint("english")
-    monkeypatch.setitem(lexical.ANALYZER_OPTIONS, "ascii_folding", True)
+    monkeypatch.setitem(bm25.ANALYZER_OPTIONS, "ascii_folding", True)
     assert analyzer_fingerprint("turkish") != base
 
 
@@ -65,7 +65,7 @@ def test_turkish_mapping_only_for_turkish():
 def test_unknown_language_says_what_to_do():
     from kademe.errors import KademeError
 
-    lexical.analyzer.cache_clear()
+    bm25.analyzer.cache_clear()
     with pytest.raises(KademeError, match="--bm25-language"):
         sparse_query("x", "klingon")
 
