@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -175,15 +176,15 @@ def plan_chunks(texts: list[str], tokenizer, limit: int, overlap: int) -> list[l
 def _enforce_limit(planned: list[list[Planned]], tokenizer, limit: int, overlap: int) -> list[list[tuple[str, int]]]:
     """Count with the tokenizer the chunks whose window count is not enough; split again any over ``limit``."""
     flat = [c for doc in planned for c in doc]
-    trust = _window_trust(tokenizer)
-    if trust["windows"]:
+    trusted = _windows_trusted(tokenizer)
+    if trusted:
         check = [k for k, c in enumerate(flat) if not c.clean or c.n_tokens > limit - RECOUNT_MARGIN or k % SAMPLE_EVERY == 0]
     else:  # a word's tokens may depend on what precedes it (byte-level, metaspace): count every chunk
         check = list(range(len(flat)))
     counts = [c.n_tokens for c in flat]
     real = _count(tokenizer, [flat[k].text for k in check])
-    if trust["windows"] and any(flat[k].clean and flat[k].n_tokens != n for k, n in zip(check, real)):
-        trust["windows"] = False  # this tokenizer counts slices differently: from now on, count every chunk
+    if trusted and any(flat[k].clean and flat[k].n_tokens != n for k, n in zip(check, real)):
+        _MISCOUNTED.add(tokenizer)  # this tokenizer counts slices differently: from now on, count every chunk
         check, real = list(range(len(flat))), _count(tokenizer, [c.text for c in flat])
     for k, n in zip(check, real):
         counts[k] = n
@@ -256,17 +257,26 @@ def _backend(tokenizer):
 
 
 @functools.lru_cache(maxsize=4)
-def _window_trust(tokenizer) -> dict[str, bool]:
-    """``{"windows": True}`` while window counts of chunks cut at word breaks may stand for this tokenizer's counts.
+def _splits_words_first(tokenizer) -> bool:
+    """Whether the tokenizer cuts text into words at whitespace before anything else (BERT's WordPiece does).
 
-    True to begin with when the tokenizer cuts text into words at whitespace before anything else
-    (BERT's WordPiece does): a chunk cut at whitespace then holds exactly its window's tokens. Other
-    tokenizers (byte-level BPE, SentencePiece's metaspace) may tokenize a word differently at the
-    start of a text. Set to False for good the first time a checked count differs.
+    A chunk cut at whitespace then holds exactly its window's tokens, so window counts may stand
+    for the tokenizer's. Other tokenizers (byte-level BPE, SentencePiece's metaspace) may tokenize a
+    word differently at the start of a text.
     """
     pre = json.loads(_backend(tokenizer).to_str()).get("pre_tokenizer") or {}
     kinds = {p.get("type") for p in pre.get("pretokenizers", [])} if pre.get("type") == "Sequence" else {pre.get("type")}
-    return {"windows": bool(_WORD_SPLITTERS & kinds) and kinds <= _WORD_SPLITTERS | {"Punctuation", "Digits"}}
+    return bool(_WORD_SPLITTERS & kinds) and kinds <= _WORD_SPLITTERS | {"Punctuation", "Digits"}
+
+
+# Tokenizers whose count of a word-cut chunk was once seen to differ from the window's: every chunk
+# of theirs is counted from then on, for as long as the tokenizer lives.
+_MISCOUNTED: weakref.WeakSet = weakref.WeakSet()
+
+
+def _windows_trusted(tokenizer) -> bool:
+    """Whether window counts of chunks cut at word breaks may stand for this tokenizer's counts."""
+    return tokenizer not in _MISCOUNTED and _splits_words_first(tokenizer)
 
 
 def _encode(texts: list[str], tokenizer, specials: bool, fn):

@@ -22,7 +22,7 @@ import pyarrow as pa
 from kademe.casenumbers import normalize_case_number
 from kademe.checkpoint import atomic_path, chain_key, iter_parquet
 from kademe.settings import Settings
-from kademe.sources import ReadResult
+from kademe.sources import SURROGATES, ReadResult
 
 META_FIELDS = ("date", "chamber", "esas_no", "karar_no")
 CASE_FIELDS = ("esas_no", "karar_no")
@@ -41,7 +41,6 @@ _ODD_SPACES = "\t\u00a0" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u2
 _ODD_STRIPPED = "\u1680\u2028\u2029"  # what str.strip() removes that _SPACES leaves, once controls are gone
 _STRIPPED = "".join(ch for ch in map(chr, range(0x3001)) if ch.isspace() and ch != "\n")  # str.isspace(): none above U+3000
 _LINE_EDGES = re.compile(f"[{re.escape(_STRIPPED)}]+\n[{re.escape(_STRIPPED)}]*|\n[{re.escape(_STRIPPED)}]+")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _YEAR_IN_DATE = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 
 
@@ -73,7 +72,7 @@ def clean_text(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     # Lone surrogates (from JSON "\ud800" escapes) cannot be stored as UTF-8: make them U+FFFD.
     if not _encodes(text):
-        text = _SURROGATE.sub("\ufffd", text)
+        text = SURROGATES.sub("\ufffd", text)
     if not text.replace("\n", "").replace("\t", "").replace("\u00a0", "").isprintable():  # else nothing to drop
         text = _invisible().sub("", text)
     text = _tidy_spaces(text)
@@ -211,7 +210,7 @@ def clean_record(record: dict, file_year: int) -> tuple[dict | None, str | None,
     for name in CASE_FIELDS:  # one canonical form ("2022/14549"), so search matches it on the keyword index
         doc[name] = normalize_case_number(doc[name]) or doc[name] if doc[name] else doc[name]
     # A key with a lone surrogate ("\udfff" in the JSON) crashed the year's Parquet write: make it U+FFFD.
-    rest = {_SURROGATE.sub("\ufffd", k): _clean_value(v) for k, v in record.items() if k not in ("id", "text", "year", *META_FIELDS)}
+    rest = {SURROGATES.sub("\ufffd", k): _clean_value(v) for k, v in record.items() if k not in ("id", "text", "year", *META_FIELDS)}
     doc["meta"] = json.dumps(rest, ensure_ascii=False, sort_keys=True)
     return doc, None, None
 

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         None, description="Corpus name, part of every partition (corpus, year); default: derived from --source."
     )
     collection: str = Field("kademe", description="Qdrant collection name.")
-    workdir: Path = Field(Path("kademe-work"), description="Checkpoints, rejects, reports and the local Qdrant.")
+    workdir: Path = Field(Path("kademe-work"), description="Checkpoints, rejects, reports and the embedded Qdrant Edge store.")
     model: str = Field(DEFAULT_MODEL, description="Embedding model: a local path or an id in the local cache.")
     fallback_model: str | None = Field(None, description="Smaller model for the gpu-small rung.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(32, ge=0, description="Tokens of context repeated at the start of the next chunk.")
     shard_size: int = Field(512, ge=1, description="Chunks per embedding/upsert shard (the unit a resumed run redoes).")
     max_record_bytes: int = Field(16 * 2**20, ge=1024, description="Longer lines are rejected as too_large.")
-    qdrant_url: str | None = Field(None, description="Qdrant server URL; default: local mode at <workdir>/qdrant.")
+    qdrant_url: str | None = Field(None, description="Qdrant server URL; default: Qdrant Edge, embedded, at <workdir>/qdrant.")
     qdrant_api_key: SecretStr | None = Field(None, description="Qdrant API key (never logged).")
     qdrant_api_key_block: str | None = Field(None, description="Name of a Prefect Secret block holding the API key.")
     qdrant_grpc: bool = Field(False, description="Talk to the Qdrant server over gRPC (port 6334) for bulk uploads.")

@@ -24,7 +24,7 @@ from kademe.settings import Settings
 LINE_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
 SUFFIXES = (*LINE_SUFFIXES, ".parquet")
 BATCH = 2000
-_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATES = re.compile("[\ud800-\udfff]")  # lone halves of UTF-16 pairs: JSON allows them, UTF-8 cannot hold them
 
 RECORDS_SCHEMA = pa.schema([("line", pa.int64()), ("record", pa.string())])
 REJECTS_SCHEMA = pa.schema([("line", pa.int64()), ("reason", pa.string()), ("detail", pa.string()), ("raw", pa.string())])
@@ -154,7 +154,7 @@ def _parse(raw: bytes) -> dict:
         record = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (ValueError, RecursionError) as e:  # numbers like 1e400 parse as inf, which JSON cannot hold
         return _reject("invalid_json", str(e)[:200], raw)
-    if _SURROGATE.search(record):
+    if SURROGATES.search(record):
         # A lone "\ud800" escape cannot be written as UTF-8 (it crashed the year's Parquet write):
         # keep the record escaped, and clean turns the surrogate into U+FFFD.
         record = json.dumps(value, allow_nan=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kademe.checkpoint import Partition, chain_key, parquet_rows, read_json, write_json
+from kademe.checkpoint import Partition, chain_key, iter_parquet, parquet_rows, partitions, read_json, write_json
 from kademe.embed.ladder import Ladder
 from kademe.models import vector_name
 from kademe.embed.stage import read_shard, shard_path, summarize_shards, write_shard
@@ -22,7 +22,7 @@ from kademe.settings import Settings, model_fingerprint
 from kademe.lexical.stage import read_sparse
 from kademe.store import Store, open_store
 from kademe.upsert import ensure_collection, point_batches
-from kademe.verify import verify_partition
+from kademe.verify import combine, verify_partition
 
 
 def upgrade_partition(part: Partition, s: Settings, store: Store | None = None) -> dict:
@@ -63,8 +63,6 @@ def _upgrade(part: Partition, s: Settings, store: Store, manifest: dict) -> tupl
     primary_only = s.model_copy(update={"fallback_model": None})  # upgrading must not degrade again
     n_shards = len(list(old_folder.glob("shard-*.parquet")))
     upgraded, events = 0, []
-    from kademe.checkpoint import iter_parquet
-
     for i, rows in enumerate(iter_parquet(chunks, batch_size=old.get("shard_size", s.shard_size))):
         ids, spaces, rungs, vectors = read_shard(shard_path(old_folder, i))
         todo = [j for j, space in enumerate(spaces) if space != primary]
@@ -117,10 +115,6 @@ def _update_report(part: Partition, entry: dict, check: dict) -> None:
 
 def upgrade_years(s: Settings, years: list[int]) -> dict:
     """Upgrade ``years`` of ``s.corpus``, or of every corpus the workdir holds for them."""
-    from kademe.checkpoint import partitions
-
-    from kademe.verify import combine
-
     result: dict = {"years": {}}
     with open_store(s) as store:
         for year in years:
