@@ -47,6 +47,12 @@ def test_ingest_json_is_one_object_with_the_contract_keys(settings, capsys):
     assert set(year["counts"]) == {"read", "documents", "duplicates", "rejected", "chunks", "embedded", "upserted"}
 
 
+def test_empty_query_is_one_line_and_exit_1(tmp_path, capsys):
+    code = main(["search", "", "--workdir", str(tmp_path)])
+    assert code == 1
+    assert capsys.readouterr().err == "kademe: The query is empty: give words, a sentence or case numbers to search for.\n"
+
+
 def run_cli(*args: str, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kademe.cli", *args], capture_output=True, text=True, env=env, timeout=120)
 

@@ -146,3 +146,44 @@ def test_unsearchable_space_is_reported(tmp_path):
     result = search("temyiz", s, mode="dense")
     assert result["not_searched"] and result["not_searched"][0]["space"] == "tiny"
     assert "not searched: 1 points in vector space 'tiny'" in format_hits(result)
+
+
+def test_model_saved_by_the_pinned_sentence_transformers_runs_on_the_fast_encoder(tmp_path, capsys):
+    """Issue 19: sentence-transformers 6 writes ``"pooling_mode": "mean"``; the numpy encoder reads it and
+    gives the vectors SentenceTransformer gives (a 1024-dim Dense projection on top, as in the report)."""
+    import sentence_transformers
+
+    from kademe.embed.model import load_encoder
+    from kademe.embed.query import encode_query, numpy_encoder
+    from kademe.testing import derive_wide_model
+
+    wide = derive_wide_model(tmp_path / "wide", dims=1024)
+    capsys.readouterr()  # the save's progress bars
+    pooling = json.loads((wide / "1_Pooling" / "config.json").read_text())
+    assert sentence_transformers.__version__.startswith("6.") and pooling["pooling_mode"] == "mean"
+    assert numpy_encoder(wide) is not None
+    texts = ["kıdem tazminatı faiz başlangıcı", "İSTANBUL 2. İŞ MAHKEMESİ ıslak imza"]
+    ours = np.stack([encode_query(t, str(wide)) for t in texts])
+    assert capsys.readouterr().err == ""  # no fallback, so nothing to explain
+    ref = load_encoder(wide, "cpu").encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.shape == (2, 1024) and np.abs(ours - ref).max() < 1e-5
+
+
+def test_fallback_says_why_on_stderr(tmp_path, capsys):
+    from kademe.embed.query import numpy_encoder
+    from kademe.testing import derive_small_model
+
+    small = derive_small_model(tmp_path / "small", layers=1)
+    config = small / "1_Pooling" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "pooling_mode": "weightedmean"}))
+    capsys.readouterr()  # the save's progress bars
+    assert numpy_encoder(small) is None
+    assert capsys.readouterr().err == (f"kademe: the fast query encoder cannot run {small.name} (pooling weightedmean); "
+                                       "loading sentence-transformers instead (slower)\n")
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n"])
+def test_empty_query_is_an_error_before_the_store_opens(tmp_path, query):
+    with pytest.raises(KademeError, match=r"^The query is empty: give words, a sentence or case numbers to search for\.$"):
+        search(query, Settings(workdir=tmp_path, collection="yok"))
+    assert list(tmp_path.iterdir()) == []

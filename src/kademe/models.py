@@ -99,6 +99,27 @@ def read_config(path: Path) -> dict | list | None:
         return None
 
 
+# sentence-transformers < 6 wrote one boolean per mode; 6 writes ``"pooling_mode": "mean"`` (or a list).
+_LEGACY_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max",
+                   "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+                   "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
+
+
+def pooling_modes(config: dict) -> list[str]:
+    """The pooling modes a ``Pooling`` module's config names, in either format sentence-transformers writes.
+
+    Example:
+        >>> pooling_modes({"pooling_mode": "mean"}), pooling_modes({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
+        (['mean'], ['cls'])
+    """
+    mode = config.get("pooling_mode")
+    if isinstance(mode, str):
+        return [mode]
+    if isinstance(mode, list):
+        return [str(m) for m in mode]
+    return [_LEGACY_POOLING.get(k, k) for k, v in config.items() if k.startswith("pooling_mode_") and v is True]
+
+
 @functools.lru_cache(maxsize=4)
 def load_tokenizer(model_dir: Path):
     """The model's fast tokenizer (no weights loaded)."""

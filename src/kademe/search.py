@@ -147,7 +147,7 @@ def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None =
         lists dense spaces holding points that could not be searched, and why.
 
     Raises:
-        KademeError: unknown mode, no such collection, or no bm25 vector where the mode needs one.
+        KademeError: an empty query, unknown mode, no such collection, or no bm25 vector where the mode needs one.
 
     Example:
         >>> search("2022/14549 E., 2023/4695 K.", Settings(workdir="work", collection="kararlar"))["hits"][0]["esas_no"]
@@ -158,6 +158,8 @@ def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None =
 
     if mode not in MODES:
         raise KademeError(f"Unknown search mode {mode!r}.\n\nUse --mode hybrid, dense or lexical.")
+    if not query.strip():
+        raise KademeError("The query is empty: give words, a sentence or case numbers to search for.")
     if store is None:
         with open_store(s) as opened:
             return search(query, s, mode=mode, year=year, corpus=corpus, top_k=top_k, store=opened)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kademe.errors import KademeError
-from kademe.models import read_config
+from kademe.models import pooling_modes, read_config
 
 if TYPE_CHECKING:
     import numpy as np
@@ -154,10 +154,8 @@ def embedding_dims(model_dir: Path) -> int:
             dims = (read_config(folder / "config.json") or {}).get("out_features", dims)
         elif kind.endswith("Pooling"):
             cfg = read_config(folder / "config.json") or {}  # sentence-transformers < 6 and >= 6 spell it differently
-            mode = cfg.get("pooling_mode")
-            modes = len(mode) if isinstance(mode, list) else sum(1 for k, v in cfg.items() if k.startswith("pooling_mode_") and v is True)
             width = cfg.get("word_embedding_dimension", cfg.get("embedding_dimension"))
-            dims = width * max(modes, 1) if isinstance(width, int) else dims
+            dims = width * max(len(pooling_modes(cfg)), 1) if isinstance(width, int) else dims
     if dims is None:
         dims = (read_config(Path(model_dir) / "config.json") or {}).get("hidden_size")
     if isinstance(dims, int):

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from kademe.models import max_seq_length, read_config, resolve_model
+from kademe.models import max_seq_length, pooling_modes, read_config, resolve_model
 
 ARCHITECTURES = {"bert", "roberta", "xlm-roberta"}
 MODULES = {"Transformer", "Pooling", "Dense", "Normalize"}
@@ -55,8 +56,17 @@ def encode_query(text: str, model: str) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def numpy_encoder(model_dir: Path) -> NumpyEncoder | None:
-    """The numpy encoder for ``model_dir``, or None when the model is outside what it supports."""
-    return NumpyEncoder.load(model_dir) if unsupported_reason(model_dir) is None else None
+    """The numpy encoder for ``model_dir``, or None when the model is outside what it supports.
+
+    A None says why on stderr, once per model: the sentence-transformers fallback costs seconds,
+    and a user waiting on ``kademe search`` should know what made it slow.
+    """
+    why = unsupported_reason(model_dir)
+    if why is None:
+        return NumpyEncoder.load(model_dir)
+    print(f"kademe: the fast query encoder cannot run {model_dir.name} ({why}); "
+          "loading sentence-transformers instead (slower)", file=sys.stderr)
+    return None
 
 
 def _modules(model_dir: Path) -> list[dict]:
@@ -85,9 +95,8 @@ def unsupported_reason(model_dir: Path) -> str | None:
         kind = module["type"].rsplit(".", 1)[-1]
         checks.append((kind in MODULES, f"module {kind}"))
         if kind == "Pooling":
-            pooling = read_config(model_dir / module["path"] / "config.json") or {}
-            modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v]
-            checks.append((len(modes) == 1 and modes[0] in _POOLING, f"pooling {modes}"))
+            modes = pooling_modes(read_config(model_dir / module["path"] / "config.json") or {})
+            checks.append((len(modes) == 1 and modes[0] in _POOLING, f"pooling {'+'.join(modes) or 'unknown'}"))
         if kind == "Dense":
             dense = read_config(model_dir / module["path"] / "config.json") or {}
             checks.append(((model_dir / module["path"] / "model.safetensors").exists()
@@ -96,7 +105,7 @@ def unsupported_reason(model_dir: Path) -> str | None:
     return next((why for ok, why in checks if not ok), None)
 
 
-_POOLING = {"pooling_mode_mean_tokens", "pooling_mode_cls_token", "pooling_mode_max_tokens"}
+_POOLING = {"mean", "cls", "max"}
 _ACTIVATIONS = {"Identity": lambda x: x, "Tanh": np.tanh}
 # Rational approximation of erf (Eigen's, as in XLA/TensorFlow): |error| < 1e-7 against math.erf.
 _ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
@@ -159,11 +168,11 @@ class NumpyEncoder:
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=max_seq_length(model_dir))
         sbert = read_config(model_dir / "sentence_bert_config.json") or {}
-        pooling, dense = "pooling_mode_mean_tokens", []
+        pooling, dense = "mean", []
         for module in _modules(model_dir):
             kind, folder = module["type"].rsplit(".", 1)[-1], model_dir / module["path"]
             if kind == "Pooling":
-                pooling = next(k for k, v in (read_config(folder / "config.json") or {}).items() if k in _POOLING and v)
+                pooling = pooling_modes(read_config(folder / "config.json") or {})[0]
             elif kind == "Dense":
                 dense_config = read_config(folder / "config.json") or {}
                 layer = load_file(str(folder / "model.safetensors"))
@@ -181,9 +190,9 @@ class NumpyEncoder:
         ids = np.asarray(self.tokenizer.encode(text).ids, dtype=np.int64)
         with _one_blas_thread():
             hidden = self._forward(ids)
-        if self.pooling == "pooling_mode_cls_token":
+        if self.pooling == "cls":
             vec = hidden[0]
-        elif self.pooling == "pooling_mode_max_tokens":
+        elif self.pooling == "max":
             vec = hidden.max(0)
         else:
             vec = hidden.mean(0)
