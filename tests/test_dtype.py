@@ -83,7 +83,7 @@ def test_half_precision_halves_the_paper_cost_and_doubles_the_budget(fake_gpu):
 def test_leaving_the_gpu_rungs_evicts_the_primary_model(real_chunks, fake_gpu, small_model, forced, fallback, last):
     fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", forced)
     ladder = Ladder(Settings(device="cuda", fallback_model=str(small_model) if fallback else None))
-    alive = weakref.ref(load_encoder(ladder.primary_dir, ladder.gpu_device, ladder.dtypes["gpu"]))
+    alive = weakref.ref(load_encoder(ladder.primary_dir, ladder.card.device, ladder.dtypes["gpu"]))
     out = ladder.embed(real_chunks[0][:6], real_chunks[1][:6])
     gc.collect()
     assert set(out.rungs) == {last} and ladder.evicted

@@ -49,8 +49,8 @@ def test_demo_copies_the_packaged_sample_files(tmp_path):
 
 
 def test_instruments_are_read_at_their_seams_only():
-    """Issue 11: the encoder seam (the Ladder), the store seam (store.base.call) and the crash points read the
-    KADEME_FAULT_* instruments; no other production module does."""
+    """Issue 11: the encoder seam (where the Ladder's card is chosen: embed/card.py, issue 19), the store seam
+    (store.base.call) and the crash points read the KADEME_FAULT_* instruments; no other production module does."""
     import re
     from pathlib import Path
 
@@ -67,4 +67,4 @@ def test_instruments_are_read_at_their_seams_only():
         found |= set(re.findall(r"environ[^\n]*(KADEME_FAULT_\w+)", text))
         if found:
             readers[rel] = found
-    assert set(readers) <= {"embed/ladder.py", "store/base.py"}, readers
+    assert set(readers) <= {"embed/card.py", "store/base.py"}, readers

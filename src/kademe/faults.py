@@ -104,6 +104,12 @@ def fake_cuda() -> bool:
     return os.environ.get("KADEME_FAULT_FAKE_CUDA", "") not in ("", "0", "false")
 
 
+def encoder_instruments() -> bool:
+    """True when an instrument of the encoder seam is set (fake card, free memory, injected OOM)."""
+    return fake_cuda() or any(os.environ.get(f"KADEME_FAULT_{name}", "") not in ("", "0")
+                              for name in ("FREE_MB", "OOM_RUNGS", "OOM_TOKENS"))
+
+
 def fake_free_bytes() -> int | None:
     """``KADEME_FAULT_FREE_MB`` in bytes when CUDA is faked and the variable is set; else None."""
     mb = os.environ.get("KADEME_FAULT_FREE_MB", "")

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kademe.embed.model import evict_encoder, load_encoder, normalized, resolve_dtype
-from kademe.embed.oom import enable_expandable_segments, free_memory, frozen_heap, is_oom, release_memory
-from kademe.errors import KademeError
+from kademe.embed.card import Card, choose_card
+from kademe.embed.oom import frozen_heap, is_oom, release_memory
 from kademe.models import max_seq_length, resolve_model, vector_name
-from kademe.faults import check_oom, crash_point, fake_cuda, fake_free_bytes
+from kademe.faults import crash_point
 from kademe.settings import Settings
 
 RUNGS = ("gpu", "gpu-batch1", "gpu-small", "cpu")
@@ -61,21 +61,12 @@ class Embedded:
     events: list[OomEvent] = field(default_factory=list)
 
 
-def cuda_usable(device: str) -> bool:
-    """Whether the GPU rungs apply for ``--device``; raise if cuda was asked for and is absent."""
-    import torch
-
-    has_cuda = torch.cuda.is_available() or fake_cuda()
-    if device == "cuda" and not has_cuda:
-        raise KademeError("--device cuda was given but PyTorch sees no CUDA device.\n\nUse --device auto or --device cpu.")
-    return device != "cpu" and has_cuda
-
-
 class Ladder:
     """Embeds one year's chunks; remembers the rung, budget and events across that year's shards.
 
     Args:
         s: settings (``model``, ``fallback_model``, ``device``, ``dtype``, ``batch_size``, ``token_budget``).
+        card: the card to encode on (``kademe.embed.card``); default: ``choose_card()``.
 
     Attributes worth reading after a run: ``dtypes`` (rung -> the dtype it computes in; the GPU
     rungs use ``--dtype``, the cpu rung float32 unless bfloat16 was asked for), ``encode_seconds``
@@ -89,23 +80,20 @@ class Ladder:
         (2, ['cpu', 'cpu'])
     """
 
-    def __init__(self, s: Settings):
+    def __init__(self, s: Settings, card: Card | None = None):
         self.s = s
-        # The encoder seam reads the GPU instruments here, once (issue 11): with KADEME_FAULT_FAKE_CUDA
-        # the GPU rungs run, on the CPU, and the report says the device was the CPU.
-        self.fake = fake_cuda()
-        self.gpu_device = "cpu" if self.fake else "cuda"
+        self.card = card or choose_card()  # the real card or an instrumented one; the ladder never asks which
         self.primary_dir = resolve_model(s.model)
         self.fallback_dir = resolve_model(s.fallback_model) if s.fallback_model else None
         self.primary_space = vector_name(s.model)
         self.fallback_space = vector_name(s.fallback_model) if s.fallback_model else None
         self.max_len = max_seq_length(self.primary_dir)
-        self.rung = "gpu" if cuda_usable(s.device) else "cpu"
+        self.rung = "gpu" if self.card.gpu_rungs(s.device) else "cpu"
         self.allocator: str | None = None
         self.ceiling: int | None = None  # smallest padded size seen to fail on the gpu rung
         self.ceiling_free: int | None = None  # free memory measured just after that failure, if known
         self.floor = 0  # largest padded size seen to succeed on the gpu rung
-        self.cost_per_token: float | None = None  # measured bytes per padded token (real CUDA only)
+        self.cost_per_token: float | None = None  # measured bytes per padded token (where the card measures it)
         self.streak = 0
         self.probe_wait = PROBE_FIRST
         self.grow_after = GROW_AFTER  # bench/ladder.py sets it out of reach to measure halving-only
@@ -114,9 +102,9 @@ class Ladder:
         self.batches_on_gpu = 0
         self.encode_seconds = 0.0
         self.evicted = False
-        self.dtypes = rung_dtypes(s.dtype, gpu=self.rung == "gpu", device=self.gpu_device)
-        if self.rung == "gpu" and not self.fake:
-            load_encoder(self.primary_dir, "cuda", self.dtypes["gpu"])  # weights first, so free memory is measured without them
+        self.dtypes = rung_dtypes(s.dtype, gpu=self.rung == "gpu", device=self.card.device)
+        if self.rung == "gpu":
+            load_encoder(self.primary_dir, self.card.device, self.dtypes["gpu"])  # weights first, so free memory is measured without them
         self.budget = self._planned_budget()
 
     # -- public -------------------------------------------------------------------------------
@@ -166,9 +154,9 @@ class Ladder:
 
     def encode_batch(self, rung: str, texts: list[str], padded_tokens: int) -> np.ndarray:
         """The encoder seam: one batch on one rung -> normalized float32 vectors (rows x dim)."""
-        check_oom(rung, len(texts), padded_tokens)
+        self.card.check_batch(rung, len(texts), padded_tokens)
         model_dir = self.fallback_dir if rung == "gpu-small" else self.primary_dir
-        model = load_encoder(model_dir, "cpu" if rung == "cpu" else self.gpu_device, self.dtypes[rung])
+        model = load_encoder(model_dir, "cpu" if rung == "cpu" else self.card.device, self.dtypes[rung])
         start = time.perf_counter()
         try:
             vecs = model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
@@ -244,25 +232,19 @@ class Ladder:
         return free is not None and free > FREED * self.ceiling_free
 
     def _free(self) -> int | None:
-        """Free GPU memory as measured now: the card's, or ``KADEME_FAULT_FREE_MB`` under the fake card."""
-        return fake_free_bytes() if self.fake else free_memory()
+        """Free GPU memory as the card measures it now (None: unknown)."""
+        return self.card.free()
 
     @property
     def real_device(self) -> str:
-        """The device that really computed: ``cuda`` only when a GPU rung ran on a real card."""
-        return "cuda" if self.batches_on_gpu and not self.fake else "cpu"
+        """The device that really computed: the card's when a GPU rung ran (``cpu`` on a fake card), else ``cpu``."""
+        return self.card.device if self.batches_on_gpu else "cpu"
 
     def _calibrate(self, padded: int) -> None:
-        """Learn bytes per padded token from the peak the last batch really used (real CUDA only)."""
-        import torch
-
-        if self.fake or not torch.cuda.is_available():
-            return
-        peak = torch.cuda.max_memory_allocated() - torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        if peak > 0:
-            seen = peak / padded
-            self.cost_per_token = max(self.cost_per_token or 0.0, seen)
+        """Learn bytes per padded token from the peak the last batch really used (where the card measures it)."""
+        peak = self.card.peak_bytes()
+        if peak is not None:
+            self.cost_per_token = max(self.cost_per_token or 0.0, peak / padded)
 
     def _after_oom(self, rung: str, batch: list[int], padded: int, n_tokens: list[int], pending: deque) -> OomEvent:
         self.streak = 0
@@ -286,7 +268,7 @@ class Ladder:
             raise RuntimeError("CUDA out of memory reported on the cpu rung; nothing below it")  # pragma: no cover
         nxt = RUNGS[RUNGS.index(rung) + 1]
         if nxt == "gpu-batch1":
-            self.allocator = enable_expandable_segments() + (" (KADEME_FAULT_FAKE_CUDA)" if self.fake else "")
+            self.allocator = self.card.expandable_segments()
         if nxt == "gpu-small" and self.fallback_dir is None:
             nxt = "cpu"  # no --fallback-model: skip the rung
         if nxt in ("gpu-small", "cpu"):
@@ -297,7 +279,7 @@ class Ladder:
         """Drop the primary model from the card when the ladder leaves the GPU rungs: the fallback gets its memory."""
         if self.evicted:
             return
-        evict_encoder(self.primary_dir, self.gpu_device, self.dtypes["gpu"])
+        evict_encoder(self.primary_dir, self.card.device, self.dtypes["gpu"])
         release_memory()
         self.evicted = True
 
@@ -322,8 +304,9 @@ def preload_encoder(s: Settings) -> None:
     ``load_encoder`` keeps one encoder per process, model, device and dtype; ``kademe ingest`` calls
     this while Prefect's temporary server starts, taking the model load off the flow's critical path.
     """
-    gpu = cuda_usable(s.device)
-    device = "cuda" if gpu and not fake_cuda() else "cpu"
+    card = choose_card()
+    gpu = card.gpu_rungs(s.device)
+    device = card.device if gpu else "cpu"
     load_encoder(resolve_model(s.model), device, rung_dtypes(s.dtype, gpu=gpu, device=device)["gpu" if gpu else "cpu"])
 
 
