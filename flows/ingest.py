@@ -23,6 +23,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.gpu import gpu_slot
+from flows.parameters import settings_from, takes_settings
 from kademe.chunk import ChunkResult, chunk_texts
 from kademe.clean import CleanResult, clean_records
 from kademe.embed.stage import EmbedResult, ShardFeed, embed_chunks
@@ -124,46 +125,15 @@ def _logged(stage: str, result):
     return result
 
 
-def settings_from(params: dict) -> Settings:
-    """Flow parameters -> Settings; a None parameter falls back to KADEME_* or the default."""
-    s = Settings(**{k: v for k, v in params.items() if v is not None})
-    if s.qdrant_api_key_block and not s.qdrant_api_key:
-        from prefect.blocks.system import Secret
-
-        s = s.model_copy(update={"qdrant_api_key": Secret.load(s.qdrant_api_key_block).get()})
-    return s
-
-
 @flow(name="ingest-year", flow_run_name="ingest-{year}", log_prints=True)
-def ingest_year(
-    year: int,
-    source: str | None = None,
-    collection: str | None = None,
-    workdir: str | None = None,
-    model: str | None = None,
-    fallback_model: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    token_budget: int | None = None,
-    chunk_tokens: int | None = None,
-    chunk_overlap: int | None = None,
-    shard_size: int | None = None,
-    max_record_bytes: int | None = None,
-    qdrant_url: str | None = None,
-    qdrant_api_key_block: str | None = None,
-    qdrant_grpc: bool | None = None,
-    bm25_language: str | None = None,
-    corpus: str | None = None,
-    dtype: str | None = None,
-    build_index: bool = True,
-) -> dict:
+@takes_settings()
+def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
     """Ingest one year of a corpus: read -> clean -> chunk -> lexical -> embed + upsert -> verify -> index.
 
     Returns the year's summary. ``build_index=False`` leaves the index build to the caller
     (``ingest-years`` builds it once, after its last year).
     """
-    params = {k: v for k, v in locals().items() if k not in ("year", "build_index")}
-    s = settings_from(params)
+    s = settings_from(settings)
     started = time.monotonic()
 
     read = read_year_task(year, s)
@@ -213,38 +183,18 @@ def _artifact_key(key: str) -> str:
 
 
 @flow(name="ingest-years", flow_run_name="ingest-{years}", log_prints=True)
-def ingest_years(
-    years: list[int],
-    source: str | None = None,
-    collection: str | None = None,
-    workdir: str | None = None,
-    model: str | None = None,
-    fallback_model: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    token_budget: int | None = None,
-    chunk_tokens: int | None = None,
-    chunk_overlap: int | None = None,
-    shard_size: int | None = None,
-    max_record_bytes: int | None = None,
-    qdrant_url: str | None = None,
-    qdrant_api_key_block: str | None = None,
-    qdrant_grpc: bool | None = None,
-    bm25_language: str | None = None,
-    corpus: str | None = None,
-    dtype: str | None = None,
-) -> dict:
+@takes_settings()
+def ingest_years(years: list[int], **settings) -> dict:
     """Ingest several years one after another; a failed year is reported and the next one goes on.
 
     The store's index is built once, after the last year, off the embedding's critical path; its
     seconds go to the last completed year's ``stages.index``.
     """
-    params = {k: v for k, v in locals().items() if k != "years"}
-    s = settings_from(params)
+    s = settings_from(settings)
     result: dict = {"years": {}}
     for year in years:
         started = time.monotonic()
-        state = ingest_year(year, **params, build_index=False, return_state=True)
+        state = ingest_year(year, **settings, build_index=False, return_state=True)
         if state.is_completed():
             result["years"][str(year)] = state.result()
         else:

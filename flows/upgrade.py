@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.ingest import settings_from
+from flows.parameters import settings_from, takes_settings
 from kademe.errors import KademeError
 from kademe.upgrade import upgrade_years as upgrade_years_of
 
@@ -16,24 +16,16 @@ def upgrade_year_task(year: int, s) -> dict:
     return upgrade_years_of(s, [year])["years"][str(year)]
 
 
+# Upgrading re-embeds chunks already in the checkpoints with the primary model: it reads no source,
+# chunks nothing, analyzes nothing and never falls back to another model.
+NOT_READ = ("source", "fallback_model", "chunk_tokens", "chunk_overlap", "max_record_bytes", "bm25_language")
+
+
 @flow(name="upgrade-years", flow_run_name="upgrade-{years}")
-def upgrade_years(
-    years: list[int],
-    collection: str | None = None,
-    workdir: str | None = None,
-    model: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    token_budget: int | None = None,
-    shard_size: int | None = None,
-    qdrant_url: str | None = None,
-    qdrant_api_key_block: str | None = None,
-    qdrant_grpc: bool | None = None,
-    corpus: str | None = None,
-    dtype: str | None = None,
-) -> dict:
+@takes_settings(exclude=NOT_READ)
+def upgrade_years(years: list[int], **settings) -> dict:
     """Upgrade each year; a year that fails is reported and the next one goes on."""
-    s = settings_from({k: v for k, v in locals().items() if k != "years"})
+    s = settings_from(settings)
     result: dict = {"years": {}}
     for year in years:
         state = upgrade_year_task(year, s, return_state=True)
