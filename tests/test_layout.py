@@ -40,7 +40,7 @@ def test_the_product_path_imports_no_test_instruments():
 def test_demo_copies_the_packaged_sample_files(tmp_path):
     from importlib import resources
 
-    from kademe.cli import copy_sample_corpus
+    from flows.demo import copy_sample_corpus
 
     copied = copy_sample_corpus(tmp_path)
     packaged = resources.files("kademe").joinpath("data", "sample")

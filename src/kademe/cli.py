@@ -1,7 +1,9 @@
-"""The ``kademe`` command: a thin layer over the stage functions and the Prefect flows.
+"""The ``kademe`` command: parse the arguments, call the Python API or the flows, format the result.
 
 Results go to stdout (one JSON object with ``--json``), logs to stderr. A ``KademeError`` prints its
-message alone and exits 1; an invalid option exits 2.
+message alone and exits 1; an invalid option exits 2. A command is a ``cmd_<name>`` function listed
+in ``COMMANDS``, with its parser in ``build_parser``; the flows are imported inside the commands
+that run them (``flows.launch``, ``flows.demo``), so ``kademe search`` or ``kademe plan`` never load Prefect.
 """
 
 from __future__ import annotations
@@ -10,9 +12,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -138,106 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _prefect_defaults() -> None:
-    """Quiet, offline-friendly Prefect defaults for the ephemeral server the CLI starts."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def _start_temporary_server() -> Future | None:
-    """Start Prefect's temporary server in a background thread when no API URL is set; None otherwise.
-
-    Prefect starts it on the flow's first API call (``get_client``), ~8 s of waiting on a 2-core box.
-    Its ``SubprocessASGIServer`` is one per process (port None), so a server started here is the one
-    the flow then finds running. The caller must wait for the future before starting the flow:
-    the server counts as running from the moment it is launched, not from its first healthy answer.
-
-    Returns:
-        A future that resolves when the server answers (or raises what its start raised), or None
-        when ``PREFECT_API_URL`` is set or ephemeral mode is off (the flow then behaves as before).
-
-    Example:
-        >>> server = _start_temporary_server()  # doctest: +SKIP
-        >>> server is None or server.result() is None  # doctest: +SKIP
-        True
-    """
-    from prefect.settings import get_current_settings
-
-    settings = get_current_settings()
-    if settings.api.url or not settings.server.ephemeral.enabled:
-        return None
-
-    def start() -> None:
-        from prefect.server.api.server import SubprocessASGIServer
-
-        SubprocessASGIServer().start()
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kademe-prefect-server")
-    future = pool.submit(start)
-    pool.shutdown(wait=False)  # the start runs on; the caller waits on the future
-    return future
-
-
-def _embedding_ahead(s: Settings, years: list[int]) -> bool:
-    """Whether some year has never been embedded here (no embed entry in its manifest): then the model is needed.
-
-    A warm rerun skips the preload (it would load a model no stage uses); a rerun with changed
-    settings loads the model in the embed stage, as before.
-    """
-    return any("embed" not in s.partition(year).manifest() for year in years)
-
-
-def run_ingest(s: Settings, years: list[int]) -> dict:
-    """Run the ``ingest-years`` flow (ephemeral Prefect unless PREFECT_API_URL is set).
-
-    Without PREFECT_API_URL, Prefect's temporary server starts in the background while this thread
-    loads the model and imports the flow; the flow starts once the server answers.
-    """
-    _prefect_defaults()
-    server = _start_temporary_server()
-    if server is not None and _embedding_ahead(s, years):
-        from kademe.embed.ladder import preload_encoder
-
-        preload_encoder(s)  # while the server starts: the embed stage reuses the loaded model
-    from flows.ingest import ingest_years
-
-    if server is not None:
-        server.result()  # a failed start raises here, as it would have at the flow's first API call
-    return ingest_years(years, **s.flow_parameters())
-
-
-def preflight(s: Settings, years: list[int]) -> None:
-    """Catch bad invocations before any work starts: each a one-line KademeError."""
-    from kademe.models import resolve_model
-    from kademe.sources import resolve_source
-    from kademe.store import open_store
-
-    for year in years:
-        resolve_source(s.source, year)
-    for model in filter(None, (s.model, s.fallback_model)):
-        resolve_model(model)
-    from kademe.embed.ladder import cuda_usable
-
-    cuda_usable(s.device)  # --device cuda without CUDA is an error before any work
-    try:
-        Path(s.workdir).mkdir(parents=True, exist_ok=True)
-        probe = Path(s.workdir) / ".kademe-write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise KademeError(f"Work directory '{s.workdir}' is not writable: {e.strerror}.\n\nPass --workdir with a writable folder.") from None
-    from kademe.upsert import ensure_collection
-
-    with open_store(s) as store:
-        ensure_collection(store, s)  # a wrong vector size or API key fails here, in one line
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from flows.launch import run_ingest
+    from kademe.preflight import check_ingest
+
     s = settings_from_args(args)
     years = parse_years(args.years)
-    preflight(s, years)
+    check_ingest(s, years)
     result = run_ingest(s, years)
     _emit(args, result, _format_summary)
     return 0 if all(y["status"] == "completed" for y in result["years"].values()) else 1
@@ -266,7 +172,6 @@ def _format_verify(result: dict) -> str:
 def cmd_search(args: argparse.Namespace) -> int:
     from kademe.search import format_hits, search
 
-    _prefect_defaults()
     s = settings_from_args(args)
     result = search(args.query, s, mode=args.mode, year=args.year, corpus=s.corpus, top_k=args.top_k)
     _emit(args, result, format_hits)
@@ -274,103 +179,42 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="kademe-demo-"))
-    data = workdir / "data"
-    if not data.exists():
-        copy_sample_corpus(data)
-    s = Settings(source=str(data / "yargitay_{year}.ndjson"), workdir=workdir, collection="yargitay-demo", device="cpu")
-    print(f"kademe demo: sample corpus in {data}, work directory {workdir}", file=sys.stderr)
-    started = time.monotonic()
-    result = run_ingest(s, [2021, 2022, 2023])
-    result["seconds"] = round(time.monotonic() - started, 2)
-    query = _demo_query(workdir)
-    from kademe.search import search
+    from flows.demo import run_demo
+    from kademe.search import format_hits
 
-    result["search"] = {"query": query, **search(query, s, top_k=3)}
-    result["workdir"] = str(workdir)
+    result = run_demo(Path(args.workdir) if args.workdir else None)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
         print(_format_summary(result))
-        print(f"\nTotal {result['seconds']:.1f} s. Run again warm: kademe demo --workdir {workdir}\n")
-        print(f"Search: {query!r}")
-        from kademe.search import format_hits
-
+        print(f"\nTotal {result['seconds']:.1f} s. Run again warm: kademe demo --workdir {result['workdir']}\n")
+        print(f"Search: {result['search']['query']!r}")
         print(format_hits(result["search"]))
     return 0 if all(y["status"] == "completed" for y in result["years"].values()) else 1
 
 
-def copy_sample_corpus(dest: Path) -> list[Path]:
-    """Copy the packaged sample corpus (``kademe/data/sample/*.ndjson``) into ``dest``."""
-    from importlib import resources
-
-    dest.mkdir(parents=True, exist_ok=True)
-    copied = []
-    for item in resources.files("kademe").joinpath("data", "sample").iterdir():
-        if item.name.endswith(".ndjson"):
-            (dest / item.name).write_bytes(item.read_bytes())
-            copied.append(dest / item.name)
-    return sorted(copied)
-
-
-def _demo_query(workdir: Path) -> str:
-    """A sentence from the claim paragraph of the first 2022 sample decision (unique to that decision)."""
-    with open(workdir / "data" / "yargitay_2022.ndjson", "rb") as f:
-        first = json.loads(f.readline().decode("utf-8-sig"))
-    paragraph = first["text"].split("\n\n")[3]
-    return max(paragraph.split(". "), key=len).rstrip(".") + "."
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
-    from kademe.embed.plan import format_table, max_token_budget, plan_table, resolve_shape
+    from kademe.embed.plan import plan_model
 
-    shape = resolve_shape(args.model)
-    free = int(args.gpu_mem * 1e9) if args.gpu_mem else _measured_free()
-    length = min(args.max_tokens or shape.max_positions - 2, shape.max_positions)
-    lengths = sorted({n for n in (128, 512, 2048, 8192) if n <= length} | {length})
-    dtype = _plan_dtype(args.dtype)
-    rows = plan_table(shape, free, lengths=tuple(lengths), attention=args.attention, dtype_bytes=dtype)
-    budget = max_token_budget(shape, free, length, attention=args.attention, dtype_bytes=dtype) if free else None
-    result = {"model": args.model, "params": shape.params, "free_bytes": free, "max_tokens": length,
-              "attention": args.attention, "dtype": dtype, "token_budget": budget, "rows": rows}
-    _emit(args, result, lambda r: format_table(r["rows"]) + (
-        f"\n\nWith {r['free_bytes'] / 1e9:.1f} GB free, at {length} tokens: token budget {budget} "
-        f"(batch {budget // length if budget else 0})" if free else "\n\nPass --gpu-mem GB for a token budget."))
+    result = plan_model(args.model, gpu_mem_gb=args.gpu_mem, max_tokens=args.max_tokens, attention=args.attention, dtype=args.dtype)
+    _emit(args, result, _format_plan)
     return 0
 
 
-def _plan_dtype(setting: str) -> str:
-    """The dtype a plan is for: ``auto`` is what the encoder would use here (CUDA: bf16/fp16; else fp16, the card's)."""
-    if setting != "auto":
-        return setting
-    try:
-        import torch
+def _format_plan(result: dict) -> str:
+    from kademe.embed.plan import format_table
 
-        if torch.cuda.is_available():
-            return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    except Exception:  # noqa: BLE001 - planning works without torch's CUDA
-        pass
-    return "float16"
-
-
-def _measured_free() -> int | None:
-    try:
-        from kademe.embed.oom import free_memory
-
-        return free_memory()
-    except Exception:  # noqa: BLE001 - a plan without a GPU is still a plan
-        return None
+    budget, length = result["token_budget"], result["max_tokens"]
+    if not result["free_bytes"]:
+        return format_table(result["rows"]) + "\n\nPass --gpu-mem GB for a token budget."
+    return format_table(result["rows"]) + (f"\n\nWith {result['free_bytes'] / 1e9:.1f} GB free, at {length} tokens: token budget {budget} "
+                                           f"(batch {budget // length if budget else 0})")
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    _prefect_defaults()
-    from flows.upgrade import upgrade_years
+    from flows.launch import run_upgrade
 
-    import inspect
-
-    s = settings_from_args(args)
-    accepted = inspect.signature(upgrade_years.fn).parameters
-    result = upgrade_years(parse_years(args.years), **{k: v for k, v in s.flow_parameters().items() if k in accepted})
+    result = run_upgrade(settings_from_args(args), parse_years(args.years))
     _emit(args, result, lambda r: "\n".join(f"{y}: {v['status']}, degraded {v['degraded']}, re-embedded {v['upgraded']}" for y, v in r["years"].items()))
     return 0 if all(v["status"] == "completed" for v in result["years"].values()) else 1
 

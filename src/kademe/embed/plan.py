@@ -306,6 +306,39 @@ def plan_table(shape: ModelShape, free_bytes: int | None,
     return rows
 
 
+def plan_model(model: str, gpu_mem_gb: float | None = None, max_tokens: int | None = None,
+               attention: str = "sdpa", dtype: str = "auto") -> dict:
+    """The ``kademe plan`` report: the memory table of ``model`` and a token budget for the free memory.
+
+    Args:
+        model: a model path, a cached id, or a known public id (``resolve_shape``).
+        gpu_mem_gb: free GPU memory in GB; default: what this machine's card measures (None without one).
+        max_tokens: longest sequence to plan for; default: the model's limit.
+        attention: ``sdpa`` or ``eager``.
+        dtype: ``auto`` is the precision the encoder would use on this machine's card
+            (``kademe.embed.model.resolve_dtype``: bfloat16/float16 on CUDA, float32 without a card);
+            an explicit dtype is planned as given.
+
+    Returns:
+        ``{"model", "params", "free_bytes", "max_tokens", "attention", "dtype", "token_budget", "rows"}``;
+        ``token_budget`` is None without free memory.
+    """
+    from kademe.embed.card import choose_card
+    from kademe.embed.model import resolve_dtype
+
+    shape = resolve_shape(model)
+    card = choose_card()
+    free = int(gpu_mem_gb * 1e9) if gpu_mem_gb else (card.free() if card.present() else None)
+    length = min(max_tokens or shape.max_positions - 2, shape.max_positions)
+    lengths = sorted({n for n in (128, 512, 2048, 8192) if n <= length} | {length})
+    if dtype == "auto":
+        dtype = resolve_dtype("auto", card.device if card.present() else "cpu")
+    rows = plan_table(shape, free, lengths=tuple(lengths), attention=attention, dtype_bytes=dtype)
+    budget = max_token_budget(shape, free, length, attention=attention, dtype_bytes=dtype) if free else None
+    return {"model": model, "params": shape.params, "free_bytes": free, "max_tokens": length,
+            "attention": attention, "dtype": dtype, "token_budget": budget, "rows": rows}
+
+
 _COLUMNS = ("batch", "seq_len", "weights_gb", "activations_gb", "attention_gb", "total_gb", "fits")
 
 

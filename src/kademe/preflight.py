@@ -1,0 +1,42 @@
+"""Catch a bad ``kademe ingest`` before any work starts: each problem is one ``KademeError`` saying what to do.
+
+Checked in the order a run would meet them: every year's source file, the models, the device, a
+writable work directory, then the store (open it and create or check the collection, so a wrong
+vector size, URL or API key fails here, in one line, instead of after the embedding).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kademe.embed.card import choose_card
+from kademe.errors import KademeError
+from kademe.models import resolve_model
+from kademe.settings import Settings
+from kademe.sources import resolve_source
+from kademe.store import open_store
+from kademe.upsert import ensure_collection
+
+
+def check_ingest(s: Settings, years: list[int]) -> None:
+    """Raise the first ``KademeError`` an ingest of ``years`` with ``s`` would meet; return None when none.
+
+    Example:
+        >>> check_ingest(Settings(source="data/nope_{year}.ndjson"), [2011])  # doctest: +SKIP
+        Traceback (most recent call last):
+        kademe.errors.KademeError: Source file 'data/nope_2011.ndjson' for year 2011 does not exist. ...
+    """
+    for year in years:
+        resolve_source(s.source, year)
+    for model in filter(None, (s.model, s.fallback_model)):
+        resolve_model(model)
+    choose_card().gpu_rungs(s.device)  # --device cuda without CUDA
+    try:
+        Path(s.workdir).mkdir(parents=True, exist_ok=True)
+        probe = Path(s.workdir) / ".kademe-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise KademeError(f"Work directory '{s.workdir}' is not writable: {e.strerror}.\n\nPass --workdir with a writable folder.") from None
+    with open_store(s) as store:
+        ensure_collection(store, s)
