@@ -47,6 +47,30 @@ def test_prefect_yaml_deploys_the_flow_with_its_own_parameters(name, function, r
     assert d["pull"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $KADEME_PROJECT_DIR }}"}}]
 
 
+@pytest.mark.parametrize(("entrypoint", "required", "left_out"), [
+    ("flows/ingest.py:ingest_year", "year", {"qdrant_api_key"}),
+    ("flows/ingest.py:ingest_years", "years", {"qdrant_api_key"}),
+    ("flows/upgrade.py:upgrade_years", "years", {"qdrant_api_key", "source", "fallback_model", "chunk_tokens",
+                                                 "chunk_overlap", "max_record_bytes", "bm25_language"}),
+])
+def test_deployment_schema_lists_the_settings_as_parameters(entrypoint, required, left_out):
+    """Issue 19: the flows take **settings with a signature made from Settings; the schema prefect deploy
+    and flow.deploy store (prefect.utilities.callables.parameter_schema) still names and types each one."""
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.utilities.callables import parameter_schema
+
+    from kademe.settings import Settings
+
+    flow = load_flow_from_entrypoint(str(ROOT / entrypoint))
+    schema = parameter_schema(flow).model_dump()
+    settings = set(Settings.model_fields) - left_out
+    assert set(schema["properties"]) - {required, "build_index"} == settings
+    assert schema["required"] == [required]
+    assert schema["properties"]["device"]["anyOf"][0]["enum"] == ["auto", "cpu", "cuda"]
+    assert schema["properties"]["workdir"]["description"] == Settings.model_fields["workdir"].description
+    assert schema == flow.to_deployment(name="schema-check")._parameter_openapi_schema.model_dump()
+
+
 def test_prefect_yaml_schedules_the_backfill_nightly_in_istanbul():
     d = deployments()
     assert d["kademe-backfill"]["schedules"] == [{"cron": "0 2 * * *", "timezone": "Europe/Istanbul", "active": True}]
