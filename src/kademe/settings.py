@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     workdir: Path = Field(Path("kademe-work"), description="Checkpoints, rejects, reports and the embedded Qdrant Edge store.")
     model: str = Field(DEFAULT_MODEL, description="Embedding model: a local path or an id in the local cache.")
     fallback_model: str | None = Field(None, description="Smaller model for the gpu-small rung.")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to embed: auto (CUDA when present), cpu or cuda.")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         "auto", description="Encoder precision; auto: bfloat16 (else float16) on CUDA, float32 on the CPU."
     )
