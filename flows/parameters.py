@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Optional, TypeVar
+from typing import TypeVar
 
 from pydantic import Field
 
@@ -49,7 +49,8 @@ def takes_settings(exclude: Iterable[str] = ()) -> Callable[[F], F]:
     names = [name for name in SETTINGS_PARAMETERS if name not in set(exclude)]
 
     def decorate(fn: F) -> F:
-        own = list(inspect.signature(fn, eval_str=True).parameters.values())
+        signature = inspect.signature(fn, eval_str=True)
+        own = list(signature.parameters.values())
         if not own or own[-1].kind is not inspect.Parameter.VAR_KEYWORD:
             raise TypeError(f"{fn.__name__} must take the settings as **settings")
         required = [p for p in own[:-1] if p.default is inspect.Parameter.empty]
@@ -57,8 +58,7 @@ def takes_settings(exclude: Iterable[str] = ()) -> Callable[[F], F]:
         fields = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=_parameter_type(name),
                                     default=Field(None, description=Settings.model_fields[name].description))
                   for name in names]
-        fn.__signature__ = inspect.Signature([*required, *fields, *optional],  # type: ignore[attr-defined]
-                                             return_annotation=inspect.signature(fn, eval_str=True).return_annotation)
+        fn.__signature__ = signature.replace(parameters=[*required, *fields, *optional])  # type: ignore[attr-defined]
         return fn
 
     return decorate
@@ -67,7 +67,7 @@ def takes_settings(exclude: Iterable[str] = ()) -> Callable[[F], F]:
 def _parameter_type(name: str):
     """The field's type, optional; a path travels as a string (run parameters are JSON)."""
     annotation = Settings.model_fields[name].annotation
-    return Optional[str if annotation is Path else annotation]  # noqa: UP007 - Optional[Literal[...]] reads best here
+    return (str if annotation is Path else annotation) | None
 
 
 def parameters_of(flow, s: Settings) -> dict:
