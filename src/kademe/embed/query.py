@@ -5,13 +5,14 @@ cores (torch, transformers' modeling stack with torch._dynamo and torch.distribu
 scipy through ``sentence_transformers.util``); torch alone ~1.7 s. A BERT-family encoder forward pass
 for one sequence of ~50 tokens is a few small matrix products, so this module runs it in numpy
 from ``model.safetensors`` with the model's ``tokenizer.json`` (Hugging Face ``tokenizers``), and
-honours ``modules.json``: Transformer → Pooling (mean, cls or max) → Dense → Normalize. The result
+honours ``modules.json``: Transformer → Pooling (mean, cls or max, in either config format
+sentence-transformers writes: ``kademe.models.pooling_modes``) → Dense → Normalize. The result
 equals ``SentenceTransformer.encode(text, normalize_embeddings=True)`` to 1e-5
 (tests/test_search.py checks it on Turkish text).
 
 Any model outside that family (another architecture, relative positions, a non-GELU activation, weights
 only in ``pytorch_model.bin``, another pooling mode or module) falls back to the SentenceTransformer
-loaded by ``kademe.embed.model.load_encoder``: slower to start, never wrong.
+loaded by ``kademe.embed.model.load_encoder``: slower to start, never wrong; stderr says why.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def numpy_encoder(model_dir: Path) -> NumpyEncoder | None:
 
 def _modules(model_dir: Path) -> list[dict]:
     return read_config(model_dir / "modules.json") or [{"path": "", "type": "sentence_transformers.models.Transformer"},
-                                                  {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+                                                       {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
 
 
 def unsupported_reason(model_dir: Path) -> str | None:
