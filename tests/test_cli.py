@@ -13,7 +13,8 @@ from tests.conftest import MODEL
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["-h"], ["ingest", "--help"], ["verify", "--help"], ["search", "--help"],
-                                  ["demo", "--help"], ["plan", "--help"], ["upgrade", "--help"]])
+                                  ["demo", "--help"], ["plan", "--help"], ["upgrade", "--help"],
+                                  ["status", "--help"]])
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
