@@ -62,22 +62,35 @@ def test_a_second_holder_of_one_partition_waits_and_another_partition_does_not()
     assert entered.get(2011, 0) > released
 
 
-def test_two_concurrent_runs_of_one_year_run_one_after_the_other(settings):
-    """Without the slot they would share one Qdrant Edge folder (the second open fails) and write the same
-    checkpoints; with it, the second waits, then finds every stage done."""
-    from flows.ingest import ingest_year
+RUN_YEAR = """
+import json, sys
+from flows.ingest import ingest_year
+state = ingest_year(2011, **json.loads(sys.argv[1]), return_state=True)
+print(json.dumps({"completed": state.is_completed(), "cached": state.result()["cached"] if state.is_completed() else str(state)}))
+"""
+
+
+def test_two_workers_running_one_year_at_once_run_it_one_after_the_other(settings, tmp_path):
+    """Two processes, as two workers would: without the slot they would share one Qdrant Edge folder (the
+    second open fails) and write the same checkpoints; with it, the second waits, then finds every stage done."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
 
     s = settings(corpus=corpus_name())
-    params = s.flow_parameters()
-    states: list = []
-    runs = [threading.Thread(target=lambda: states.append(ingest_year(2011, **params, return_state=True))) for _ in range(2)]
-    for run in runs:
-        run.start()
-    for run in runs:
-        run.join(timeout=600)
-    assert len(states) == 2 and all(state.is_completed() for state in states), [str(state) for state in states]
-    cached = sorted(state.result()["cached"] for state in states)
-    assert cached == [[], ALL_STAGES], "one run did the work, the other reused all of it"
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": os.pathsep.join(sys.path)}
+    workers = [subprocess.Popen([sys.executable, "-c", RUN_YEAR, json.dumps(s.flow_parameters())], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err[-3000:]
+        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+    assert all(o["completed"] for o in outcomes), outcomes
+    assert sorted(o["cached"] for o in outcomes) == [[], ALL_STAGES], "one worker did the work, the other reused all of it"
     assert read_limit(f"kademe-{s.corpus}-2011").active_slots == 0
 
 
