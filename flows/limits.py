@@ -14,6 +14,11 @@ The slot is held under a lease (``LEASE_SECONDS``) that a background thread rene
 dies frees the partition when its lease runs out; a renewal that fails (the Prefect API unreachable
 for a while) only logs, and the stage goes on: the slot may then be taken by another run, and what
 keeps the partition whole is the checkpoint commit, not the slot (issue 20, point 3).
+
+Without ``PREFECT_API_URL`` (``kademe ingest`` on Prefect's temporary server) no slot is taken: that
+server serves one process, and it runs none of Prefect's background services, the lease
+repossessor included, so the slot of a killed run would stay taken in the local database for good
+and hang every later run of that year. Several workers need a shared server anyway.
 """
 
 from __future__ import annotations
@@ -79,7 +84,7 @@ def ensure_partition_limit(name: str) -> str:
 
 
 @contextmanager
-def partition_lock(corpus: str, year: int) -> Iterator[str]:
+def partition_lock(corpus: str, year: int) -> Iterator[str | None]:
     """Hold the partition's slot (creating its limit if needed) for the duration of the block.
 
     Waits as long as another run holds it (no timeout: that run is doing this partition's work).
@@ -88,7 +93,8 @@ def partition_lock(corpus: str, year: int) -> Iterator[str]:
         corpus, year: the partition.
 
     Returns:
-        A context manager yielding the limit's name.
+        A context manager yielding the limit's name, or None on Prefect's temporary server (no
+        ``PREFECT_API_URL``: one process, nothing to share; see the module's docstring).
 
     Raises:
         KademeError: see ``ensure_partition_limit``.
@@ -103,7 +109,11 @@ def partition_lock(corpus: str, year: int) -> Iterator[str]:
     from prefect.client.schemas.objects import ConcurrencyLeaseHolder
     from prefect.concurrency.sync import concurrency
     from prefect.context import FlowRunContext
+    from prefect.settings import get_current_settings
 
+    if not get_current_settings().api.url:
+        yield None
+        return
     name = ensure_partition_limit(partition_limit_name(corpus, year))
     run = FlowRunContext.get()
     holder = ConcurrencyLeaseHolder(type="flow_run", id=run.flow_run.id) if run and run.flow_run else None

@@ -40,6 +40,22 @@ def test_the_limit_is_created_on_first_use_and_held_only_inside_the_block():
     assert read_limit(name).active_slots == 0
 
 
+def test_without_a_shared_server_no_slot_is_taken():
+    """Prefect's temporary server (kademe ingest without PREFECT_API_URL) expires no leases: a killed run's slot
+    would stay taken for good, so none is taken there."""
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.limits import partition_lock
+
+    corpus = corpus_name()
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        with partition_lock(corpus, 2011) as name:
+            assert name is None
+    with pytest.raises(ObjectNotFound):
+        read_limit(f"kademe-{corpus}-2011")
+
+
 def test_a_second_holder_of_one_partition_waits_and_another_partition_does_not():
     from flows.limits import partition_lock
 
