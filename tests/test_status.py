@@ -86,6 +86,11 @@ def test_a_changed_setting_or_source_names_the_stages_a_rerun_would_recompute(in
     assert gone["source"]["detail"] == f"Source file '{tmp_path / 'data' / 'yargitay_2011.ndjson'}' for year 2011 does not exist."
     assert {s["rerun"] for s in gone["stages"].values()} == {"unknown"}
 
+    ahead = status_json(capsys, *work, "--corpus", "yargitay", "--years", "2012-2013")["partitions"]
+    assert list(ahead) == ["yargitay/2012", "yargitay/2013"]
+    assert (ahead["yargitay/2013"]["committed"], ahead["yargitay/2013"]["points"], ahead["yargitay/2013"]["last_run"]) == ([], 0, None)
+    assert ahead["yargitay/2013"]["source"]["state"] == "none"
+
 
 def test_status_creates_nothing(ingested, tmp_path, capsys):
     before = tree(ingested)

@@ -54,7 +54,9 @@ def status(s: Settings, years: list[int] | None = None) -> dict:
         s: settings as for an ingest: ``workdir``, ``collection``, ``qdrant_url``, ``corpus`` (None:
             every corpus) and the fields that key the stages (``source``, ``model``, ``dtype``,
             ``shard_size``, ``chunk_tokens``, ``chunk_overlap``, ``bm25_language``).
-        years: the years to cover; None: every year the workdir holds.
+        years: the years to cover; None: every year the workdir holds. With a corpus named (``--corpus``
+            or derived from ``--source``), a year the workdir does not hold yet is listed too, with
+            nothing committed.
 
     Returns:
         ``{"workdir", "collection", "store": {...}, "partitions": {"<corpus>/<year>": {...}}}``; each
@@ -65,6 +67,9 @@ def status(s: Settings, years: list[int] | None = None) -> dict:
         dict_keys(['yargitay/2011', 'yargitay/2012'])
     """
     parts = partitions(s.workdir, years if years is not None else found_years(s.workdir, s.corpus), s.corpus)
+    if years is not None and s.corpus:  # years asked for by name show up even before their first run
+        held = {p.year for p in parts}
+        parts = sorted([*parts, *(s.partition(y) for y in years if y not in held)], key=lambda p: p.year)
     view = store_view(s, parts)
     return {"workdir": str(s.workdir), "collection": s.collection, "store": view.as_dict(),
             "partitions": {p.label: partition_status(p, s, view) for p in parts}}
