@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kademe.cli import main
-from tests.conftest import MODEL, decision, write_ndjson
+from tests.conftest import MODEL, decision, edge_store_held, write_ndjson
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 STAGES = ["read", "clean", "chunk", "lexical", "embed", "upsert"]
@@ -113,19 +111,12 @@ def test_a_server_store_counts_the_partition_and_reports_its_index(ingested, cap
 
 
 def test_a_store_held_by_a_running_ingest_is_reported_busy_with_its_pid(ingested, capsys):
-    folder = ingested / "work" / "qdrant" / "st"
-    holder = subprocess.Popen([sys.executable, "-c", f"from kademe.store.edge import EdgeStore; s = EdgeStore.open({str(folder)!r}); "
-                               "print('ready', flush=True); import time; time.sleep(60)"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        args = ("--workdir", str(ingested / "work"), "--collection", "st", "--shard-size", "4")
+    args = ("--workdir", str(ingested / "work"), "--collection", "st", "--shard-size", "4")
+    with edge_store_held(ingested / "work" / "qdrant" / "st") as pid:
         result = status_json(capsys, *args)
         code, out = cli(capsys, "status", *args)
-    finally:
-        holder.kill()
-        holder.wait()
-    assert (result["store"]["state"], result["store"]["detail"]) == ("busy", f"store busy (held by pid {holder.pid})")
+    assert (result["store"]["state"], result["store"]["detail"]) == ("busy", f"store busy (held by pid {pid})")
     p = result["partitions"]["yargitay/2011"]
     assert (p["points"], p["committed"], p["stages"]["upsert"]["rerun"], p["rerun"]) == (None, STAGES, "unknown", [])
-    assert code == 0 and f"store: busy (held by pid {holder.pid})" in out
+    assert code == 0 and f"store: busy (held by pid {pid})" in out
     assert out.splitlines()[3].split()[:4] == ["yargitay/2011", "6/6", "4", "busy"]
