@@ -131,11 +131,9 @@ def rerun_plan(part: Partition, s: Settings, manifest: dict, points: int | None,
     expected: dict[str, str | None] = dict.fromkeys(STAGES)
     why = source["detail"]
     if source["state"] == "ok":
-        try:
-            expected = expected_keys(part, s, Path(source["path"]), manifest)
-        except KademeError as e:  # the model is not here: chunk and embed keys hold its identity
-            why = str(e).split("\n")[0]
-            expected = {**expected, **_expected_before_model(part, s, Path(source["path"]))}
+        keys, model_missing = expected_keys(part, s, Path(source["path"]), manifest)
+        expected.update(keys)
+        why = model_missing or why
     stages = {}
     for stage in STAGES:
         entry = manifest.get(stage)
@@ -159,15 +157,21 @@ def rerun_plan(part: Partition, s: Settings, manifest: dict, points: int | None,
     return source, stages
 
 
-def expected_keys(part: Partition, s: Settings, source: Path, manifest: dict) -> dict[str, str]:
+def expected_keys(part: Partition, s: Settings, source: Path, manifest: dict) -> tuple[dict[str, str], str]:
     """The key each stage would get from ``source`` and ``s`` (the stages' own recipes, in order).
 
-    Raises:
-        KademeError: the model is not in the local cache (its identity keys chunk and embed).
+    Returns:
+        ``({stage: key}, "")``; when the model is not in the local cache, only the read and clean
+        keys (the others hold the model's identity) and the first line of what resolving it said.
     """
     from kademe.lexical import analyzer_fingerprint
 
-    keys = _expected_before_model(part, s, source)
+    read = chain_key(file_digest(source), s.fingerprint("read"), part.corpus, str(part.year))
+    keys = {"read": read, "clean": chain_key(read, s.fingerprint("clean"))}
+    try:
+        s.fingerprint("chunk")
+    except KademeError as e:
+        return keys, str(e).split("\n")[0]
     keys["chunk"] = chain_key(keys["clean"], s.fingerprint("chunk"))
     keys["lexical"] = chain_key(keys["chunk"], s.fingerprint("lexical"), analyzer_fingerprint(s.bm25_language))
     keys["embed"] = chain_key(keys["chunk"], s.fingerprint("embed"))
@@ -175,12 +179,7 @@ def expected_keys(part: Partition, s: Settings, source: Path, manifest: dict) ->
     # An upgraded embed checkpoint (kademe upgrade) stands in for the one it upgraded: the upsert follows it.
     embed = committed["key"] if keys["embed"] in (committed.get("key"), committed.get("upgraded_from")) else keys["embed"]
     keys["upsert"] = chain_key(embed, keys["lexical"], s.fingerprint("upsert"))
-    return keys
-
-
-def _expected_before_model(part: Partition, s: Settings, source: Path) -> dict[str, str]:
-    read = chain_key(file_digest(source), s.fingerprint("read"), part.corpus, str(part.year))
-    return {"read": read, "clean": chain_key(read, s.fingerprint("clean"))}
+    return keys, ""
 
 
 def _source(part: Partition, s: Settings, manifest: dict) -> dict:
