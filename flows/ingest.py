@@ -11,7 +11,8 @@ Steps executed for a partition (corpus, year):
   8. index   — build the store's index (Qdrant Edge's HNSW) once, after the last year
 Every stage skips itself when its content-keyed checkpoint exists, so a rerun or a flow-run retry
 redoes only what did not finish. Steps 1-7 hold the partition's global concurrency limit
-(``flows/limits.py``): two workers never work one partition at once. Reports go to ``<workdir>/<corpus>/<year>/report.json`` and to artifacts.
+(``flows/limits.py``): two workers never work one partition at once.
+Reports go to ``<workdir>/<corpus>/<year>/report.json`` and to artifacts.
 """
 
 from __future__ import annotations
@@ -175,7 +176,10 @@ def ingest_year(
         sparse = sparse_chunks_task(chunks, year, s)
         feed = ShardFeed()  # shard i is upserted while shard i+1 is encoded
         embedding = embed_chunks_task.submit(chunks, year, s, feed)
-        upserted = upsert_points_task(chunks, sparse, year, s, feed)
+        try:
+            upserted = upsert_points_task(chunks, sparse, year, s, feed)
+        finally:
+            embedding.wait()  # a failed upsert still lets the embedding finish inside the slot, not beside the next writer
         embedded = embedding.result()
         verifying = time.monotonic()
         check = verify_year_task(year, s)
