@@ -3,6 +3,9 @@
 ``deployments/local-stack.sh`` starts one worker per GPU with ``CUDA_VISIBLE_DEVICES=<i>`` and
 ``KADEME_GPU_SLOT=gpu-<i>``, and creates the global concurrency limit ``gpu-<i>`` (limit 1). A worker
 runs several flow runs at once; read, clean and chunk overlap, while the embed step waits for the slot.
+Limits are global to the Prefect server: with workers on several hosts, name the slots per host
+(``host-1-gpu-0``; deployments/README.md, "Several GPU hosts"). The partition's own limit
+(``flows/limits.py``) is strict; this one is not, so a missing GPU limit never stops an ingest.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ Steps executed for a partition (corpus, year):
   7. verify  — compare the collection with the checkpoints
   8. index   — build the store's index (Qdrant Edge's HNSW) once, after the last year
 Every stage skips itself when its content-keyed checkpoint exists, so a rerun or a flow-run retry
-redoes only what did not finish. Reports go to ``<workdir>/<corpus>/<year>/report.json`` and to artifacts.
+redoes only what did not finish. Steps 1-7 hold the partition's global concurrency limit
+(``flows/limits.py``): two workers never work one partition at once.
+Reports go to ``<workdir>/<corpus>/<year>/report.json`` and to artifacts.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.gpu import gpu_slot
+from flows.limits import partition_lock
 from flows.parameters import settings_from, takes_settings
 from kademe.chunk import ChunkResult, chunk_texts
 from kademe.clean import CleanResult, clean_records
@@ -136,17 +139,21 @@ def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
     s = settings_from(settings)
     started = time.monotonic()
 
-    read = read_year_task(year, s)
-    clean = clean_records_task(read, year, s)
-    chunks = chunk_texts_task(clean, year, s)
-    sparse = sparse_chunks_task(chunks, year, s)
-    feed = ShardFeed()  # shard i is upserted while shard i+1 is encoded
-    embedding = embed_chunks_task.submit(chunks, year, s, feed)
-    upserted = upsert_points_task(chunks, sparse, year, s, feed)
-    embedded = embedding.result()
-    verifying = time.monotonic()
-    check = verify_year_task(year, s)
-    verified = time.monotonic() - verifying
+    with partition_lock(s.corpus_name, year):  # one writer per (corpus, year) across workers and hosts (flows/limits.py)
+        read = read_year_task(year, s)
+        clean = clean_records_task(read, year, s)
+        chunks = chunk_texts_task(clean, year, s)
+        sparse = sparse_chunks_task(chunks, year, s)
+        feed = ShardFeed()  # shard i is upserted while shard i+1 is encoded
+        embedding = embed_chunks_task.submit(chunks, year, s, feed)
+        try:
+            upserted = upsert_points_task(chunks, sparse, year, s, feed)
+        finally:
+            embedding.wait()  # a failed upsert still lets the embedding finish inside the slot, not beside the next writer
+        embedded = embedding.result()
+        verifying = time.monotonic()
+        check = verify_year_task(year, s)
+        verified = time.monotonic() - verifying
     index = build_index_task(s) if build_index else 0.0
 
     stages = {"read": read, "clean": clean, "chunk": chunks, "lexical": sparse, "embed": embedded, "upsert": upserted}

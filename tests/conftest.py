@@ -123,6 +123,22 @@ def stored_points(workdir: Path, collection: str, year: int | None = None, corpu
 
 
 @contextlib.contextmanager
+def edge_store_held(folder: Path):
+    """Another process holding the Qdrant Edge store in ``folder`` open (as a running ingest does); yields its pid."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", f"from kademe.store.edge import EdgeStore; s = EdgeStore.open({str(folder)!r}); "
+                               "print('ready', flush=True); import time; time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@contextlib.contextmanager
 def stub_qdrant(status: int, error: str):
     """A Qdrant stand-in on 127.0.0.1 that answers every request with ``status`` (401: a wrong API key;
     503: an overloaded server). Yields ``(url, requests)``: the paths it was asked for, in order."""

@@ -9,11 +9,12 @@ import sys
 import pytest
 
 from kademe.cli import main, parse_years
-from tests.conftest import MODEL
+from tests.conftest import MODEL, edge_store_held
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["-h"], ["ingest", "--help"], ["verify", "--help"], ["search", "--help"],
-                                  ["demo", "--help"], ["plan", "--help"], ["upgrade", "--help"]])
+                                  ["demo", "--help"], ["plan", "--help"], ["upgrade", "--help"],
+                                  ["status", "--help"]])
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -83,13 +84,7 @@ def test_bad_invocation_gives_one_clear_line(tmp_path, corpus, args, message):
 
 
 def test_locked_embedded_qdrant_is_a_clear_error(tmp_path, corpus):
-    folder = tmp_path / "w" / "qdrant" / "c"
-    holder = subprocess.Popen([sys.executable, "-c", f"from kademe.store.edge import EdgeStore; s = EdgeStore.open({str(folder)!r}); "
-                               "print('ready', flush=True); import time; time.sleep(60)"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with edge_store_held(tmp_path / "w" / "qdrant" / "c"):
         proc = run_cli("ingest", "--source", str(corpus), "--years", "2011", "--workdir", str(tmp_path / "w"), "--collection", "c")
         assert proc.returncode == 1
         assert "is in use by another process" in proc.stderr and "Traceback" not in proc.stderr
-    finally:
-        holder.kill()

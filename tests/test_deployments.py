@@ -80,6 +80,24 @@ def test_prefect_yaml_schedules_the_backfill_nightly_in_istanbul():
     assert all(Path(str(sample).format(year=y)).is_file() for y in d["kademe-backfill"]["parameters"]["years"])
 
 
+def test_compose_offers_an_s3_workdir_store_behind_a_profile_and_points_the_workers_at_it():
+    spec = yaml.safe_load((ROOT / "deployments" / "compose.yaml").read_text())
+    services = spec["services"]
+    store, bucket, worker = services["seaweedfs"], services["s3-bucket"], services["worker"]
+    assert (store["profiles"], bucket["profiles"]) == (["s3"], ["s3"])
+    assert all("profiles" not in services[name] for name in ("qdrant", "prefect-server", "setup", "worker"))
+    assert "-s3.port=8333" in store["command"][0] and store["ports"] == ["127.0.0.1:8333:8333"]
+    assert "--bucket kademe" in bucket["command"][0] and bucket["environment"]["AWS_ENDPOINT_URL"] == "http://seaweedfs:8333"
+    env = worker["environment"]
+    assert (env["AWS_ENDPOINT_URL"], env["AWS_ALLOW_HTTP"]) == ("http://seaweedfs:8333", "true")
+    for service in (store, bucket, worker):  # credentials pass through from the shell, never written here
+        assert (service["environment"]["AWS_ACCESS_KEY_ID"], service["environment"]["AWS_SECRET_ACCESS_KEY"]) == (None, None)
+    assert worker["depends_on"]["s3-bucket"] == {"condition": "service_completed_successfully", "required": False}
+    for script in (store["command"][0], bucket["command"][0]):  # shell variables, not Compose interpolation
+        assert script.count("${") == script.count("$${") and script.count("$(") == script.count("$$(")
+    assert "seaweedfs-data" in spec["volumes"]
+
+
 def test_gpu_slot_without_a_name_never_calls_the_api(monkeypatch):
     from flows.gpu import gpu_slot
 

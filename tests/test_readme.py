@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 README = Path(__file__).parent.parent / "README.md"
-COMMANDS = ([], ["ingest"], ["verify"], ["search"], ["demo"], ["plan"], ["upgrade"])
+COMMANDS = ([], ["ingest"], ["verify"], ["search"], ["demo"], ["plan"], ["upgrade"], ["status"])
 START, END = "<!-- help -->", "<!-- /help -->"
 
 

@@ -110,6 +110,24 @@ def verify_here(workdir: Path) -> dict:
     return result
 
 
+def free_dead_slots() -> None:
+    """Free the partition slots (flows/limits.py) a killed run left taken.
+
+    A Prefect server's lease repossessor frees them once the dead run's lease runs out (about a
+    minute); the test server, a temporary server like every ``prefect_test_harness``, runs none.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        for year in YEARS:
+            try:
+                client.update_global_concurrency_limit(f"kademe-yargitay-{year}", GlobalConcurrencyLimitUpdate(active_slots=0))
+            except ObjectNotFound:  # the run died before this year's slot was first taken
+                pass
+
+
 def run_cli(*args: str, env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kademe.cli", *args], capture_output=True, text=True, env=env, timeout=timeout)
 
@@ -216,6 +234,7 @@ def test_kill_anywhere_then_rerun_gives_the_clean_point_set(spec, first_year_don
     assert crashed.returncode == 137, f"{spec} was never reached (exit {crashed.returncode}):\n{crashed.stderr[-3000:]}"
     assert f"KADEME_FAULT_CRASH_AT={spec}: killing the process" in crashed.stderr
     assert (workdir / "yargitay" / "2011" / "report.json").exists() == first_year_done, "the crash landed in the wrong year"
+    free_dead_slots()
 
     stale = list(workdir.rglob(".*.tmp"))  # what the killed writer left, aged past the sweep's hour
     for tmp in stale:

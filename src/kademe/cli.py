@@ -25,6 +25,13 @@ EPILOG_INGEST = """Example:
       --fallback-model intfloat/multilingual-e5-small --json
 """
 
+EPILOG_STATUS = """Stages are keyed by content; pass the settings the next ingest will use (the same flags or KADEME_*)
+and status says, per stage, whether that ingest would reuse the checkpoint or recompute it.
+
+Example:
+  kademe status --workdir work --collection yargitay --model BAAI/bge-m3 --json
+"""
+
 
 def parse_years(values: list[str]) -> list[int]:
     """``["2005", "2006-2009"]`` -> ``[2005, 2006, 2007, 2008, 2009]``; raises KademeError on a bad year."""
@@ -111,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--years", nargs="+", required=True, metavar="Y")
     _store_options(p, ALL_CORPORA)
     _model_options(p)
+
+    p = sub.add_parser("status", help="what each (corpus, year) holds, and what a rerun would recompute",
+                       epilog=EPILOG_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--years", nargs="+", metavar="Y", help="years to show (default: every year the workdir holds)")
+    _store_options(p, ALL_CORPORA)
+    p.add_argument("--source", help="the source a rerun would read (default: the file each partition's last read recorded)")
+    p.add_argument("--model", help=f"the model a rerun would use (default: {DEFAULT_MODEL})")
+    p.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"], help="as for ingest (default: auto)")
+    for flag in ("--chunk-tokens", "--chunk-overlap", "--shard-size"):
+        p.add_argument(flag, type=int, help="as for ingest")
+    p.add_argument("--bm25-language", help="as for ingest (default: turkish)")
     return parser
 
 
@@ -219,6 +237,15 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     return 0 if all(v["status"] == "completed" for v in result["years"].values()) else 1
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from kademe.status import format_status, status
+
+    s = settings_from_args(args)
+    result = status(s, parse_years(args.years) if args.years else None)
+    _emit(args, result, format_status)
+    return 0
+
+
 def _emit(args: argparse.Namespace, result: dict, fmt) -> None:
     print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 2) if args.json else fmt(result))
 
@@ -236,7 +263,8 @@ def _format_summary(result: dict) -> str:
     return "\n".join(lines)
 
 
-COMMANDS = {"ingest": cmd_ingest, "verify": cmd_verify, "search": cmd_search, "demo": cmd_demo, "plan": cmd_plan, "upgrade": cmd_upgrade}
+COMMANDS = {"ingest": cmd_ingest, "verify": cmd_verify, "search": cmd_search, "demo": cmd_demo, "plan": cmd_plan, "upgrade": cmd_upgrade,
+            "status": cmd_status}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
-from kademe.checkpoint import Partition, write_json
+from kademe.checkpoint import Partition, read_json, write_json
 
 COUNT_KEYS = ("read", "documents", "duplicates", "rejected", "chunks", "embedded", "upserted")
 STAGE_KEYS = ("read", "clean", "chunk", "lexical", "embed", "upsert", "index", "verify")
@@ -76,10 +77,15 @@ def rejects_by_reason(part: Partition) -> dict[str, int]:
 
 
 def write_report(part: Partition, summary: dict) -> Path:
-    """Save the summary as ``<workdir>/<corpus>/<year>/report.json`` (atomic)."""
+    """Save the summary as ``<workdir>/<corpus>/<year>/report.json`` (atomic), stamped ``finished`` (UTC)."""
     path = part.path / "report.json"
-    write_json(path, summary)
+    write_json(path, {**summary, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     return path
+
+
+def read_report(part: Partition) -> dict | None:
+    """The partition's last ``report.json``, or None when there is none (or it is torn)."""
+    return read_json(part.path / "report.json")
 
 
 def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
