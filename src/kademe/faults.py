@@ -59,6 +59,9 @@ CRASH_POINTS = (
     "year-done",  # between years
     "checkpoint-rename",  # a temporary file is complete but not yet renamed into place
 )
+# Inside Qdrant Edge's ``optimize()``, once a segment is being built (``temp_segments/`` holds it):
+# its own kill test (tests/test_store.py), since the flow's tiny test years never reach a build.
+STORE_CRASH_POINTS = ("index-build",)
 # The points of ``kademe upgrade`` (its own kill matrix; the embed checkpoint's points apply too).
 UPGRADE_CRASH_POINTS = (
     "upgrade-start",
