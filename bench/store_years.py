@@ -16,9 +16,11 @@ Each round, per collection settings ("legacy": what kademe created before issue 
 
 Vectors are a Gaussian mixture, not uniform noise (HNSW's worst case and unlike text embeddings):
 ``--centres`` unit centres (default 4,000) shared by all years (topics recur), cluster sizes
-Zipf-like (s=1), each point ``centre + sigma * N(0, I)`` renormalised with sigma chosen so a point's
-cosine to its centre is ~0.75 (~0.56 between two points of one cluster). Queries are fresh draws
-of the same mixture. Payload: as bench/store.py (corpus, year, doc_id, case numbers, ~800 chars of
+Zipf-like (s=1), each point ``centre + offset`` renormalised, the offset's norm chosen so a point's
+cosine to its centre is ~0.75; 90 % of the offset's variance lies in a shared ``--rank``-dimensional
+subspace (default 64) and 10 % is isotropic, since text embeddings vary along few directions
+(``--rank 0``: all isotropic, points of a cluster nearly equidistant: HNSW's hard case, reported
+apart). Queries are fresh draws of the same mixture. Payload: as bench/store.py (corpus, year, doc_id, case numbers, ~800 chars of
 real decision text).
 
 Writes ``--out`` (default bench/results/store-years.json) after every collection, with the command
@@ -51,22 +53,36 @@ COS_TO_CENTRE = 0.75
 
 
 # -- data -------------------------------------------------------------------------------------------
-def centres(n: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` unit centres and their Zipf-like weights (s=1)."""
+def centres(n: int, dim: int, rank: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``n`` unit centres, their Zipf-like weights (s=1), and the noise basis (``rank`` x dim, or None)."""
     rng = np.random.default_rng(12345)
     c = rng.standard_normal((n, dim), dtype=np.float32)
     c /= np.linalg.norm(c, axis=1, keepdims=True)
     w = 1.0 / np.arange(1, n + 1)
-    return c, w / w.sum()
+    basis = None
+    if rank:
+        basis = np.linalg.qr(rng.standard_normal((dim, rank)).astype(np.float32))[0].T.astype(np.float32)
+    return c, w / w.sum(), basis
 
 
-def draw(mix: tuple[np.ndarray, np.ndarray], n: int, seed: int) -> np.ndarray:
-    """``n`` unit vectors from the mixture, the same for the same seed."""
-    c, w = mix
+def draw(mix, n: int, seed: int) -> np.ndarray:
+    """``n`` unit vectors from the mixture, the same for the same seed.
+
+    Within a cluster, the spread is 90 % (of variance) in a shared ``rank``-dimensional subspace and
+    10 % isotropic: text embeddings vary along few directions. ``rank=0``: all isotropic, the
+    worst case for HNSW (points of a cluster nearly equidistant).
+    """
+    c, w, basis = mix
     rng = np.random.default_rng(seed)
     dim = c.shape[1]
-    sigma = np.sqrt((1 / COS_TO_CENTRE**2 - 1) / dim)
-    v = c[rng.choice(len(c), size=n, p=w)] + rng.standard_normal((n, dim), dtype=np.float32) * np.float32(sigma)
+    spread = np.float32(np.sqrt(1 / COS_TO_CENTRE**2 - 1))  # norm of the offset from the centre
+    iso = rng.standard_normal((n, dim), dtype=np.float32)
+    if basis is None:
+        noise = iso * (spread / np.sqrt(dim))
+    else:
+        low = rng.standard_normal((n, basis.shape[0]), dtype=np.float32) @ basis
+        noise = low * (spread * np.sqrt(0.9 / basis.shape[0])) + iso * (spread * np.sqrt(0.1 / dim))
+    v = c[rng.choice(len(c), size=n, p=w)] + noise
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -154,17 +170,20 @@ def search(folder: Path, args, mix) -> dict:
     queries = draw(mix, 2 * args.queries, seed=777)
     np.save(folder / ".bench-queries.npy", queries)
     cmd = [sys.executable, __file__, "--search", str(folder), "--years-list", ",".join(map(str, years)),
-           "--queries", str(args.queries)]
+           "--queries", str(args.queries), "--efs", args.efs]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=os.environ)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     return json.loads(proc.stdout.splitlines()[-1])
 
 
-def search_child(folder: Path, years: list[int], nq: int) -> None:
-    """The search process: open, query, report (one JSON line on stdout)."""
+def search_child(folder: Path, years: list[int], nq: int, efs: list[int]) -> None:
+    """The search process: open, query at each ``hnsw_ef``, report (one JSON line on stdout)."""
+    from dataclasses import replace
+
     from kademe.store.base import Where
-    from kademe.store.edge import EdgeStore
+    from kademe.store.design import DESIGN
+    from kademe.store.edge import EdgeStore, search_params
 
     queries = np.load(folder / ".bench-queries.npy")
     rss0 = _rss_kb()
@@ -173,26 +192,32 @@ def search_child(folder: Path, years: list[int], nq: int) -> None:
     points = store.info().points
     open_s = time.perf_counter() - t
     rss_open = _rss_kb()
-    lat: dict[str, list[float]] = {"filtered": [], "unfiltered": []}
-    hits: dict[str, list[list[str]]] = {"filtered": [], "unfiltered": []}
-    qyears = [years[q % len(years)] for q in range(nq)]
-    for q in range(2 * nq):  # interleave the two kinds
-        kind = "filtered" if q % 2 == 0 else "unfiltered"
-        where = Where(corpus=CORPUS, year=qyears[q // 2]) if kind == "filtered" else None
-        t = time.perf_counter()
-        res = store.query(dense=[(SPACE, queries[q])], where=where, limit=10)
-        lat[kind].append((time.perf_counter() - t) * 1000)
-        hits[kind].append([h.id for h in res])
-    store.close()
     out = {"points": points, "open_s": round(open_s, 4), "rss_before_open_mb": round(rss0 / 1024, 1),
-           "rss_after_open_mb": round(rss_open / 1024, 1), "rss_after_queries_mb": round(_rss_kb() / 1024, 1),
-           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-           "query_years": qyears, "hits": hits}
-    for kind, ms in lat.items():
-        warm = ms[5:] if len(ms) > 10 else ms  # the first few pay the cold page cache; reported apart
-        out[f"{kind}_p50_ms"] = round(float(np.percentile(warm, 50)), 2)
-        out[f"{kind}_p95_ms"] = round(float(np.percentile(warm, 95)), 2)
-        out[f"{kind}_first5_ms"] = [round(x, 1) for x in ms[:5]]
+           "rss_after_open_mb": round(rss_open / 1024, 1)}
+    qyears = [years[q % len(years)] for q in range(nq)]
+    config = json.loads((folder / "edge_config.json").read_text())
+    efs = [DESIGN.hnsw_ef] + [ef for ef in efs if ef != DESIGN.hnsw_ef]
+    for ef in efs if "hnsw_config" in config else [None]:  # the design's hnsw_ef first, then the others
+        store._params = search_params(config, replace(DESIGN, hnsw_ef=ef)) if ef else None
+        lat: dict[str, list[float]] = {"filtered": [], "unfiltered": []}
+        hits: dict[str, list[list[str]]] = {"filtered": [], "unfiltered": []}
+        for q in range(2 * nq):  # interleave the two kinds
+            kind = "filtered" if q % 2 == 0 else "unfiltered"
+            where = Where(corpus=CORPUS, year=qyears[q // 2]) if kind == "filtered" else None
+            t = time.perf_counter()
+            res = store.query(dense=[(SPACE, queries[q])], where=where, limit=10)
+            lat[kind].append((time.perf_counter() - t) * 1000)
+            hits[kind].append([h.id for h in res])
+        row: dict = {"hits": hits}
+        for kind, ms in lat.items():
+            warm = ms[5:] if len(ms) > 10 else ms  # the first few pay the cold page cache; reported apart
+            row[f"{kind}_p50_ms"] = round(float(np.percentile(warm, 50)), 2)
+            row[f"{kind}_p95_ms"] = round(float(np.percentile(warm, 95)), 2)
+            row[f"{kind}_first5_ms"] = [round(x, 1) for x in ms[:5]]
+        out.setdefault("by_ef", {})[str(ef)] = row
+    store.close()
+    out.update({"rss_after_queries_mb": round(_rss_kb() / 1024, 1),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "query_years": qyears})
     print(json.dumps(out))
 
 
@@ -233,6 +258,64 @@ def recall(found: list[list[str]], truth: list[list[str]]) -> float:
     return round(float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])), 4)
 
 
+# -- the check on real decisions --------------------------------------------------------------------
+def real_check(args) -> dict:
+    """Recall@10 of the design on the real decisions embedded by the packaged model (all-MiniLM-L6-v2).
+
+    800-character chunks of the 297 decisions, loaded year by year (their own years) with a build
+    after each, thresholds lowered to 20 KB so that every year of more than ~13 chunks gets an HNSW
+    graph; queries are the first 150 characters of 100 chunks, each also filtered to its year.
+    """
+    import re
+    from dataclasses import replace
+
+    from sentence_transformers import SentenceTransformer
+
+    from kademe.store.base import PointBatch, Where
+    from kademe.store.design import DESIGN
+    from kademe.store.edge import EdgeStore
+
+    rows = []
+    for line in (Path("/work/shared/corpus/real-decisions.ndjson")).read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        t = " ".join(re.sub(r"<[^>]+>|&quot;", " ", d["text"]).split())
+        rows += [(int(d["year"]), f"{d['id']}:{i}", t[i:i + 800]) for i in range(0, max(len(t) - 200, 1), 800)]
+    model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
+    vectors = model.encode([r[2] for r in rows], batch_size=64, normalize_embeddings=True).astype(np.float32)
+    rng = np.random.default_rng(5)
+    picks = rng.choice(len(rows), size=100, replace=False)
+    queries = model.encode([rows[i][2][:150] for i in picks], normalize_embeddings=True).astype(np.float32)
+    design = replace(DESIGN, indexing_threshold_kb=20, full_scan_threshold_kb=20)
+    ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, r[1])) for r in rows]
+    years = np.array([r[0] for r in rows])
+    folder = Path(tempfile.mkdtemp(prefix="years-real-", dir=args.workdir)) / "store"
+    found: dict[str, list] = {"filtered": [], "unfiltered": []}
+    truth: dict[str, list] = {"filtered": [], "unfiltered": []}
+    try:
+        with EdgeStore.open(folder) as store:
+            store.create({SPACE: vectors.shape[1]}, design=design)
+            for year in sorted(set(years)):
+                idx = np.flatnonzero(years == year)
+                store.upsert([PointBatch([ids[i] for i in idx], [{"corpus": CORPUS, "year": int(year)} for _ in idx],
+                                         SPACE, vectors[idx])])
+                store.optimize()
+            indexed = len(list(folder.glob("segments/*/vector_index-*/graph.bin")))
+            for q, i in zip(queries, picks):
+                sims = vectors @ q
+                truth["unfiltered"].append([ids[j] for j in np.argsort(-sims)[:10]])
+                found["unfiltered"].append([h.id for h in store.query(dense=[(SPACE, q)], limit=10)])
+                sims = np.where(years == years[i], sims, -9)
+                truth["filtered"].append([ids[j] for j in np.argsort(-sims)[:10] if sims[j] > -9])
+                found["filtered"].append([h.id for h in store.query(dense=[(SPACE, q)], limit=10,
+                                                                    where=Where(corpus=CORPUS, year=int(years[i])))])
+    finally:
+        shutil.rmtree(folder.parent, ignore_errors=True)
+    recall_of = lambda kind: round(float(np.mean([len(set(f) & set(t)) / max(len(t), 1)  # noqa: E731
+                                                 for f, t in zip(found[kind], truth[kind])])), 4)
+    return {"chunks": len(rows), "dim": int(vectors.shape[1]), "years": int(len(set(years))),
+            "hnsw_segments": indexed, "recall_filtered": recall_of("filtered"), "recall_unfiltered": recall_of("unfiltered")}
+
+
 # -- the run ----------------------------------------------------------------------------------------
 def designs(args):
     from kademe.store.design import DESIGN, LEGACY
@@ -254,6 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per-year", type=int, default=50_000)
     ap.add_argument("--dim", type=int, default=1024)
     ap.add_argument("--centres", type=int, default=4000)
+    ap.add_argument("--rank", type=int, default=64, help="dimensions of a cluster's spread (0: isotropic)")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--shard", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=100)
@@ -263,24 +347,36 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", help="override a DESIGN field, e.g. --set payload_m=0")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=RESULTS / "store-years.json")
+    ap.add_argument("--efs", default="256", help="more hnsw_ef values to query the design at (comma-separated)")
+    ap.add_argument("--real", action="store_true", help="only the recall check on the real decisions")
     ap.add_argument("--search", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--years-list", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.search:
-        return search_child(args.search, [int(y) for y in args.years_list.split(",")], args.queries)
+        return search_child(args.search, [int(y) for y in args.years_list.split(",")], args.queries,
+                            [int(e) for e in args.efs.split(",") if e])
 
+    if args.real:
+        result = real_check(args)
+        print(json.dumps(result))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                        "loadavg": os.getloadavg(), **result}, indent=2))
+        return
     sys.path.insert(0, str(HERE))
     from _machine import machine, versions
     from store import texts
 
     pool = texts()
-    mix = centres(args.centres, args.dim)
+    mix = centres(args.centres, args.dim, args.rank)
     chosen = designs(args)
     names = [args.only] if args.only else ["legacy", "design"]
     head = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(sys.argv),
             "machine": machine(), "versions": versions(("qdrant-edge-py", "qdrant-client", "numpy", "kademe")),
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("search", "years_list")},
-            "data": f"Gaussian mixture: {args.centres} centres, Zipf weights, cos(point, centre) ~{COS_TO_CENTRE}"}
+            "data": f"Gaussian mixture: {args.centres} centres, Zipf weights, cos(point, centre) ~{COS_TO_CENTRE}, "
+                    f"spread 90% in a shared {args.rank}-dim subspace + 10% isotropic" if args.rank else
+                    f"Gaussian mixture: {args.centres} centres, Zipf weights, cos(point, centre) ~{COS_TO_CENTRE}, isotropic"}
     runs: dict[str, list[dict]] = {n: [] for n in names}
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
@@ -295,13 +391,19 @@ def main(argv: list[str] | None = None) -> None:
                 s = search(folder, args, mix)
                 queries = np.load(folder / ".bench-queries.npy")
                 truth = exact(mix, years, fig["per_year"], args.shard, queries, s["query_years"], args.queries)
-                fig.update({k: v for k, v in s.items() if k not in ("hits", "query_years")})
-                fig["recall_filtered"] = recall(s["hits"]["filtered"], truth["filtered"])
-                fig["recall_unfiltered"] = recall(s["hits"]["unfiltered"], truth["unfiltered"])
+                fig.update({k: v for k, v in s.items() if k not in ("by_ef", "query_years")})
+                for i, (ef, row) in enumerate(s["by_ef"].items()):
+                    figs = {k: v for k, v in row.items() if k != "hits"}
+                    figs["recall_filtered"] = recall(row["hits"]["filtered"], truth["filtered"])
+                    figs["recall_unfiltered"] = recall(row["hits"]["unfiltered"], truth["unfiltered"])
+                    if i == 0:
+                        fig.update(figs)  # the design's own hnsw_ef (legacy: the engine's default)
+                    fig.setdefault("by_ef", {})[ef] = figs
                 fig["load1_after"] = round(os.getloadavg()[0], 2)
                 runs[name].append(fig)
                 print(f"round {r + 1} {name}: " + " ".join(f"{k}={v}" for k, v in fig.items()
-                                                          if k not in ("by_year", "design")), flush=True)
+                                                          if k not in ("by_year", "design", "by_ef")), flush=True)
+                print(f"  by hnsw_ef: {json.dumps(fig.get('by_ef'))}", flush=True)
             finally:
                 shutil.rmtree(folder.parent, ignore_errors=True)
             result = {**head, "rounds_done": r + 1, "summary": summarize(runs), "runs": runs}

@@ -253,7 +253,7 @@ def test_edge_create_writes_the_design_before_any_point(tmp_path):
         "indexing_threshold": DESIGN.indexing_threshold_kb}
     assert config["vectors"][PRIMARY]["memory"] == "cold", "float32 originals on disk"
     assert config["vectors"][PRIMARY]["quantization_config"] == {"scalar": {"type": "int8", "quantile": 0.99,
-                                                                             "memory": "pinned"}}
+                                                                             "memory": "cold"}}
     segment, = (folder / "segments").iterdir()
     fields = json.loads((segment / "payload_index" / "config.json").read_text())["indexed_fields"]
     assert fields["year"]["is_principal"] is True and fields["corpus"]["is_tenant"] is True
