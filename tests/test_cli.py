@@ -78,6 +78,7 @@ def test_bad_invocation_gives_one_clear_line(tmp_path, corpus, args, message):
 
 def test_locked_embedded_qdrant_is_a_clear_error(tmp_path, corpus):
     folder = tmp_path / "w" / "qdrant" / "c"
+    folder.mkdir(parents=True)  # opening a folder that does not exist takes no lock (a read creates nothing)
     holder = subprocess.Popen([sys.executable, "-c", f"from kademe.store.edge import EdgeStore; s = EdgeStore.open({str(folder)!r}); "
                                "print('ready', flush=True); import time; time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     try:

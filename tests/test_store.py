@@ -374,8 +374,8 @@ def test_edge_store_in_use_says_which_process_since_when_and_what_to_do(tmp_path
 
     message = str(e.value)
     assert re.fullmatch(
-        rf"The Qdrant Edge store at '{re.escape(str(folder))}' is in use by process {holder.pid} \(kademe ingest --year 2009\) "
-        r"since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(0 min\)\.\n\n"
+        rf"The Qdrant Edge store at '{re.escape(str(folder))}' is in use by another process: process {holder.pid} "
+        r"\(kademe ingest --year 2009\), since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(0 min\)\.\n\n"
         r"Wait for it to finish \(an ingest holds the store while it writes a year and builds that year's index\), "
         r"or run a Qdrant server and pass --qdrant-url\.", message), message
     with EdgeStore.open(folder) as s:  # released when the holder died

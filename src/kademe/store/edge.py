@@ -141,8 +141,8 @@ class _FolderLock:
             os.close(self.fd)
             raise KademeError(in_use_message(folder, holder)) from None
         os.ftruncate(self.fd, 0)
-        me = {"pid": os.getpid(), "command": " ".join([os.path.basename(sys.argv[0] or "python"), *sys.argv[1:]])[:300],
-              "since": time.time()}
+        program = "python -c" if sys.argv[0] == "-c" else os.path.basename(sys.argv[0] or "python")
+        me = {"pid": os.getpid(), "command": " ".join([program, *sys.argv[1:]])[:300], "since": time.time()}
         os.pwrite(self.fd, json.dumps(me).encode() + b"\n", 0)
 
     def release(self) -> None:
@@ -162,14 +162,13 @@ def in_use_message(folder: Path, holder: str) -> str:
         record = record if isinstance(record, dict) else {"pid": record}
     except ValueError:
         record = {"pid": holder.strip()} if holder.strip().isdigit() else {}
-    who = "another process"
+    who = ""
     if record.get("pid"):
-        who = f"process {record['pid']}" + (f" ({record['command']})" if record.get("command") else "")
-    since = ""
-    if isinstance(record.get("since"), (int, float)):
+        who = f": process {record['pid']}" + (f" ({record['command']})" if record.get("command") else "")
+    if who and isinstance(record.get("since"), (int, float)):
         minutes = max(0, int((time.time() - record["since"]) // 60))
-        since = time.strftime(" since %Y-%m-%d %H:%M:%S UTC", time.gmtime(record["since"])) + f" ({minutes} min)"
-    return (f"The Qdrant Edge store at '{folder}' is in use by {who}{since}.\n\n"
+        who += time.strftime(", since %Y-%m-%d %H:%M:%S UTC", time.gmtime(record["since"])) + f" ({minutes} min)"
+    return (f"The Qdrant Edge store at '{folder}' is in use by another process{who}.\n\n"
             "Wait for it to finish (an ingest holds the store while it writes a year and builds that year's "
             "index), or run a Qdrant server and pass --qdrant-url.")
 
