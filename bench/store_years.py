@@ -280,7 +280,9 @@ def real_check(args) -> dict:
         d = json.loads(line)
         t = " ".join(re.sub(r"<[^>]+>|&quot;", " ", d["text"]).split())
         rows += [(int(d["year"]), f"{d['id']}:{i}", t[i:i + 800]) for i in range(0, max(len(t) - 200, 1), 800)]
-    model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
+    from kademe.embed.model import resolve_model
+
+    model = SentenceTransformer(str(resolve_model("sentence-transformers/all-MiniLM-L6-v2")), device="cpu")
     vectors = model.encode([r[2] for r in rows], batch_size=64, normalize_embeddings=True).astype(np.float32)
     rng = np.random.default_rng(5)
     picks = rng.choice(len(rows), size=100, replace=False)
@@ -356,6 +358,8 @@ def main(argv: list[str] | None = None) -> None:
         return search_child(args.search, [int(y) for y in args.years_list.split(",")], args.queries,
                             [int(e) for e in args.efs.split(",") if e])
 
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     if args.real:
         result = real_check(args)
         print(json.dumps(result))
@@ -370,7 +374,7 @@ def main(argv: list[str] | None = None) -> None:
     pool = texts()
     mix = centres(args.centres, args.dim, args.rank)
     chosen = designs(args)
-    names = [args.only] if args.only else ["legacy", "design"]
+    names = [args.only] if args.only else ["design", "legacy"]  # the design first: its figures are the point
     head = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(sys.argv),
             "machine": machine(), "versions": versions(("qdrant-edge-py", "qdrant-client", "numpy", "kademe")),
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("search", "years_list")},

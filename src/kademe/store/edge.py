@@ -198,8 +198,8 @@ def edge_config(dense: dict[str, int], sparse: Sequence[str], design: Design) ->
     Original vectors and payloads are memory-mapped "cold" in both: not pre-read into the page
     cache on every open (the default "cached" warms all 800 MB of vectors at 200,000 x 1024 dims on
     each open: 0.97 s against 0.49 s cold). With a design, searches run on int8 copies (cold as
-    well: read at open they cost ~1 s per 50,000 points) and rescore on the originals. Vectors added later (add_vectors: a fallback model) get
-    the engine's default.
+    well: read at open they cost ~1 s per 50,000 points) and rescore on the originals. Vectors
+    added later (add_vectors: a fallback model) get the engine's default.
     """
     quantization = None
     memory = {"cold": Memory.Cold, "cached": Memory.Cached, "pinned": Memory.Pinned}[design.quantized_memory]
