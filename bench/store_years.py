@@ -183,7 +183,7 @@ def search_child(folder: Path, years: list[int], nq: int, efs: list[int]) -> Non
 
     from kademe.store.base import Where
     from kademe.store.design import DESIGN
-    from kademe.store.edge import EdgeStore, search_params
+    from kademe.store.edge import EdgeStore, designed, search_params
 
     queries = np.load(folder / ".bench-queries.npy")
     rss0 = _rss_kb()
@@ -197,7 +197,7 @@ def search_child(folder: Path, years: list[int], nq: int, efs: list[int]) -> Non
     qyears = [years[q % len(years)] for q in range(nq)]
     config = json.loads((folder / "edge_config.json").read_text())
     efs = [DESIGN.hnsw_ef] + [ef for ef in efs if ef != DESIGN.hnsw_ef]
-    for ef in efs if "hnsw_config" in config else [None]:  # the design's hnsw_ef first, then the others
+    for ef in efs if designed(config) else [None]:  # the design's hnsw_ef first, then the others
         store._params = search_params(config, replace(DESIGN, hnsw_ef=ef)) if ef else None
         lat: dict[str, list[float]] = {"filtered": [], "unfiltered": []}
         hits: dict[str, list[list[str]]] = {"filtered": [], "unfiltered": []}

@@ -296,6 +296,10 @@ def test_a_collection_made_before_the_design_keeps_working_and_is_told_once(kind
     with open_store(kind, tmp_path) as s:
         s.create({PRIMARY: DIM}, design=LEGACY)
         s.upsert([batch(data)])
+    if kind == "edge":  # once a segment is indexed, a load writes the engine's derived HNSW defaults into the file
+        config = tmp_path / "edge" / "edge_config.json"
+        config.write_text(json.dumps({**json.loads(config.read_text()), "hnsw_config": {
+            "m": 16, "ef_construct": 100, "full_scan_threshold": 10000, "max_indexing_threads": 0, "on_disk": False}}))
     capsys.readouterr()
 
     for _ in range(2):

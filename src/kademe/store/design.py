@@ -44,7 +44,7 @@ class Design:
     indexing_threshold_kb: int | None = 10_000
     quantization: str | None = "int8"
     quantized_memory: str = "cold"  # "cold" (memory-mapped, paged in by searches), "cached" or "pinned" (read at open)
-    hnsw_ef: int | None = 512
+    hnsw_ef: int | None = 256
     oversampling: float | None = 2.0
     legacy: bool = False
 

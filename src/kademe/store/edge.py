@@ -221,9 +221,19 @@ def edge_config(dense: dict[str, int], sparse: Sequence[str], design: Design) ->
                       sparse_vectors={name: EdgeSparseVectorParams(modifier=Modifier.Idf) for name in sparse}, **extra)
 
 
+def designed(config: dict) -> bool:
+    """Whether a shard's edge_config.json comes from a design (issue 18), not from an earlier kademe.
+
+    Not ``hnsw_config``: loading an older shard writes the engine's derived HNSW defaults into the
+    file once a segment is indexed. Older shards have no optimizer settings and no quantization.
+    """
+    return "optimizers" in config or any(v.get("quantization_config") for v in config.get("vectors", {}).values())
+
+
 def search_params(config: dict, design: Design = DESIGN) -> SearchParams | None:
-    """Query-time parameters for a shard with ``config`` (its edge_config.json); None for a legacy one."""
-    if "hnsw_config" not in config:
+    """Query-time parameters for a shard with ``config`` (its edge_config.json); None for a legacy one
+    (queried as before issue 18, at the engine's defaults)."""
+    if not designed(config):
         return None
     quantized = any(v.get("quantization_config") for v in config.get("vectors", {}).values())
     return SearchParams(hnsw_ef=design.hnsw_ef, quantization=QuantizationSearchParams(
@@ -270,7 +280,7 @@ class EdgeStore(Store):
             if (path / "edge_config.json").exists():
                 shard = call("open", EdgeShard.load, str(path), where=str(path))
             store = cls(path, lock, shard)
-            if shard is not None and "hnsw_config" not in store._config() and str(path) not in _said_legacy:
+            if shard is not None and not designed(store._config()) and str(path) not in _said_legacy:
                 _said_legacy.add(str(path))
                 sys.stderr.write(rebuild_hint(str(path)))
             return store
