@@ -91,6 +91,27 @@ def crash_point(name: str) -> None:
         os._exit(137)
 
 
+def crash_watcher(name: str, folder: os.PathLike, pattern: str):
+    """A crash point inside native code that holds the GIL: if ``KADEME_FAULT_CRASH_AT`` names
+    ``name``, start a watcher process that SIGKILLs this one once ``folder`` holds ``pattern``.
+
+    Returns:
+        The watcher (``subprocess.Popen``; kill it when the guarded call returns), or None.
+    """
+    if os.environ.get("KADEME_FAULT_CRASH_AT", "").partition(":")[0] != name:
+        return None
+    import subprocess
+
+    code = ("import os, pathlib, signal, sys, time\n"
+            "pid, folder, pattern, spec = int(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3], sys.argv[4]\n"
+            "while not any(folder.glob(pattern)):\n"
+            "    time.sleep(0.002)\n"
+            "sys.stderr.write(f'kademe: KADEME_FAULT_CRASH_AT={spec}: killing the process\\n')\n"
+            "os.kill(pid, signal.SIGKILL)\n")
+    return subprocess.Popen([sys.executable, "-c", code, str(os.getpid()), str(folder), pattern,
+                             os.environ["KADEME_FAULT_CRASH_AT"]])
+
+
 def active_instruments() -> list[str]:
     """``NAME=value`` of every ``KADEME_FAULT_*`` variable set now (reports say when a run was instrumented)."""
     return sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("KADEME_FAULT_") and v not in ("", "0"))

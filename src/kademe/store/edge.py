@@ -25,7 +25,6 @@ import fcntl
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -68,6 +67,7 @@ from qdrant_edge import (
 )
 
 from kademe.errors import KademeError
+from kademe.faults import crash_watcher
 from kademe.store.base import (
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
@@ -423,7 +423,9 @@ class EdgeStore(Store):
         if self._shard is None:
             return 0.0
         started = time.perf_counter()
-        watcher = self._crash_watcher()
+        # KADEME_FAULT_CRASH_AT=index-build: killed once a segment is being built (from another
+        # process: the binding holds the GIL for the whole optimize(), no thread of ours runs)
+        watcher = crash_watcher("index-build", self.path / TEMP_SEGMENTS, "segment_builder*")
         try:
             call("optimize", self._shard.optimize, where=self.where)
         finally:
@@ -433,22 +435,6 @@ class EdgeStore(Store):
         call("flush", self._shard.flush, where=self.where)
         self._unflushed = 0
         return time.perf_counter() - started
-
-    def _crash_watcher(self) -> subprocess.Popen | None:
-        """The ``index-build`` crash point (``KADEME_FAULT_CRASH_AT=index-build``): a watcher process
-        that SIGKILLs this one once the engine has a segment under construction.
-
-        A thread cannot do it: the binding holds the GIL for the whole ``optimize()``.
-        """
-        if os.environ.get("KADEME_FAULT_CRASH_AT", "").partition(":")[0] != "index-build":
-            return None
-        code = ("import os, pathlib, signal, sys, time\n"
-                "pid, temp = int(sys.argv[1]), pathlib.Path(sys.argv[2])\n"
-                "while not any(temp.glob('segment_builder*')):\n"
-                "    time.sleep(0.002)\n"
-                "sys.stderr.write('kademe: KADEME_FAULT_CRASH_AT=index-build: killing the process\\n')\n"
-                "os.kill(pid, signal.SIGKILL)\n")
-        return subprocess.Popen([sys.executable, "-c", code, str(os.getpid()), str(self.path / TEMP_SEGMENTS)])
 
     def close(self) -> None:
         if self._shard is not None:
