@@ -4,8 +4,8 @@ The folder ``<workdir>/qdrant/<collection>`` holds the shard (``edge_config.json
 ``wal/``). Writes go to the write-ahead log first, so a process killed mid-upsert leaves a store
 that loads (tests/test_store.py kills one). One process owns a folder at a time: the engine's own
 WAL lock only says ``WouldBlock``, so ``open`` takes an ``fcntl`` lock on ``<folder>/.kademe.lock``
-first and says plainly who to wait for (the holder writes its pid, command and start time there).
-Opening a folder that does not exist creates nothing (a search or count of a missing collection
+first and says plainly who to wait for (``kademe.store.folder``: the holder writes its pid,
+command and start time there). Opening a folder that does not exist creates nothing (a search or count of a missing collection
 leaves no trace); ``create`` makes the folder. Holding the lock, ``open`` removes what a build
 killed mid-way left in ``temp_segments/`` (the engine itself never does: ~4 GB at 1M points).
 
@@ -21,10 +21,7 @@ against 0.17 s and 0.22 s), with the same float32 values.
 from __future__ import annotations
 
 import array
-import fcntl
 import json
-import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -81,12 +78,11 @@ from kademe.store.base import (
     call,
 )
 from kademe.store.design import DESIGN, Design, rebuild_hint
+from kademe.store.folder import TEMP_SEGMENTS, FolderLock, clear_temp_segments
 
 UPDATE_POINTS = 2048  # points per engine update: large enough to amortise, small enough to stay ~10 MB
-LOCK_NAME = ".kademe.lock"
 SHARED_VALUES = ("corpus",)  # keyword fields whose values many points share: in every filter, kept in RAM
 FLUSH_POINTS = 50_000  # flush (acknowledge the WAL) after this many points: bounds what the next open replays
-TEMP_SEGMENTS = "temp_segments"  # the engine's scratch folder for segments being built
 _said_legacy: set[str] = set()  # folders already told they lack the issue-18 settings (once per process)
 
 
@@ -123,73 +119,6 @@ def edge_points(batch: PointBatch) -> list[Point]:
         return [Point(pid, {batch.space: rows[i]}, batch.payloads[i]) for i, pid in enumerate(batch.ids)]
     return [Point(pid, {batch.space: rows[i], SPARSE: sparse_vector(batch.sparse[i])}, batch.payloads[i])
             for i, pid in enumerate(batch.ids)]
-
-
-class _FolderLock:
-    """An exclusive ``fcntl`` lock on ``<folder>/.kademe.lock``, held while the store is open.
-
-    The holder writes who it is (pid, command line, since when) into the file, so that another
-    process refused the lock can say whom it waits for. ``folder`` must exist.
-    """
-
-    def __init__(self, folder: Path):
-        self.fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(self.fd, 4096, 0).decode(errors="replace")
-            os.close(self.fd)
-            raise KademeError(in_use_message(folder, holder)) from None
-        os.ftruncate(self.fd, 0)
-        program = "python -c" if sys.argv[0] == "-c" else os.path.basename(sys.argv[0] or "python")
-        me = {"pid": os.getpid(), "command": " ".join([program, *sys.argv[1:]])[:300], "since": time.time()}
-        os.pwrite(self.fd, json.dumps(me).encode() + b"\n", 0)
-
-    def release(self) -> None:
-        if self.fd >= 0:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = -1
-
-
-def in_use_message(folder: Path, holder: str) -> str:
-    """The refusal when another process holds the folder: who, since when, what to do.
-
-    ``holder`` is the lock file's text: a JSON record, or a bare pid from an earlier kademe.
-    """
-    try:
-        record = json.loads(holder)
-        record = record if isinstance(record, dict) else {"pid": record}
-    except ValueError:
-        record = {"pid": holder.strip()} if holder.strip().isdigit() else {}
-    who = ""
-    if record.get("pid"):
-        who = f": process {record['pid']}" + (f" ({record['command']})" if record.get("command") else "")
-    if who and isinstance(record.get("since"), (int, float)):
-        minutes = max(0, int((time.time() - record["since"]) // 60))
-        who += time.strftime(", since %Y-%m-%d %H:%M:%S UTC", time.gmtime(record["since"])) + f" ({minutes} min)"
-    return (f"The Qdrant Edge store at '{folder}' is in use by another process{who}.\n\n"
-            "Wait for it to finish (an ingest holds the store while it writes a year and builds that year's "
-            "index), or run a Qdrant server and pass --qdrant-url.")
-
-
-def clear_temp_segments(folder: Path) -> int:
-    """Remove what a killed index build left in ``temp_segments/``; the caller holds the folder's lock.
-
-    Returns:
-        The number of entries removed.
-    """
-    temp = folder / TEMP_SEGMENTS
-    if not temp.is_dir():
-        return 0
-    removed = 0
-    for entry in temp.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-        removed += 1
-    return removed
 
 
 def edge_config(dense: dict[str, int], sparse: Sequence[str], design: Design) -> EdgeConfig:
@@ -245,7 +174,7 @@ class EdgeStore(Store):
 
     backend = "edge"
 
-    def __init__(self, path: Path, lock: _FolderLock | None, shard: EdgeShard | None):
+    def __init__(self, path: Path, lock: FolderLock | None, shard: EdgeShard | None):
         self.path = path
         self.where = str(path)
         self._lock = lock
@@ -273,7 +202,7 @@ class EdgeStore(Store):
         path = Path(path)
         if not path.is_dir():
             return cls(path, None, None)
-        lock = _FolderLock(path)
+        lock = FolderLock(path)
         try:
             clear_temp_segments(path)
             shard = None
@@ -312,7 +241,7 @@ class EdgeStore(Store):
                               "Use add_vectors to add vector names, or delete the folder to start over.")
         if self._lock is None:  # opened on a folder that did not exist: make it, and hold it from now on
             self.path.mkdir(parents=True, exist_ok=True)
-            self._lock = _FolderLock(self.path)
+            self._lock = FolderLock(self.path)
         self._shard = call("create", EdgeShard.create, str(self.path), edge_config(dense, sparse, design),
                            where=self.where)
         for name in KEYWORD_FIELDS:
