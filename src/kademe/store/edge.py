@@ -5,8 +5,8 @@ The folder ``<workdir>/qdrant/<collection>`` holds the shard (``edge_config.json
 that loads (tests/test_store.py kills one). One process owns a folder at a time: the engine's own
 WAL lock only says ``WouldBlock``, so ``open`` takes an ``fcntl`` lock on ``<folder>/.kademe.lock``
 first and says plainly who to wait for (``kademe.store.folder``: the holder writes its pid,
-command and start time there). Opening a folder that does not exist creates nothing (a search or count of a missing collection
-leaves no trace); ``create`` makes the folder. Holding the lock, ``open`` removes what a build
+command and start time there). Opening a folder that does not exist creates nothing (a search
+or count of a missing collection leaves no trace); ``create`` makes the folder. Holding the lock, ``open`` removes what a build
 killed mid-way left in ``temp_segments/`` (the engine itself never does: ~4 GB at 1M points).
 
 The collection's HNSW, optimizer and quantization settings come from ``kademe.store.design``;
