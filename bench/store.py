@@ -16,6 +16,9 @@ and the JSON say so, and its open/query figures are at that N, not at N.
 
     python bench/store.py [--n 200000] [--rounds 3] [--baseline-n 20000] [--edge-only] [--skip-index]
 
+With ``--years Y --per-year P``: Y yearly partitions in one Edge collection, legacy settings
+against the issue-18 design (bench/store_years.py says what it measures).
+
 Prints medians and edge/local ratios; writes bench/results/store.json (``--out``).
 """
 
@@ -27,6 +30,7 @@ import os
 import re
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -146,6 +150,10 @@ def summarize(runs: dict[str, list[dict]], n: dict[str, int]) -> dict:
 
 
 def main() -> None:
+    if any(a == "--years" or a.startswith("--years=") for a in sys.argv[1:]):  # issue 18: yearly partitions
+        from store_years import main as years_main
+
+        return years_main(sys.argv[1:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200_000, help="points per engine (edge)")
     ap.add_argument("--baseline-n", type=int, default=20_000, help="cap on local mode's N (it writes ~500 points/s)")

@@ -133,8 +133,7 @@ def _logged(stage: str, result):
 def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
     """Ingest one year of a corpus: read -> clean -> chunk -> lexical -> embed + upsert -> verify -> index.
 
-    Returns the year's summary. ``build_index=False`` leaves the index build to the caller
-    (``ingest-years`` builds it once, after its last year).
+    Returns the year's summary. ``build_index=False`` leaves the index build to the caller.
     """
     s = settings_from(settings)
     started = time.monotonic()
@@ -194,14 +193,14 @@ def _artifact_key(key: str) -> str:
 def ingest_years(years: list[int], **settings) -> dict:
     """Ingest several years one after another; a failed year is reported and the next one goes on.
 
-    The store's index is built once, after the last year, off the embedding's critical path; its
-    seconds go to the last completed year's ``stages.index``.
+    Each year's index is built right after that year (``stages.index``), so every year gets a
+    segment of its own and a build costs that year only (issue 18).
     """
     s = settings_from(settings)
     result: dict = {"years": {}}
     for year in years:
         started = time.monotonic()
-        state = ingest_year(year, **settings, build_index=False, return_state=True)
+        state = ingest_year(year, **settings, build_index=True, return_state=True)
         if state.is_completed():
             result["years"][str(year)] = state.result()
         else:
@@ -210,10 +209,4 @@ def ingest_years(years: list[int], **settings) -> dict:
             get_run_logger().error("year %s failed: %s", year, message)
             result["years"][str(year)] = failed_year(message, s.model, s.device, time.monotonic() - started)
             write_report(s.partition(year), result["years"][str(year)])
-    done = [y for y, r in result["years"].items() if r["status"] == "completed"]
-    if done:
-        index = build_index_task(s)
-        last = result["years"][done[-1]]
-        last["stages"]["index"] = round(index, 3)
-        write_report(s.partition(int(done[-1])), last)
     return result

@@ -128,6 +128,7 @@ def edge_store_held(folder: Path):
     import subprocess
     import sys
 
+    folder.mkdir(parents=True, exist_ok=True)  # opening a folder that does not exist takes no lock (a read creates nothing)
     holder = subprocess.Popen([sys.executable, "-c", f"from kademe.store.edge import EdgeStore; s = EdgeStore.open({str(folder)!r}); "
                                "print('ready', flush=True); import time; time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     try:

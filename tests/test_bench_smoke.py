@@ -143,3 +143,21 @@ def test_store_bench_runs_both_engines_on_a_few_points(tmp_path):
     assert result["targets"]["edge open s <= 0.5 at 200k"]["met"] is None, "no verdict on the 200k targets at N=600"
     assert result["machine"]["cores"] >= 1 and result["versions"]["qdrant-edge-py"] == "0.9.0"
     assert "local mode capped at N=300" in proc.stdout and "edge/local points_per_s" in proc.stdout
+
+
+def test_store_years_bench_compares_the_settings_year_by_year(tmp_path):
+    out = tmp_path / "years.json"
+    cmd = [sys.executable, str(BENCH / "store.py"), "--years", "2", "--per-year", "1500", "--dim", "32", "--centres", "50",
+           "--shard", "750", "--queries", "12", "--efs", "64", "--set", "indexing_threshold_kb=100",
+           "--set", "full_scan_threshold_kb=100", "--workdir", str(tmp_path / "w"), "--out", str(out)]
+
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    design, legacy = result["runs"]["design"][0], result["runs"]["legacy"][0]
+    assert [y["indexed_segments"] for y in design["by_year"]] == [1, 2], "a segment and a graph per year"
+    assert design["by_year"][1]["rebuilt_indexed"] == 0 and design["by_year"][1]["kept_indexed"] == 1
+    assert 0 <= design["recall_filtered"] <= 1 and set(design["by_ef"]) == {"256", "64"}
+    assert legacy["years"] == 2 and set(legacy["by_ef"]) == {"None"}, "legacy collections are queried as before"
+    assert "design_over_legacy" in result["summary"] and result["command"]

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from qdrant_edge import Bm25, Bm25Config
 
 from kademe.errors import KademeError
 from kademe.store.base import SPARSE, PointBatch, StoreUnavailable, Where
+from kademe.store.design import DESIGN, LEGACY
 from kademe.store.edge import EdgeStore
 from kademe.store.server import ServerStore
 from tests.conftest import stub_qdrant
@@ -184,16 +186,144 @@ def test_a_reopened_store_keeps_its_points(kind, tmp_path, data):
         assert s.query(dense=[(PRIMARY, data["vectors"][5])], limit=1)[0].id == data["ids"][5]
 
 
-def test_edge_answers_the_same_after_optimize(tmp_path, data):
-    with EdgeStore.open(tmp_path / "edge") as s:
+# Thresholds lowered so a few thousand 64-dim points build a real HNSW graph (the engine's defaults
+# need ~10 MB of vectors a segment); everything else is the design new collections get.
+SMALL = replace(DESIGN, indexing_threshold_kb=100, full_scan_threshold_kb=100, max_segment_size_kb=1_000)
+YEAR_POINTS, YEAR_DIM = 2_000, 64  # 500 KB of vectors a year: above both thresholds
+
+
+def year_batch(year: int, n: int = YEAR_POINTS) -> PointBatch:
+    rng = np.random.default_rng(year)
+    vectors = rng.normal(size=(n, YEAR_DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return PointBatch([str(uuid.uuid5(uuid.NAMESPACE_URL, f"{year}:{i}")) for i in range(n)],
+                      [{"corpus": "yargitay", "year": year, "doc_id": f"{year}-{i}"} for i in range(n)], PRIMARY, vectors)
+
+
+def indexed_segments(folder: Path) -> dict[str, float]:
+    """Segments holding an HNSW graph: folder name -> the graph file's modification time."""
+    return {graph.parents[1].name: graph.stat().st_mtime for graph in (folder / "segments").glob("*/vector_index-*/graph.bin")}
+
+
+def load_two_years(folder: Path, design) -> tuple[dict[str, float], dict[str, float]]:
+    with EdgeStore.open(folder) as s:
+        s.create({PRIMARY: YEAR_DIM}, design=design)
+        s.upsert([year_batch(2011)])
+        s.optimize()
+        first = indexed_segments(folder)
+        s.upsert([year_batch(2012)])
+        s.optimize()
+        second = indexed_segments(folder)
+        year = year_batch(2011)
+        hits = s.query(dense=[(PRIMARY, year.vectors[17])], where=Where(corpus="yargitay", year=2011), limit=3)
+        assert hits[0].id == year.ids[17] and all(h.payload["year"] == 2011 for h in hits)
+        assert s.count(Where(year=2011)) == s.count(Where(year=2012)) == YEAR_POINTS
+    return first, second
+
+
+def test_adding_a_year_builds_that_year_and_keeps_the_earlier_index(tmp_path):
+    first, second = load_two_years(tmp_path / "edge", SMALL)
+
+    assert len(first) == 1, "the first year's points got an HNSW graph"
+    (segment, built), = first.items()
+    assert second.get(segment) == built, "the first year's segment and graph were left as they were"
+    assert len(second) == 2, "the second year got a segment and a graph of its own"
+
+
+def test_with_the_engines_default_optimizer_a_new_year_rebuilds_the_old_one(tmp_path):
+    """What the design prevents: with ``default_segment_number`` left to the engine (2 on 2 cores),
+    the build after the second year merges it into the first year's segment and indexes both."""
+    engine_default = replace(SMALL, default_segment_number=None, max_segment_size_kb=None)
+
+    first, second = load_two_years(tmp_path / "edge", engine_default)
+
+    assert len(first) == 1 and not set(first) & set(second), "the first year's segment was rebuilt"
+    assert len(second) == 1
+
+
+def test_edge_create_writes_the_design_before_any_point(tmp_path):
+    folder = tmp_path / "edge"
+    with EdgeStore.open(folder) as s:
         s.create({PRIMARY: DIM})
+    config = json.loads((folder / "edge_config.json").read_text())
+    assert config["hnsw_config"] == {"m": DESIGN.m, "ef_construct": DESIGN.ef_construct, "max_indexing_threads": 0,
+                                     "full_scan_threshold": DESIGN.full_scan_threshold_kb, "payload_m": DESIGN.payload_m}
+    assert {k: config["optimizers"][k] for k in ("default_segment_number", "max_segment_size", "indexing_threshold")} == {
+        "default_segment_number": DESIGN.default_segment_number, "max_segment_size": DESIGN.max_segment_size_kb,
+        "indexing_threshold": DESIGN.indexing_threshold_kb}
+    assert config["vectors"][PRIMARY]["memory"] == "cold", "float32 originals on disk"
+    assert config["vectors"][PRIMARY]["quantization_config"] == {"scalar": {"type": "int8", "quantile": 0.99,
+                                                                             "memory": "cold"}}
+    segment, = (folder / "segments").iterdir()
+    fields = json.loads((segment / "payload_index" / "config.json").read_text())["indexed_fields"]
+    assert fields["year"]["is_principal"] is True and fields["corpus"]["is_tenant"] is True
+
+
+def test_the_server_gets_the_same_design_in_its_requests(tmp_path, monkeypatch):
+    """Local mode ignores HNSW, optimizer, quantization and index parameters: check what is sent."""
+    from qdrant_client import models
+
+    sent: dict[str, list] = {"create_collection": [], "create_payload_index": [], "query_points": []}
+    with ServerStore.connect(f"path:{tmp_path / 'local'}", "c") as s:
+        for name, calls in sent.items():
+            real = getattr(s.client, name)
+            monkeypatch.setattr(s.client, name, lambda *a, _real=real, _calls=calls, **kw: (_calls.append((a, kw)), _real(*a, **kw))[1])
+        s.create({PRIMARY: DIM})
+        s.upsert([PointBatch(["00000000-0000-0000-0000-000000000001"], [{"corpus": "c", "year": 2011}], PRIMARY,
+                             np.ones((1, DIM), dtype=np.float32))])
+        s.query(dense=[(PRIMARY, np.ones(DIM, dtype=np.float32))], where=Where(year=2011), limit=1)
+
+    (_, create), = sent["create_collection"]
+    assert create["hnsw_config"] == models.HnswConfigDiff(m=DESIGN.m, ef_construct=DESIGN.ef_construct,
+                                                          full_scan_threshold=DESIGN.full_scan_threshold_kb,
+                                                          payload_m=DESIGN.payload_m)
+    assert create["optimizers_config"] == models.OptimizersConfigDiff(
+        default_segment_number=DESIGN.default_segment_number, max_segment_size=DESIGN.max_segment_size_kb,
+        indexing_threshold=DESIGN.indexing_threshold_kb)
+    vector = create["vectors_config"][PRIMARY]
+    assert vector.on_disk is True and vector.quantization_config == models.ScalarQuantization(
+        scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
+    schemas = {a[1]: a[2] for a, _ in sent["create_payload_index"]}
+    assert schemas["year"].is_principal is True and schemas["year"].type == "integer"
+    assert schemas["corpus"].is_tenant is True and schemas["doc_id"].on_disk is True
+    (_, query), = sent["query_points"]
+    assert query["search_params"] == models.SearchParams(hnsw_ef=DESIGN.hnsw_ef, quantization=models.QuantizationSearchParams(
+        rescore=True, oversampling=DESIGN.oversampling))
+
+
+@pytest.mark.parametrize("kind", ["edge", "server"])
+def test_a_collection_made_before_the_design_keeps_working_and_is_told_once(kind, tmp_path, data, capsys):
+    with open_store(kind, tmp_path) as s:
+        s.create({PRIMARY: DIM}, design=LEGACY)
         s.upsert([batch(data)])
-        before = [h.id for h in s.query(dense=[(PRIMARY, data["vectors"][9])], where=Where(year=2011), limit=5)]
+    if kind == "edge":  # once a segment is indexed, a load writes the engine's derived HNSW defaults into the file
+        config = tmp_path / "edge" / "edge_config.json"
+        config.write_text(json.dumps({**json.loads(config.read_text()), "hnsw_config": {
+            "m": 16, "ef_construct": 100, "full_scan_threshold": 10000, "max_indexing_threads": 0, "on_disk": False}}))
+    capsys.readouterr()
 
-        assert s.optimize() >= 0
+    for _ in range(2):
+        with open_store(kind, tmp_path) as s:
+            assert s.info().points == N
+            assert s.query(dense=[(PRIMARY, data["vectors"][5])], limit=1)[0].id == data["ids"][5]
 
-        after = [h.id for h in s.query(dense=[(PRIMARY, data["vectors"][9])], where=Where(year=2011), limit=5)]
-        assert after == before and s.count(Where(corpus="yargitay")) == 30
+    err = capsys.readouterr().err
+    assert err.count("was created without the collection settings of issue 18") == 1, err
+    assert "kademe does not rebuild it by itself" in err and "--collection NEW" in err
+
+
+def test_reading_a_collection_that_does_not_exist_creates_nothing(tmp_path):
+    folder = tmp_path / "qdrant" / "nowhere"
+
+    with EdgeStore.open(folder) as s:
+        assert s.info() is None and s.count(Where(year=2011)) == 0
+        assert s.query(dense=[(PRIMARY, np.ones(DIM, dtype=np.float32))], limit=3) == []
+        assert list(s.scroll(Where(), ["doc_id"])) == []
+
+    assert not folder.exists() and not folder.parent.exists()
+    with EdgeStore.open(folder) as s:  # a write creates it
+        s.create({PRIMARY: DIM})
+    assert (folder / "edge_config.json").exists()
 
 
 def test_edge_keeps_large_structures_on_disk_so_open_stays_fast(tmp_path, data):
@@ -225,24 +355,63 @@ def _python(code: str, **kw) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-def test_edge_store_in_use_by_another_process_says_so(tmp_path):
+def test_edge_store_in_use_says_which_process_since_when_and_what_to_do(tmp_path):
+    """Issue 18 point 4: a search meeting an ingest's lock names the holder (pid, command, start)."""
+    folder = tmp_path / "edge"
+    holder = _python(f"""
+        import sys, time
+        from pathlib import Path
+        from kademe.store.edge import EdgeStore
+        sys.argv = ["kademe", "ingest", "--year", "2009"]
+        s = EdgeStore.open(Path({str(folder)!r}))
+        s.create({{"v": 8}})
+        print("holding", flush=True)
+        time.sleep(60)
+        """)
+    try:
+        assert holder.stdout.readline().strip() == "holding", holder.stderr.read()
+        with pytest.raises(KademeError) as e:
+            EdgeStore.open(folder)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+    message = str(e.value)
+    assert re.fullmatch(
+        rf"The Qdrant Edge store at '{re.escape(str(folder))}' is in use by another process: process {holder.pid} "
+        r"\(kademe ingest --year 2009\), since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(0 min\)\.\n\n"
+        r"Wait for it to finish \(an ingest holds the store while it writes a year and builds that year's index\), "
+        r"or run a Qdrant server and pass --qdrant-url\.", message), message
+    with EdgeStore.open(folder) as s:  # released when the holder died
+        assert s.info().points == 0
+
+
+def test_edge_store_killed_inside_the_index_build_keeps_its_points_and_clears_the_builders_leftovers(tmp_path):
+    """kill -9 inside optimize() (crash point ``index-build``): the engine leaves
+    ``temp_segments/segment_builder_*`` behind and never removes it; the next open does, under the lock."""
     folder = tmp_path / "edge"
     with EdgeStore.open(folder) as s:
-        s.create({PRIMARY: DIM})
-        proc = _python(f"""
-            from pathlib import Path
-            from kademe.errors import KademeError
-            from kademe.store.edge import EdgeStore
-            try:
-                EdgeStore.open(Path({str(folder)!r}))
-            except KademeError as e:
-                print(e)
-            """)
-        out, err = proc.communicate(timeout=60)
-    assert out.strip() == (f"The Qdrant Edge store at '{folder}' is in use by another process.\n\n"
-                           "Wait for it to finish, or run a Qdrant server and pass --qdrant-url."), err
-    with EdgeStore.open(folder) as s:  # released on close
-        assert s.info().points == 0
+        s.create({PRIMARY: YEAR_DIM}, design=SMALL)
+        s.upsert([year_batch(2011, 6_000)])
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        from pathlib import Path
+        from kademe.store.edge import EdgeStore
+        EdgeStore.open(Path({str(folder)!r})).optimize()
+        """)], env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin", "KADEME_FAULT_CRASH_AT": "index-build"},
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert "KADEME_FAULT_CRASH_AT=index-build: killing the process" in proc.stderr
+    left = list((folder / "temp_segments").iterdir())
+    assert left and any(p.name.startswith("segment_builder") for p in left), left
+
+    with EdgeStore.open(folder) as s:
+        assert not list((folder / "temp_segments").iterdir()), "the killed build's leftovers were cleared"
+        year = year_batch(2011, 6_000)
+        assert s.count(Where(year=2011)) == 6_000
+        assert s.query(dense=[(PRIMARY, year.vectors[42])], where=Where(year=2011), limit=1)[0].id == year.ids[42]
+        s.optimize()
+        assert len(indexed_segments(folder)) == 1, "the next build completes"
+        assert s.query(dense=[(PRIMARY, year.vectors[42])], where=Where(year=2011), limit=1)[0].id == year.ids[42]
 
 
 def test_edge_store_killed_mid_upsert_loads_with_what_it_acknowledged(tmp_path):

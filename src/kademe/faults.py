@@ -59,6 +59,9 @@ CRASH_POINTS = (
     "year-done",  # between years
     "checkpoint-rename",  # a temporary file is complete but not yet renamed into place
 )
+# Inside Qdrant Edge's ``optimize()``, once a segment is being built (``temp_segments/`` holds it):
+# its own kill test (tests/test_store.py), since the flow's tiny test years never reach a build.
+STORE_CRASH_POINTS = ("index-build",)
 # The points of ``kademe upgrade`` (its own kill matrix; the embed checkpoint's points apply too).
 UPGRADE_CRASH_POINTS = (
     "upgrade-start",
@@ -86,6 +89,27 @@ def crash_point(name: str) -> None:
         sys.stderr.write(f"kademe: KADEME_FAULT_CRASH_AT={spec}: killing the process\n")
         sys.stderr.flush()
         os._exit(137)
+
+
+def crash_watcher(name: str, folder: os.PathLike, pattern: str):
+    """A crash point inside native code that holds the GIL: if ``KADEME_FAULT_CRASH_AT`` names
+    ``name``, start a watcher process that SIGKILLs this one once ``folder`` holds ``pattern``.
+
+    Returns:
+        The watcher (``subprocess.Popen``; kill it when the guarded call returns), or None.
+    """
+    if os.environ.get("KADEME_FAULT_CRASH_AT", "").partition(":")[0] != name:
+        return None
+    import subprocess
+
+    code = ("import os, pathlib, signal, sys, time\n"
+            "pid, folder, pattern, spec = int(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3], sys.argv[4]\n"
+            "while not any(folder.glob(pattern)):\n"
+            "    time.sleep(0.002)\n"
+            "sys.stderr.write(f'kademe: KADEME_FAULT_CRASH_AT={spec}: killing the process\\n')\n"
+            "os.kill(pid, signal.SIGKILL)\n")
+    return subprocess.Popen([sys.executable, "-c", code, str(os.getpid()), str(folder), pattern,
+                             os.environ["KADEME_FAULT_CRASH_AT"]])
 
 
 def active_instruments() -> list[str]:

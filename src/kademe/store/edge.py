@@ -4,7 +4,13 @@ The folder ``<workdir>/qdrant/<collection>`` holds the shard (``edge_config.json
 ``wal/``). Writes go to the write-ahead log first, so a process killed mid-upsert leaves a store
 that loads (tests/test_store.py kills one). One process owns a folder at a time: the engine's own
 WAL lock only says ``WouldBlock``, so ``open`` takes an ``fcntl`` lock on ``<folder>/.kademe.lock``
-first and says plainly who to wait for.
+first and says plainly who to wait for (``kademe.store.folder``: the holder writes its pid,
+command and start time there). Opening a folder that does not exist creates nothing (a search
+or count of a missing collection leaves no trace); ``create`` makes the folder. Holding the lock, ``open`` removes what a build
+killed mid-way left in ``temp_segments/`` (the engine itself never does: ~4 GB at 1M points).
+
+The collection's HNSW, optimizer and quantization settings come from ``kademe.store.design``;
+queries carry its search parameters (``hnsw_ef``, rescoring) when the collection has them.
 
 Points are built from ``array.array("f")`` rows cut from one copy of the batch's float32 buffer:
 the binding reads those through the buffer protocol, ~4x faster than a list from ``row.tolist()``
@@ -15,18 +21,19 @@ against 0.17 s and 0.22 s), with the same float32 values.
 from __future__ import annotations
 
 import array
-import fcntl
 import json
-import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 from qdrant_edge import (
+    BinaryQuantizationConfig,
     CountRequest,
     Distance,
     EdgeConfig,
+    EdgeOptimizersConfig,
     EdgeShard,
     EdgeSparseVectorParams,
     EdgeVectorParams,
@@ -34,6 +41,7 @@ from qdrant_edge import (
     Filter,
     Fusion,
     HasVectorCondition,
+    HnswIndexConfig,
     IntegerIndexParams,
     KeywordIndexParams,
     MatchAny,
@@ -44,14 +52,19 @@ from qdrant_edge import (
     PayloadSelector,
     Point,
     Prefetch,
+    QuantizationSearchParams,
     Query,
     QueryRequest,
+    ScalarQuantizationConfig,
+    ScalarType,
     ScrollRequest,
+    SearchParams,
     SparseVector,
     UpdateOperation,
 )
 
 from kademe.errors import KademeError
+from kademe.faults import crash_watcher
 from kademe.store.base import (
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
@@ -64,10 +77,13 @@ from kademe.store.base import (
     Where,
     call,
 )
+from kademe.store.design import DESIGN, Design, rebuild_hint
+from kademe.store.folder import TEMP_SEGMENTS, FolderLock, clear_temp_segments
 
 UPDATE_POINTS = 2048  # points per engine update: large enough to amortise, small enough to stay ~10 MB
-LOCK_NAME = ".kademe.lock"
 SHARED_VALUES = ("corpus",)  # keyword fields whose values many points share: in every filter, kept in RAM
+FLUSH_POINTS = 50_000  # flush (acknowledge the WAL) after this many points: bounds what the next open replays
+_said_legacy: set[str] = set()  # folders already told they lack the issue-18 settings (once per process)
 
 
 def edge_filter(where: Where | None) -> Filter | None:
@@ -105,26 +121,52 @@ def edge_points(batch: PointBatch) -> list[Point]:
             for i, pid in enumerate(batch.ids)]
 
 
-class _FolderLock:
-    """An exclusive ``fcntl`` lock on ``<folder>/.kademe.lock``, held while the store is open."""
+def edge_config(dense: dict[str, int], sparse: Sequence[str], design: Design) -> EdgeConfig:
+    """The shard's ``EdgeConfig`` for ``design`` (``LEGACY``: what kademe created before issue 18).
 
-    def __init__(self, folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            raise KademeError(f"The Qdrant Edge store at '{folder}' is in use by another process.\n\n"
-                              "Wait for it to finish, or run a Qdrant server and pass --qdrant-url.") from None
-        os.ftruncate(self.fd, 0)
-        os.write(self.fd, f"{os.getpid()}\n".encode())
+    Original vectors and payloads are memory-mapped "cold" in both: not pre-read into the page
+    cache on every open (the default "cached" warms all 800 MB of vectors at 200,000 x 1024 dims on
+    each open: 0.97 s against 0.49 s cold). With a design, searches run on int8 copies (cold as
+    well: read at open they cost ~1 s per 50,000 points) and rescore on the originals. Vectors
+    added later (add_vectors: a fallback model) get the engine's default.
+    """
+    quantization = None
+    memory = {"cold": Memory.Cold, "cached": Memory.Cached, "pinned": Memory.Pinned}[design.quantized_memory]
+    if design.quantization == "int8":
+        quantization = ScalarQuantizationConfig(ScalarType.Int8, quantile=0.99, memory=memory)
+    elif design.quantization == "binary":
+        quantization = BinaryQuantizationConfig(memory=memory)
+    vectors = {name: EdgeVectorParams(size=size, distance=Distance.Cosine, memory=Memory.Cold,
+                                      quantization_config=quantization) for name, size in dense.items()}
+    extra: dict = {}
+    if not design.legacy:
+        extra["hnsw_config"] = HnswIndexConfig(m=design.m, ef_construct=design.ef_construct,
+                                               full_scan_threshold=design.full_scan_threshold_kb,
+                                               payload_m=design.payload_m)
+        extra["optimizers"] = EdgeOptimizersConfig(default_segment_number=design.default_segment_number,
+                                                   max_segment_size=design.max_segment_size_kb,
+                                                   indexing_threshold=design.indexing_threshold_kb)
+    return EdgeConfig(vectors=vectors, payload_memory=Memory.Cold,
+                      sparse_vectors={name: EdgeSparseVectorParams(modifier=Modifier.Idf) for name in sparse}, **extra)
 
-    def release(self) -> None:
-        if self.fd >= 0:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = -1
+
+def designed(config: dict) -> bool:
+    """Whether a shard's edge_config.json comes from a design (issue 18), not from an earlier kademe.
+
+    Not ``hnsw_config``: loading an older shard writes the engine's derived HNSW defaults into the
+    file once a segment is indexed. Older shards have no optimizer settings and no quantization.
+    """
+    return "optimizers" in config or any(v.get("quantization_config") for v in config.get("vectors", {}).values())
+
+
+def search_params(config: dict, design: Design = DESIGN) -> SearchParams | None:
+    """Query-time parameters for a shard with ``config`` (its edge_config.json); None for a legacy one
+    (queried as before issue 18, at the engine's defaults)."""
+    if not designed(config):
+        return None
+    quantized = any(v.get("quantization_config") for v in config.get("vectors", {}).values())
+    return SearchParams(hnsw_ef=design.hnsw_ef, quantization=QuantizationSearchParams(
+        rescore=True, oversampling=design.oversampling) if quantized else None)
 
 
 class EdgeStore(Store):
@@ -132,30 +174,45 @@ class EdgeStore(Store):
 
     backend = "edge"
 
-    def __init__(self, path: Path, lock: _FolderLock, shard: EdgeShard | None):
+    def __init__(self, path: Path, lock: FolderLock | None, shard: EdgeShard | None):
         self.path = path
         self.where = str(path)
         self._lock = lock
         self._shard = shard
+        self._params: SearchParams | None = None
+        self._unflushed = 0
+        if shard is not None:
+            self._params = search_params(self._config())
 
     @classmethod
     def open(cls, path: Path) -> EdgeStore:
         """Open (and lock) the store in ``path``; ``info()`` is None until ``create()``.
 
+        A folder that does not exist is not created (nothing to lock, nothing to read): the store
+        answers as empty. Holding the lock, ``open`` clears ``temp_segments/`` (a killed build's
+        leftovers) and says once per process when the collection predates the issue-18 settings.
+
         Raises:
-            KademeError: another process has the folder open.
+            KademeError: another process has the folder open (it says which, since when).
 
         Example:
             >>> with EdgeStore.open(Path("work/qdrant/kararlar")) as store:
             ...     store.info()
         """
         path = Path(path)
-        lock = _FolderLock(path)
+        if not path.is_dir():
+            return cls(path, None, None)
+        lock = FolderLock(path)
         try:
+            clear_temp_segments(path)
             shard = None
             if (path / "edge_config.json").exists():
                 shard = call("open", EdgeShard.load, str(path), where=str(path))
-            return cls(path, lock, shard)
+            store = cls(path, lock, shard)
+            if shard is not None and not designed(store._config()) and str(path) not in _said_legacy:
+                _said_legacy.add(str(path))
+                sys.stderr.write(rebuild_hint(str(path)))
+            return store
         except BaseException:
             lock.release()
             raise
@@ -172,31 +229,34 @@ class EdgeStore(Store):
         return CollectionInfo(dense={name: int(v["size"]) for name, v in config.get("vectors", {}).items()},
                               sparse=tuple(config.get("sparse_vectors", {})), points=points)
 
-    def create(self, dense: dict[str, int], sparse: Sequence[str] = (SPARSE,)) -> None:
+    def create(self, dense: dict[str, int], sparse: Sequence[str] = (SPARSE,), design: Design = DESIGN) -> None:
+        """Create the collection with ``design`` (``kademe.store.design``), payload indexes first.
+
+        The ``year`` and ``corpus`` indexes exist before any point arrives, so every segment the
+        engine builds carries them (``is_principal`` / ``is_tenant``: the planner's hint that
+        searches filter on them).
+        """
         if self._shard is not None:
             raise KademeError(f"The Qdrant Edge store at '{self.path}' already holds a collection.\n\n"
                               "Use add_vectors to add vector names, or delete the folder to start over.")
-        # Original vectors and payloads are memory-mapped "cold": not pre-read into the page cache on
-        # every open. The default ("cached") warms all 800 MB of vectors at 200,000 x 1024 dims on each
-        # open: 0.97 s against 0.49 s cold (unindexed, this machine). A search walks the HNSW graph (left
-        # at the engine's default) and reads few vectors; a page read once stays in the OS cache. The
-        # price: filtered p50 25 ms against 12 ms with the defaults at 200,000 (bench/README.md, store).
-        # Vectors added later (add_vectors: a fallback model) get the engine's default.
-        config = EdgeConfig(
-            vectors={name: EdgeVectorParams(size=size, distance=Distance.Cosine, memory=Memory.Cold)
-                     for name, size in dense.items()},
-            sparse_vectors={name: EdgeSparseVectorParams(modifier=Modifier.Idf) for name in sparse},
-            payload_memory=Memory.Cold,
-        )
-        self._shard = call("create", EdgeShard.create, str(self.path), config, where=self.where)
+        if self._lock is None:  # opened on a folder that did not exist: make it, and hold it from now on
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock = FolderLock(self.path)
+        self._shard = call("create", EdgeShard.create, str(self.path), edge_config(dense, sparse, design),
+                           where=self.where)
         for name in KEYWORD_FIELDS:
             # One value per decision (doc_id, case numbers): looked up a few at a time, so the index
             # stays on disk instead of being read into the heap at every open.
-            schema = PayloadSchemaType.Keyword if name in SHARED_VALUES else KeywordIndexParams(memory=Memory.Cold)
+            if name in SHARED_VALUES:
+                schema = PayloadSchemaType.Keyword if design.legacy else KeywordIndexParams(is_tenant=True)
+            else:
+                schema = KeywordIndexParams(memory=Memory.Cold)
             self._update("create_index", UpdateOperation.create_field_index(name, schema))
         for name in INTEGER_FIELDS:  # year: memory-mapped as well (a heap copy was rebuilt at every open)
-            schema = IntegerIndexParams(lookup=True, range=True, memory=Memory.Cold)
+            schema = IntegerIndexParams(lookup=True, range=True, memory=Memory.Cold,
+                                        is_principal=None if design.legacy else True)
             self._update("create_index", UpdateOperation.create_field_index(name, schema))
+        self._params = search_params(self._config(), design)
 
     def add_vectors(self, dense: dict[str, int], sparse: Sequence[str] = ()) -> None:
         have = self._require()
@@ -232,6 +292,10 @@ class EdgeStore(Store):
                                   batch.space, batch.vectors[start:start + UPDATE_POINTS],
                                   batch.sparse[start:start + UPDATE_POINTS] if batch.sparse is not None else None)
                 self._update("upsert", UpdateOperation.upsert_points(edge_points(part)))
+                self._unflushed += len(part)
+        if self._unflushed >= FLUSH_POINTS:  # the WAL an open replays stays short at any size
+            call("flush", self._shard.flush, where=self.where)
+            self._unflushed = 0
 
     def delete(self, ids: Sequence[str]) -> None:
         ids = list(ids)
@@ -274,10 +338,12 @@ class EdgeStore(Store):
             raise ValueError("query needs at least one dense or sparse query vector")
         flt = edge_filter(where)
         if len(queries) == 1:
-            request = QueryRequest(limit=limit, query=queries[0], filter=flt, with_payload=True, with_vector=False)
+            request = QueryRequest(limit=limit, query=queries[0], filter=flt, with_payload=True, with_vector=False,
+                                   params=self._params)
         else:
             request = QueryRequest(limit=limit, query=Fusion.Rrf(k=RRF_K), with_payload=True, with_vector=False,
-                                   prefetches=[Prefetch(limit=prefetch_limit, query=q, filter=flt) for q in queries])
+                                   prefetches=[Prefetch(limit=prefetch_limit, query=q, filter=flt, params=self._params)
+                                               for q in queries])
         points = call("query", self._shard.query, request, where=self.where)
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 
@@ -286,7 +352,17 @@ class EdgeStore(Store):
         if self._shard is None:
             return 0.0
         started = time.perf_counter()
-        call("optimize", self._shard.optimize, where=self.where)
+        # KADEME_FAULT_CRASH_AT=index-build: killed once a segment is being built (from another
+        # process: the binding holds the GIL for the whole optimize(), no thread of ours runs)
+        watcher = crash_watcher("index-build", self.path / TEMP_SEGMENTS, "segment_builder*")
+        try:
+            call("optimize", self._shard.optimize, where=self.where)
+        finally:
+            if watcher is not None:
+                watcher.kill()
+                watcher.wait()
+        call("flush", self._shard.flush, where=self.where)
+        self._unflushed = 0
         return time.perf_counter() - started
 
     def close(self) -> None:
@@ -294,4 +370,5 @@ class EdgeStore(Store):
             shard, self._shard = self._shard, None
             shard.flush()  # pending changes on disk before the next process opens the folder
             shard.close()
-        self._lock.release()
+        if self._lock is not None:
+            self._lock.release()

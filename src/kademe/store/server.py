@@ -5,6 +5,11 @@ qdrant-client's LOCAL MODE, the in-process stand-in for a server that the tests 
 use (no server binary is reachable here): ``path:/some/dir`` (``QdrantClient(path=...)``, kept on
 disk) and ``:memory:``. Local mode has no payload indexes; its warning about them is silenced.
 
+``create`` sends the collection design of ``kademe.store.design`` (HNSW, optimizers, int8
+quantization in RAM with originals on disk, ``year``/``corpus`` indexes as principal/tenant), the
+same settings the Edge store gets; queries carry its search parameters. Local mode accepts and
+ignores most of them (tests/test_store.py checks the requests).
+
 A shard's points go up with ``upload_collection`` (batches of ``BATCH``, ``parallel`` streams on a
 real server) without waiting, then the last batch is upserted with ``wait=True``: the server
 applies a shard's updates in order, so that one acknowledgement covers the whole shard.
@@ -12,6 +17,7 @@ applies a shard's updates in order, so that one acknowledgement covers the whole
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 
@@ -32,9 +38,51 @@ from kademe.store.base import (
     Where,
     call,
 )
+from kademe.store.design import DESIGN, Design, rebuild_hint
 
 BATCH = 256  # points per request: ~1 MB of 1024-dim float32 as JSON is ~4 MB, well under the 32 MB limit
 LOCAL_PREFIX = "path:"
+_said_legacy: set[tuple[str, str]] = set()  # (url, collection) already told they lack the design
+
+
+def server_config(design: Design) -> dict:
+    """``create_collection`` keyword arguments for ``design`` (beyond the vectors); empty for ``LEGACY``."""
+    if design.legacy:
+        return {}
+    return {"hnsw_config": models.HnswConfigDiff(m=design.m, ef_construct=design.ef_construct,
+                                                 full_scan_threshold=design.full_scan_threshold_kb,
+                                                 payload_m=design.payload_m),
+            "optimizers_config": models.OptimizersConfigDiff(default_segment_number=design.default_segment_number,
+                                                             max_segment_size=design.max_segment_size_kb,
+                                                             indexing_threshold=design.indexing_threshold_kb)}
+
+
+def server_quantization(design: Design) -> models.ScalarQuantization | models.BinaryQuantization | None:
+    """The quantized copy kept in RAM (``always_ram``), the originals staying on disk."""
+    if design.quantization == "int8":
+        return models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+            type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
+    if design.quantization == "binary":
+        return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
+    return None
+
+
+def server_schema(name: str, design: Design):
+    """The payload index of ``name``: ``year`` principal, ``corpus`` tenant, the rest on disk."""
+    if design.legacy:
+        return models.PayloadSchemaType.INTEGER if name in INTEGER_FIELDS else models.PayloadSchemaType.KEYWORD
+    if name in INTEGER_FIELDS:
+        return models.IntegerIndexParams(type=models.IntegerIndexType.INTEGER, lookup=True, range=True,
+                                         is_principal=True, on_disk=True)
+    if name == "corpus":
+        return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+    return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, on_disk=True)
+
+
+def search_params(design: Design = DESIGN) -> models.SearchParams:
+    """Query-time parameters: ``hnsw_ef``, and rescoring on the originals (ignored where nothing is quantized)."""
+    return models.SearchParams(hnsw_ef=design.hnsw_ef, quantization=models.QuantizationSearchParams(
+        rescore=True, oversampling=design.oversampling))
 
 
 def server_filter(where: Where | None) -> models.Filter | None:
@@ -125,21 +173,37 @@ class ServerStore(Store):
     def info(self) -> CollectionInfo | None:
         if not call("info", self.client.collection_exists, self.collection, where=self.where):
             return None
-        params = call("info", self.client.get_collection, self.collection, where=self.where).config.params
+        config = call("info", self.client.get_collection, self.collection, where=self.where).config
+        self._say_if_legacy(config)
+        params = config.params
         vectors = params.vectors if isinstance(params.vectors, dict) else {"": params.vectors} if params.vectors else {}
         return CollectionInfo(dense={name: int(v.size) for name, v in vectors.items()},
                               sparse=tuple(params.sparse_vectors or {}), points=self.count(Where()))
 
-    def create(self, dense: dict[str, int], sparse: Sequence[str] = (SPARSE,)) -> None:
+    def create(self, dense: dict[str, int], sparse: Sequence[str] = (SPARSE,), design: Design = DESIGN) -> None:
+        """Create the collection with ``design``, then its payload indexes (before any point)."""
+        on_disk = None if design.legacy else True  # originals on disk; the quantized copy in RAM
         call("create", self.client.create_collection, self.collection, where=self.where,
-             vectors_config={n: models.VectorParams(size=size, distance=models.Distance.COSINE) for n, size in dense.items()},
-             sparse_vectors_config={n: models.SparseVectorParams(modifier=models.Modifier.IDF) for n in sparse})
-        schema = {**dict.fromkeys(KEYWORD_FIELDS, models.PayloadSchemaType.KEYWORD),
-                  **dict.fromkeys(INTEGER_FIELDS, models.PayloadSchemaType.INTEGER)}
+             vectors_config={n: models.VectorParams(size=size, distance=models.Distance.COSINE, on_disk=on_disk,
+                                                    quantization_config=server_quantization(design))
+                             for n, size in dense.items()},
+             sparse_vectors_config={n: models.SparseVectorParams(modifier=models.Modifier.IDF) for n in sparse},
+             **server_config(design))
         with warnings.catch_warnings():  # local mode: "Payload indexes have no effect in the local Qdrant"
             warnings.simplefilter("ignore", UserWarning)
-            for name, kind in schema.items():
-                call("create_index", self.client.create_payload_index, self.collection, name, kind, where=self.where)
+            for name in (*KEYWORD_FIELDS, *INTEGER_FIELDS):
+                call("create_index", self.client.create_payload_index, self.collection, name,
+                     server_schema(name, design), where=self.where)
+
+    def _say_if_legacy(self, config: models.CollectionConfig) -> None:
+        """Once per process: a collection without quantization predates the design (issue 18)."""
+        vectors = config.params.vectors
+        vectors = vectors if isinstance(vectors, dict) else {"": vectors} if vectors else {}
+        if config.quantization_config or any(v.quantization_config for v in vectors.values()):
+            return
+        if (self.where, self.collection) not in _said_legacy:
+            _said_legacy.add((self.where, self.collection))
+            sys.stderr.write(rebuild_hint(f"{self.where} (collection '{self.collection}')"))
 
     def add_vectors(self, dense: dict[str, int], sparse: Sequence[str] = ()) -> None:
         have = self.info()
@@ -218,12 +282,15 @@ class ServerStore(Store):
         flt = server_filter(where)
         if len(queries) == 1:
             (using, vector), = queries
-            kwargs: dict = {"query": vector, "using": using, "query_filter": flt}
+            kwargs: dict = {"query": vector, "using": using, "query_filter": flt, "search_params": search_params()}
         else:
             kwargs = {"query": models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
-                      "prefetch": [models.Prefetch(query=v, using=n, filter=flt, limit=prefetch_limit) for n, v in queries]}
-        result = call("query", self.client.query_points, self.collection, limit=limit, with_payload=True,
-                      with_vectors=False, where=self.where, **kwargs)
+                      "prefetch": [models.Prefetch(query=v, using=n, filter=flt, limit=prefetch_limit,
+                                                   params=search_params()) for n, v in queries]}
+        with warnings.catch_warnings():  # local mode: "exact (brute-force) search, so `search_params` has no effect"
+            warnings.simplefilter("ignore", UserWarning)
+            result = call("query", self.client.query_points, self.collection, limit=limit, with_payload=True,
+                          with_vectors=False, where=self.where, **kwargs)
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in result.points]
 
     def close(self) -> None:
