@@ -246,13 +246,21 @@ def _missing(view: StoreView, detail: str) -> StoreView:
 
 
 def _holder(view: StoreView) -> str:
-    """``pid N`` from the embedded store's lock file (``EdgeStore`` writes its pid there), else ``another process``."""
-    from kademe.store.edge import LOCK_NAME
+    """``pid N`` from the embedded store's lock file (a JSON record of the holder, or a bare pid from an
+    earlier kademe), else ``another process``."""
+    import json
+
+    from kademe.store.folder import LOCK_NAME
 
     try:
-        pid = (Path(view.where) / LOCK_NAME).read_text().split()[0]
+        text = (Path(view.where) / LOCK_NAME).read_text()
+        try:
+            record = json.loads(text)
+        except ValueError:
+            record = text.split()[0]
+        pid = record.get("pid") if isinstance(record, dict) else record
         return f"pid {int(pid)}"
-    except (OSError, IndexError, ValueError):
+    except (OSError, IndexError, ValueError, TypeError):
         return "another process"
 
 
