@@ -221,13 +221,19 @@ def preflight(s: Settings, years: list[int]) -> None:
     from kademe.embed.ladder import cuda_usable
 
     cuda_usable(s.device)  # --device cuda without CUDA is an error before any work
+    from kademe.storage import is_remote, open_storage
+
+    if is_remote(s.workdir) and not s.qdrant_url:
+        open_store(s)  # raises the one-line error naming --qdrant-url, before any network call
     try:
-        Path(s.workdir).mkdir(parents=True, exist_ok=True)
-        probe = Path(s.workdir) / ".kademe-write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        storage = open_storage(s.workdir)  # a path or a URL: one probe for both
+        storage.put(".kademe-write-test", b"ok")
+        storage.delete(".kademe-write-test")
     except OSError as e:
         raise KademeError(f"Work directory '{s.workdir}' is not writable: {e.strerror}.\n\nPass --workdir with a writable folder.") from None
+    except Exception as e:  # an object store's refusal: no such bucket, no credentials
+        raise KademeError(f"Work directory '{s.workdir}' is not writable: {str(e).splitlines()[0]}\n\n"
+                          "Check the bucket and the cloud's credentials in the environment (AWS_*, GOOGLE_*, AZURE_*).") from None
     from kademe.upsert import ensure_collection
 
     with open_store(s) as store:

@@ -6,9 +6,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from kademe.checkpoint import Partition, write_json
+from kademe.checkpoint import Partition
 
 COUNT_KEYS = ("read", "documents", "duplicates", "rejected", "chunks", "embedded", "upserted")
+CHANGE_KEYS = ("new", "changed", "unchanged", "removed")
 STAGE_KEYS = ("read", "clean", "chunk", "lexical", "embed", "upsert", "index", "verify")
 
 
@@ -30,11 +31,15 @@ def year_summary(
     dtype: str | None = None,
     stages: dict[str, float] | None = None,
     instruments: list[str] | None = None,
+    changes: dict | None = None,
 ) -> dict:
     """One year's entry of ``{"years": {...}}``; the keys are an interface other tools read.
 
     ``counts`` must add up: ``read == documents + duplicates + rejected`` and ``embedded ==
-    upserted == chunks`` for a completed year.
+    upserted == chunks`` for a completed year. ``changes`` (issue 21) is ``{"documents": {"new",
+    "changed", "unchanged", "removed"}, "chunks": {"embedded", "reused"}}``: what this run found
+    changed in the source since the last ingest, and how many vectors it encoded or took from the
+    checkpoints.
     """
     summary = {
         "status": status,
@@ -53,6 +58,7 @@ def year_summary(
         "stages": {k: round(float((stages or {}).get(k, 0.0)), 3) for k in STAGE_KEYS},
         "instruments": instruments or [],
     }
+    summary["changes"] = changes or {"documents": {k: 0 for k in CHANGE_KEYS}, "chunks": {"embedded": 0, "reused": 0}}
     if error:
         summary["error"] = error
     return summary
@@ -68,18 +74,16 @@ def failed_year(error: str, model: str, device: str, seconds: float, corpus: str
 
 def rejects_by_reason(part: Partition) -> dict[str, int]:
     """Counts of ``rejects.ndjson`` lines by reason."""
-    path = part.rejects
-    if not path.exists():
+    text = part.get_text("rejects.ndjson")
+    if text is None:
         return {}
-    with open(path, encoding="utf-8") as f:
-        return dict(Counter(json.loads(line)["reason"] for line in f if line.strip()))
+    return dict(Counter(json.loads(line)["reason"] for line in text.splitlines() if line.strip()))
 
 
 def write_report(part: Partition, summary: dict) -> Path:
-    """Save the summary as ``<workdir>/<corpus>/<year>/report.json`` (atomic)."""
-    path = part.path / "report.json"
-    write_json(path, summary)
-    return path
+    """Save the summary as ``<workdir>/<corpus>/<year>/report.json`` (whole or not at all; the last run wins)."""
+    part.put_text("report.json", json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+    return part.path / "report.json"
 
 
 def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
@@ -98,6 +102,10 @@ def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
         "",
         f"Stages served from checkpoints: {', '.join(summary['cached']) or 'none'}.",
     ]
+    if ch := summary.get("changes"):
+        d, k = ch["documents"], ch["chunks"]
+        lines += ["", f"Documents since the last ingest: {d['new']} new, {d['changed']} changed, {d['unchanged']} unchanged, "
+                      f"{d['removed']} removed. Chunks embedded {k['embedded']}, vectors reused {k['reused']}."]
     if summary.get("stages"):
         lines += ["", "| " + " | ".join(STAGE_KEYS) + " |", "|" + "---:|" * len(STAGE_KEYS),
                   "| " + " | ".join(f"{summary['stages'].get(k, 0.0):.1f} s" for k in STAGE_KEYS) + " |"]
