@@ -283,13 +283,7 @@ def partitions(workdir: Path | str, years: list[int], corpus: str | None = None)
     A partition is held when it has at least one manifest record.
     """
     storage = open_storage(workdir)
-    if corpus:
-        names = [corpus]
-    elif storage.remote:
-        names = sorted({name.split("/", 1)[0] for name in storage.list("")})  # noqa: C416
-    else:
-        root = local_root(workdir)
-        names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    names = [corpus] if corpus else storage.children("")
     return [Partition(workdir, name, year) for name in names for year in years
             if storage.list(f"{name}/{year}/manifest")]
 

@@ -72,6 +72,10 @@ class Storage:
     def delete(self, name: str) -> None:
         raise NotImplementedError
 
+    def children(self, prefix: str) -> list[str]:
+        """The names of the ``folders`` one level under ``prefix`` (``""``: the top), sorted."""
+        raise NotImplementedError
+
     def fetch(self, name: str) -> Path:
         """A local path holding the object ``name`` (immutable part files only: remote copies are cached)."""
         raise NotImplementedError
@@ -144,6 +148,10 @@ class LocalStorage(Storage):
     def fetch(self, name: str) -> Path:
         return self.path(name)
 
+    def children(self, prefix: str) -> list[str]:
+        base = self.path(prefix)
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
     def spool(self, name: str) -> Path:
         path = self.path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,6 +217,10 @@ class ObjectStorage(Storage):
         with _quiet(NotFoundError, FileNotFoundError):
             self._obs.delete(self._store, name)
         (self.cache / name).unlink(missing_ok=True)
+
+    def children(self, prefix: str) -> list[str]:
+        found = self._obs.list_with_delimiter(self._store, prefix.rstrip("/") + "/" if prefix else None)
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in found["common_prefixes"])
 
     def fetch(self, name: str) -> Path:
         path = self.cache / name

@@ -183,7 +183,10 @@ class ReuseIndex:
             cp = part.checkpoint("embed", meta["key"])
             cp.meta = meta
             for path in cp.files():
-                table = pq.read_table(path, columns=["text_sha", "space"])
+                try:
+                    table = pq.read_table(path, columns=["text_sha", "space"])
+                except (OSError, pa.ArrowException):  # a damaged old checkpoint: its vectors are not reused
+                    continue
                 for j, (sha, sp) in enumerate(zip(table.column("text_sha").to_pylist(), table.column("space").to_pylist())):
                     if sha and sp == space:
                         self.where.setdefault(sha, (path, j))
