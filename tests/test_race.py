@@ -50,14 +50,16 @@ def s3(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory) -> Path:
-    return write_ndjson(tmp_path_factory.mktemp("race") / "yargitay_2011.ndjson", [decision(2011, n) for n in range(3)])
+def source(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("race")
+    write_ndjson(folder / "yargitay_2011.ndjson", [decision(2011, n) for n in range(3)])
+    return str(folder / "yargitay_{year}.ndjson")
 
 
-def ingest(source: Path, workdir: str, server: Path) -> dict:
+def ingest(source: str, workdir: str, server: Path) -> dict:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["ingest", "--source", str(source), "--years", "2011", "--workdir", workdir, "--collection", "race",
+        code = main(["ingest", "--source", source, "--years", "2011", "--workdir", workdir, "--collection", "race",
                      "--qdrant-url", f"path:{server}", *TUNING, "--json"])
     result = json.loads(out.getvalue())
     assert code == 0, result
@@ -96,7 +98,7 @@ def test_two_writers_on_one_partition_commit_once_and_the_loser_adopts(where, so
     runs = []
     for name, extra in (("winner", []), ("loser", ["--lose"])):
         out = tmp_path / f"{name}.json"
-        proc = subprocess.Popen([sys.executable, "-m", "tests.race_worker", str(source), workdir, "2011", str(out), *extra],
+        proc = subprocess.Popen([sys.executable, "-m", "tests.race_worker", source, workdir, "2011", str(out), *extra],
                                 env={**env, "KADEME_CACHE_DIR": str(tmp_path / f"cache-{name}")},
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         runs.append((proc, out))
