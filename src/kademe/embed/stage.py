@@ -157,11 +157,14 @@ def text_sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+REUSE_CHECKPOINTS = 3  # the newest committed embed checkpoints a run takes vectors from
+
+
 class ReuseIndex:
     """Vectors already embedded in a partition, by text hash: the committed embed checkpoints' shards.
 
-    Only checkpoints made with the same ``vector_identity`` count, and only primary-model vectors (a
-    chunk that fell back to the small model is encoded again). Only the ``text_sha`` column is read
+    Only checkpoints made with the same ``vector_identity`` count (the newest ``REUSE_CHECKPOINTS``),
+    and only primary-model vectors (a chunk that fell back to the small model is encoded again). Only the ``text_sha`` column is read
     up front; a shard's vectors are read when a chunk needs one of them.
 
     Example:
@@ -173,13 +176,16 @@ class ReuseIndex:
         self.where: dict[str, tuple[Path, int]] = {}
         self._tables: dict[Path, tuple] = {}
         storage = part.storage
-        for name in sorted(storage.list(part.prefix)):
-            rel = name[len(part.prefix) + 1:]
-            if not (rel.startswith("embed-") and rel.endswith(".json") and "/" not in rel):
-                continue
+        done = {n: mtime for n, (_, mtime) in storage.list(part.prefix).items()
+                if n.count("/") == 2 and n.rsplit("/", 1)[1].startswith("embed-") and n.endswith(".json")}
+        used = 0
+        for name in sorted(done, key=done.get, reverse=True):  # newest first: each holds (nearly) all of the year
             meta = _json(storage.get(name))
             if not meta or meta.get("vector_identity") != identity or meta.get("key") == skip:
                 continue
+            if used == REUSE_CHECKPOINTS:
+                break
+            used += 1
             cp = part.checkpoint("embed", meta["key"])
             cp.meta = meta
             for path in cp.files():
