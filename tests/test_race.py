@@ -66,6 +66,20 @@ def ingest(source: str, workdir: str, server: Path) -> dict:
     return result["years"]["2011"]
 
 
+def cli_json(*argv: str) -> dict:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([*argv, "--json"])
+    assert code == 0, out.getvalue()[-2000:]
+    return json.loads(out.getvalue())
+
+
+def test_a_remote_workdir_without_a_qdrant_server_is_a_one_line_error(capsys, source):
+    code = main(["ingest", "--source", source, "--years", "2011", "--workdir", f"s3://{BUCKET}/x", "--model", MODEL])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "--qdrant-url" in err, err
+
+
 def collection(server: Path) -> dict[str, tuple[dict, np.ndarray]]:
     from qdrant_client import QdrantClient
 
@@ -128,6 +142,10 @@ def test_two_writers_on_one_partition_commit_once_and_the_loser_adopts(where, so
 
     y = ingest(source, workdir, tmp_path / "qdrant")
     assert y["cached"] == FILE_STAGES and y["verify"]["ok"]
+    store = ["--workdir", workdir, "--collection", "race", "--qdrant-url", f"path:{tmp_path / 'qdrant'}"]
+    assert cli_json("verify", "--years", "2011", *store)["ok"]  # from the workdir's manifest and the store alone
+    assert cli_json("upgrade", "--years", "2011", *store, "--model", MODEL, "--device", "cpu")["years"]["2011"]["status"] == "completed"
+    assert cli_json("search", "Hükmün BOZULMASINA", *store, "--model", MODEL, "--device", "cpu")["hits"]
     got = collection(tmp_path / "qdrant")
     assert got.keys() == clean_run.keys()
     for pid, (payload, vector) in got.items():
