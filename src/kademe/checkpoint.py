@@ -221,7 +221,7 @@ class Partition:
         the newest name (a nanosecond clock, then the writer's token) is the stage's entry.
         """
         name = f"{self.prefix}/manifest/{stage}/{time.time_ns():020d}-{new_token()}.json"
-        self.storage.put(name, _dumps({**entry, "recorded_at": time.time()}), create=True)
+        self.storage.put(name, _dumps(entry), create=True)
 
     def checkpoint(self, stage: str, key: str) -> Checkpoint:
         return Checkpoint(self, stage, key)
@@ -256,13 +256,18 @@ class Partition:
         storage = self.storage
         objects = storage.list(self.prefix)
         named: set[str] = set()
+        committed: set[str] = set()  # a done file names every part of its checkpoint: its markers need no reading
         for name in objects:
             rel = name[len(self.prefix) + 1:]
             if "/" not in rel and rel.endswith(".json") and rel != "report.json":  # a done file
                 named |= {f"{self.prefix}/{f}" for f in (_loads(storage.get(name)) or {}).get("files", {})}
-            elif rel.count("/") == 1 and rel.rsplit("/", 1)[1].startswith("shard-") and rel.endswith(".json"):
+                committed.add(rel[:-len(".json")])
+        for name in objects:
+            rel = name[len(self.prefix) + 1:]
+            folder = rel.split("/")[0]
+            if rel.count("/") == 1 and folder not in committed and rel.rsplit("/", 1)[1].startswith("shard-") and rel.endswith(".json"):
                 if (f := (_loads(storage.get(name)) or {}).get("file")):
-                    named.add(f"{self.prefix}/{rel.split('/')[0]}/{f}")
+                    named.add(f"{self.prefix}/{folder}/{f}")
         cutoff = time.time() - older_than
         gone = [name for name, (_, mtime) in objects.items()
                 if name.endswith(".parquet") and name not in named and mtime <= cutoff]
