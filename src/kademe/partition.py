@@ -101,6 +101,14 @@ class Partition:
         name = f"{self.prefix}/manifest/{stage}/{time.time_ns():020d}-{new_token()}.json"
         self.storage.put(name, _dumps(entry), create=True)
 
+    def committed(self, stage: str) -> list[dict]:
+        """The done files of ``stage``'s committed checkpoints in this partition, newest first."""
+        storage = self.storage
+        found = {name: mtime for name, (_, mtime) in storage.list(self.prefix).items()
+                 if name.count("/") == 2 and name.rsplit("/", 1)[1].startswith(f"{stage}-") and name.endswith(".json")}
+        metas = [_loads(storage.get(name)) for name in sorted(found, key=found.get, reverse=True)]
+        return [m for m in metas if m and m.get("stage") == stage and m.get("key")]
+
     def checkpoint(self, stage: str, key: str) -> Checkpoint:
         from kademe.checkpoint import Checkpoint
 

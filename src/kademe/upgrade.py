@@ -15,7 +15,8 @@ import json
 from kademe.checkpoint import Partition, chain_key, iter_parquet
 from kademe.embed.ladder import Ladder
 from kademe.embed.model import vector_name
-from kademe.embed.stage import read_shard, summarize_shards, text_sha, vector_identity, write_shard
+from kademe.embed.reuse import text_sha, vector_identity
+from kademe.embed.stage import read_shard, summarize_shards, write_shard
 from kademe.errors import KademeError
 from kademe.faults import crash_point
 from kademe.settings import Settings, model_fingerprint
