@@ -6,8 +6,12 @@ subprocess, timed on the wall clock (Python start-up, Prefect's temporary server
 index build included). Rounds alternate cold and incremental; medians are reported side by side
 with the incremental run's embed work as a share of the cold run's (chunks encoded).
 
+``--words N`` keeps the first N words of each generated decision (about one chunk each at 120),
+so that a 1,000-decision year fits a small shared CPU box; without it a decision is ~11 chunks.
+
 Example:
     python bench/incremental.py --docs 1000 --repeat 3
+    python bench/incremental.py --docs 1000 --words 120 --repeat 3    # a shared 2-core box
     python bench/incremental.py --docs 40 --repeat 1 --out /tmp/inc.json
 
 Writes ``bench/results/incremental.json`` (or ``--out``) and prints a table.
@@ -33,16 +37,20 @@ TARGET_EMBED_SHARE = 0.03  # incremental chunks embedded <= 3 % of the cold run'
 ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 
 
-def write_versions(root: Path, docs: int, year: int, seed: int) -> tuple[str, str]:
+def write_versions(root: Path, docs: int, year: int, seed: int, words: int | None = None) -> tuple[str, str]:
     """Version 1: ``docs`` decisions. Version 2: the same, 0.5 % of them edited, 1 % more appended."""
     from kademe.testing.sample import make_decision
 
-    v1 = [make_decision(year, n, seed) for n in range(docs)]
+    def decision(n: int) -> dict:
+        d = make_decision(year, n, seed)
+        return {**d, "text": " ".join(d["text"].split(" ")[:words])} if words else d
+
+    v1 = [decision(n) for n in range(docs)]
     v2 = [dict(d) for d in v1]
     step = max(1, docs // max(1, round(docs * 0.005)))
     for n in range(step // 2, docs, step):  # 0.5 %: a corrected sentence at the end of the text
         v2[n]["text"] = v2[n]["text"] + "\n\nDÜZELTME: Karardaki maddi hata düzeltilmiştir."
-    v2 += [make_decision(year, docs + n, seed) for n in range(max(1, round(docs * 0.01)))]
+    v2 += [decision(docs + n) for n in range(max(1, round(docs * 0.01)))]
     paths = []
     for name, records in (("v1", v1), ("v2", v2)):
         folder = root / name
@@ -70,11 +78,12 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--year", type=int, default=2024)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--words", type=int, help="keep the first N words of each decision (default: all)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "incremental.json")
     a = p.parse_args()
     info = machine()
     root = Path(tempfile.mkdtemp(prefix="kademe-bench-inc-"))
-    v1, v2 = write_versions(root, a.docs, a.year, a.seed)
+    v1, v2 = write_versions(root, a.docs, a.year, a.seed, a.words)
     rounds = []
     for r in range(a.repeat):
         work = root / f"round-{r}"
@@ -93,7 +102,7 @@ def main() -> None:
     inc_embedded = med("incremental", lambda x: x["changes"]["chunks"]["embedded"])
     result = {
         "command": " ".join([sys.executable, *sys.argv]), "ingest_command": shlex.join(cmd), "rounds": rounds,
-        "docs": {"v1": a.docs, "appended": max(1, round(a.docs * 0.01)), "edited": len(range(max(1, a.docs // max(1, round(a.docs * 0.005))) // 2, a.docs, max(1, a.docs // max(1, round(a.docs * 0.005)))))},
+        "words": a.words, "docs": {"v1": a.docs, "appended": max(1, round(a.docs * 0.01)), "edited": len(range(max(1, a.docs // max(1, round(a.docs * 0.005))) // 2, a.docs, max(1, a.docs // max(1, round(a.docs * 0.005)))))},
         "median": {"cold_wall_s": med("cold", lambda x: x["wall_s"]), "incremental_wall_s": med("incremental", lambda x: x["wall_s"]),
                    "cold_embedded": cold_embedded, "incremental_embedded": inc_embedded,
                    "incremental_stages_s": {k: med("incremental", lambda x, k=k: x["stages"][k]) for k in rounds[0]["incremental"]["stages"]},
