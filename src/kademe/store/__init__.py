@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from kademe.errors import KademeError
-
 from kademe.settings import Settings
 from kademe.store.base import (
     SPARSE,
