@@ -56,3 +56,43 @@ def test_a_part_no_commit_names_is_collected_and_a_named_one_stays(workdir):
     gone = part.collect(older_than=0)
     assert gone == [f"yargitay/2011/chunk-abababababab/chunk-{orphan.token}.parquet"]
     assert part.checkpoint("chunk", "ab" * 32).hit() is not None
+
+
+LEGACY = "1075d09"  # the last commit with the rename-and-lock layout (state.json)
+
+
+@pytest.mark.slow
+def test_a_workdir_of_the_earlier_layout_is_served_from_its_checkpoints(tmp_path, corpus, prefect_server):
+    """A workdir written before issue 20 (state.json, files beside their done files) is a warm rerun, not a rebuild."""
+    import io
+    import contextlib
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from kademe.cli import main
+    from tests.conftest import ALL_STAGES, MODEL
+    from tests.test_reliability import quiet_env
+
+    repo = Path(__file__).resolve().parents[1]
+    old = tmp_path / "old"
+    old.mkdir()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", LEGACY, "src", "flows"], capture_output=True)
+    if archive.returncode != 0:
+        pytest.skip(f"commit {LEGACY} is not in this clone")
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    args = ["ingest", "--source", str(corpus), "--years", "2011", "--workdir", str(tmp_path / "work"), "--collection", "c",
+            "--model", MODEL, "--device", "cpu", "--json"]
+    env = {**quiet_env(), "PYTHONPATH": os.pathsep.join([str(old / "src"), str(old)])}
+    first = subprocess.run([sys.executable, "-m", "kademe.cli", *args], capture_output=True, text=True, env=env, timeout=600, cwd=old)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (tmp_path / "work" / "yargitay" / "2011" / "state.json").exists()
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(args)
+    y = json.loads(out.getvalue())["years"]["2011"]
+    assert code == 0 and y["cached"] == ALL_STAGES and y["verify"]["ok"]
+    assert y["changes"]["chunks"]["embedded"] == 0

@@ -216,14 +216,20 @@ class Checkpoint:
             if self.storage.get(self.done_name) is not None:  # torn or foreign: withdraw it
                 self.storage.delete(self.done_name)
             return None
-        sizes = self.storage.list(self._name(self.dir))
-        sizes_of = meta.get("bytes") or {}
-        if any(sizes.get(self._name(rel), (None,))[0] != sizes_of.get(rel) for rel in meta.get("files", {})):
+        if not self._whole(meta):
             self.storage.delete(self.done_name)
             return None
         self.meta = meta
         self._record(meta, cached=True)
         return meta
+
+    def _whole(self, meta: dict) -> bool:
+        """Every part the done file names is there: with its size, or (a done file from before issue 20,
+        in a local workdir) with its rows in the Parquet footer."""
+        if "bytes" not in meta and not self.storage.remote:  # the earlier layout: files beside the done file
+            return all(parquet_rows(self.part.path / rel) == rows for rel, rows in meta.get("files", {}).items())
+        sizes = self.storage.list(self._name(self.dir))
+        return all(sizes.get(self._name(rel), (None,))[0] == meta["bytes"].get(rel) for rel in meta.get("files", {}))
 
     def file(self, name: str = "") -> Path:
         """The local path of part ``name`` (``""``: the stage's main file) of the committed checkpoint.
@@ -233,7 +239,7 @@ class Checkpoint:
         logical = name or self.stage
         if self.meta is not None:
             for rel in self.meta.get("files", {}):
-                if rel.rsplit("/", 1)[-1].rsplit("-", 1)[0] == logical:
+                if rel.rsplit("/", 1)[-1].rsplit("-", 1)[0] in (logical, f"{self.stage}-{logical}"):  # (earlier layout)
                     return self.storage.fetch(self._name(rel))
         return self.storage.spool(self._name(f"{self.dir}/{logical}-{self.token}.parquet"))
 
@@ -340,9 +346,12 @@ class Checkpoint:
     def shard_file(self, i: int) -> Path:
         """The local path of committed shard ``i``."""
         marker = self.shard_marker(i)
-        if marker is None:
-            raise FileNotFoundError(f"{self._marker(i)}: shard {i} is not committed")
-        return self.storage.fetch(self._name(f"{self.dir}/{marker['file']}"))
+        if marker is not None and marker.get("file"):
+            return self.storage.fetch(self._name(f"{self.dir}/{marker['file']}"))
+        for rel in (self.meta or self.done() or {}).get("files", {}):  # a checkpoint of the earlier layout
+            if rel.rsplit("/", 1)[-1].startswith(f"shard-{i:05d}"):
+                return self.storage.fetch(self._name(rel))
+        raise FileNotFoundError(f"{self._marker(i)}: shard {i} is not committed")
 
     def mark(self, i: int, **data: Any) -> None:
         """Commit a shard that has no part (an upsert acknowledged by the store): ``shard-<i>.done``."""

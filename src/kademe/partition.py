@@ -90,6 +90,8 @@ class Partition:
         for stage, name in sorted(newest.items()):
             if (entry := _loads(storage.get(name))) is not None:
                 out[stage] = entry
+        if not out and not storage.remote:  # a partition written before issue 20: its state.json
+            out = _loads(storage.get(f"{self.prefix}/state.json")) or {}
         return out
 
     def record(self, stage: str, entry: dict) -> None:
@@ -178,4 +180,4 @@ def partitions(workdir: Path | str, years: list[int], corpus: str | None = None)
     storage = open_storage(workdir)
     names = [corpus] if corpus else storage.children("")
     return [Partition(workdir, name, year) for name in names for year in years
-            if storage.list(f"{name}/{year}/manifest")]
+            if storage.list(f"{name}/{year}/manifest") or storage.get(f"{name}/{year}/state.json") is not None]
