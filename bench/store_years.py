@@ -280,7 +280,7 @@ def real_check(args) -> dict:
         d = json.loads(line)
         t = " ".join(re.sub(r"<[^>]+>|&quot;", " ", d["text"]).split())
         rows += [(int(d["year"]), f"{d['id']}:{i}", t[i:i + 800]) for i in range(0, max(len(t) - 200, 1), 800)]
-    from kademe.embed.model import resolve_model
+    from kademe.models import resolve_model
 
     model = SentenceTransformer(str(resolve_model("sentence-transformers/all-MiniLM-L6-v2")), device="cpu")
     vectors = model.encode([r[2] for r in rows], batch_size=64, normalize_embeddings=True).astype(np.float32)

@@ -152,18 +152,25 @@ def assert_same_points(got: dict[str, StoredPoint], want: dict[str, StoredPoint]
 
 
 def finished_units(workdir: Path) -> dict[Path, tuple[int, int]]:
-    """``(inode, mtime_ns)`` of every finished unit of work: stage checkpoints with their done marker,
-    embed shards and upsert shard markers. A resumed run must leave all of them untouched."""
+    """``(inode, mtime_ns)`` of every finished unit of work: committed done files with the parts they
+    name, shard markers with their parts, and upsert shard markers. A resumed run must leave all of them untouched."""
     units: dict[Path, tuple[int, int]] = {}
     for year in workdir.glob("*/[0-9][0-9][0-9][0-9]"):
-        found = [*year.glob("embed-*/shard-*.parquet"), *year.glob("lexical-*/shard-*.parquet"), *year.glob("upsert-*/shard-*.done")]
+        found = [*year.glob("upsert-*/shard-*.done")]
         for done in year.glob("*-*.json"):  # read-<key>.json, clean-..., chunk-..., embed-..., upsert-...
-            stage, key = done.stem.rsplit("-", 1)
-            found += [done, *year.glob(f"{stage}-{key}.parquet"), *year.glob(f"{stage}-rejects-{key}.parquet")]
+            found += [done, *(year / name for name in json.loads(done.read_text())["files"])]
+        for marker in year.glob("*-*/shard-*.json"):
+            found += [marker, marker.parent / json.loads(marker.read_text())["file"]]
         for path in found:
             st = path.stat()
             units[path] = (st.st_ino, st.st_mtime_ns)
     return units
+
+
+def unnamed_parts(workdir: Path) -> list[Path]:
+    """Parquet parts that no done file or shard marker names: a killed writer's, for the collector."""
+    named = set(finished_units(workdir))
+    return [p for p in workdir.glob("*/[0-9][0-9][0-9][0-9]/*-*/*.parquet") if p not in named]
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +189,8 @@ def reference(tmp_path_factory, source, prefect_server) -> Run:
 # -- kill -9 anywhere, resume exactly ------------------------------------------------------------
 # (KADEME_FAULT_CRASH_AT, whether 2011 has finished when the process dies). The n-th reach of a
 # point is counted over the whole two-year run: a year has 11 chunks in 6 shards of one batch each,
-# one chunk batch, one clean batch in 2011 and two in 2012, 31 checkpoint renames in 2011.
+# one chunk batch, one clean batch in 2011 and two in 2012, 16 Parquet parts published in 2011
+# (``checkpoint-rename`` is reached as each part is whole and not yet named by a commit).
 CRASHES = [
     ("read-start:1", False),
     ("read-batch:1", True),  # only 2012 has 2,000 lines
@@ -210,8 +218,8 @@ CRASHES = [
     ("upsert-done:1", False),
     ("verify-start:2", True),
     ("year-done:1", True),  # between years
-    ("checkpoint-rename:1", False),  # the first Parquet file of 2011, complete under its temporary name
-    ("checkpoint-rename:63", True),  # the first embed shard of 2012
+    ("checkpoint-rename:1", False),  # the first Parquet part of 2011, complete and named by no commit
+    ("checkpoint-rename:27", True),  # the first embed shard of 2012
 ]
 # Units of work of the year in flight that must survive the crash, where the count is known.
 KEPT = {"embed-batch:3": ("2011", "embed", 2), "embed-shard:2": ("2011", "embed", 2),
@@ -236,11 +244,11 @@ def test_kill_anywhere_then_rerun_gives_the_clean_point_set(spec, first_year_don
     assert (workdir / "yargitay" / "2011" / "report.json").exists() == first_year_done, "the crash landed in the wrong year"
     free_dead_slots()
 
-    stale = list(workdir.rglob(".*.tmp"))  # what the killed writer left, aged past the sweep's hour
+    stale = [*workdir.rglob(".*.tmp"), *unnamed_parts(workdir)]  # what the killed writer left, aged past the collector's hour
     for tmp in stale:
         os.utime(tmp, (time.time() - 7200,) * 2)
     if spec.startswith("checkpoint-rename"):
-        assert stale, "the kill left a complete file under its temporary name"
+        assert unnamed_parts(workdir), "the kill left a complete part that no commit names"
     kept = finished_units(workdir)
     if spec in KEPT:
         year, stage, n = KEPT[spec]
@@ -258,6 +266,7 @@ def test_kill_anywhere_then_rerun_gives_the_clean_point_set(spec, first_year_don
         assert resumed["years"]["2011"]["cached"] == ALL_STAGES
     assert_same_points(points(workdir), reference.points)
     assert not list(workdir.rglob(".*.tmp")), "the dead run's temporary files were swept"
+    assert not unnamed_parts(workdir), "the dead run's unnamed parts were collected"
     verify_here(workdir)
 
 
@@ -280,9 +289,9 @@ def test_torn_checkpoints_are_rebuilt_not_trusted(tmp_path, source, reference):
     workdir = tmp_path / "work"
     shutil.copytree(reference.workdir, workdir)
     y11, y12 = workdir / "yargitay" / "2011", workdir / "yargitay" / "2012"
-    chunks = next(y11.glob("chunk-*.parquet"))
+    chunks = next(y11.glob("chunk-*/chunk-*.parquet"))
     read_done = next(y11.glob("read-*.json"))
-    shard = next(p for p in y12.glob("embed-*") if p.is_dir()) / "shard-00001.parquet"
+    shard = next(next(p for p in y12.glob("embed-*") if p.is_dir()).glob("shard-00001-*.parquet"))
     other_shards = {p: p.stat().st_mtime_ns for p in shard.parent.glob("shard-*.parquet") if p != shard}
     for path in (chunks, read_done, shard):
         data = path.read_bytes()
@@ -293,8 +302,14 @@ def test_torn_checkpoints_are_rebuilt_not_trusted(tmp_path, source, reference):
 
     assert result["years"]["2011"]["cached"] == ["clean", "lexical", "embed", "upsert"]  # read and chunk were rebuilt
     assert result["years"]["2012"]["cached"] == ["read", "clean", "chunk", "lexical", "upsert"]  # one shard re-embedded
-    assert parquet_rows(chunks) == reference.summary["years"]["2011"]["counts"]["chunks"]
-    assert parquet_rows(shard) == SHARD_SIZE and json.loads(read_done.read_text())["read"] == 3
+    # Parts are never rewritten in place: the rebuilt chunk file and shard are new parts the new commits name.
+    chunk_key = json.loads((y11 / f"{chunks.parent.name}.json").read_text())["key"]
+    rebuilt_chunks = Partition(workdir, "yargitay", 2011).checkpoint("chunk", chunk_key)
+    assert [p.name.split("-")[0] for p in rebuilt_chunks.files()] == ["chunk"]
+    assert parquet_rows(rebuilt_chunks.files()[0]) == reference.summary["years"]["2011"]["counts"]["chunks"]
+    rebuilt_shard = shard.parent / json.loads((shard.parent / "shard-00001.json").read_text())["file"]
+    assert rebuilt_shard != shard and parquet_rows(rebuilt_shard) == SHARD_SIZE
+    assert json.loads(read_done.read_text())["read"] == 3
     assert {p: p.stat().st_mtime_ns for p in other_shards} == other_shards, "only the torn shard is re-embedded"
     assert_same_points(points(workdir), reference.points)
     verify_here(workdir)

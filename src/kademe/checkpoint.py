@@ -1,25 +1,29 @@
-"""Checkpoints: one protocol for every stage, in the spirit of dlt's load packages.
+"""Checkpoints: one protocol for every stage, in the spirit of dlt's load packages (issue 20).
 
-A partition is ``(corpus, year)`` and lives in ``<workdir>/<corpus>/<year>/``. A stage's output
-there is named by a content key: ``<stage>-<key12>.parquet`` (or a folder of shards), written to a
-temporary name and renamed into place, so a file under its final name is always whole. Keys chain:
-each stage's key hashes its input's key and the settings (and model identity) that change its
-output; the first key hashes the source file's bytes. ``<stage>-<key12>.json``, the *done file*,
-is written last and lists every file with its row count; a checkpoint is a hit only when the done
-file exists and every Parquet footer still holds those rows. ``state.json`` (the manifest) records
-each stage's checkpoint, counts and seconds; ``kademe verify`` and ``kademe upgrade`` start from it.
+A partition is ``(corpus, year)`` and lives in ``<workdir>/<corpus>/<year>/``; the workdir is a
+path or an object-store URL (``kademe.storage``). Keys chain: each stage's key hashes its input's
+key and the settings (and model identity) that change its output; the first key hashes the source
+file's bytes. A stage's checkpoint is laid out as::
+
+    <stage>-<key12>/<name>-<token>.parquet        parts, under names only this writer uses
+    <stage>-<key12>/shard-00000.json             a shard's commit: names its part (create-only)
+    <stage>-<key12>/shard-00000-<token>.parquet
+    <stage>-<key12>.json                          the done file: the commit (create-only), lists the parts
+    manifest/<stage>/<time_ns>-<token>.json       one manifest record per commit or hit; the newest wins
+
+No rename, no lock: a part is invisible until a done file or shard marker names it, and those are
+written with a create-only put, so the first committer wins and a loser adopts the winner's
+checkpoint (and deletes its own parts). ``Partition.collect`` deletes parts nothing names.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kademe.faults import crash_point
+from kademe.partition import MANIFEST_KEEP, STALE_TEMP_SECONDS, Partition, _dumps, _loads, partitions  # noqa: F401 - re-exported
+from kademe.storage import new_token
 
 
 def chain_key(*parts: str) -> str:
@@ -74,17 +80,23 @@ def read_json(path: Path) -> Any | None:
 
 
 class ParquetSink:
-    """Stream record batches into one Parquet file, renamed into place on ``close()``.
+    """Stream record batches into one Parquet file; ``publish(path, rows)`` runs when it closes whole.
+
+    Without ``publish`` the file is written to a temporary name and renamed into place.
 
     Example:
         >>> with ParquetSink(Path("out.parquet"), schema) as sink:
         ...     sink.write(rows)        # a list of dicts matching the schema
     """
 
-    def __init__(self, path: Path, schema: pa.Schema):
-        self.path, self.schema, self.rows = path, schema, 0
-        self._atomic = atomic_path(path)
-        self._tmp = self._atomic.__enter__()
+    def __init__(self, path: Path, schema: pa.Schema, publish=None):
+        self.path, self.schema, self.rows, self._publish = path, schema, 0, publish
+        if publish is None:
+            self._atomic = atomic_path(path)
+            self._tmp = self._atomic.__enter__()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = path
         self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
 
     def write(self, rows: list[dict]) -> None:
@@ -97,7 +109,12 @@ class ParquetSink:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._writer.close()
-        self._atomic.__exit__(exc_type, exc, tb)
+        if self._publish is None:
+            self._atomic.__exit__(exc_type, exc, tb)
+        elif exc_type is None:
+            self._publish(self.path, self.rows)
+        else:
+            self.path.unlink(missing_ok=True)
 
 
 def parquet_rows(path: Path) -> int | None:
@@ -124,170 +141,232 @@ def iter_parquet(path: Path, batch_size: int = 1024, columns: list[str] | None =
         yield buffer
 
 
-STALE_TEMP_SECONDS = 3600  # a temporary checkpoint file untouched this long belongs to a dead run
-
-
-@dataclass(frozen=True)
-class Partition:
-    """The files of one ``(corpus, year)`` under the work directory, and its manifest (``state.json``).
-
-    Example:
-        >>> Partition(Path("work"), "yargitay", 2011).path
-        PosixPath('work/yargitay/2011')
-    """
-
-    workdir: Path
-    corpus: str
-    year: int
-
-    @property
-    def path(self) -> Path:
-        return Path(self.workdir) / self.corpus / str(self.year)
-
-    @property
-    def label(self) -> str:
-        return f"{self.corpus}/{self.year}"
-
-    @property
-    def rejects(self) -> Path:
-        return self.path / "rejects.ndjson"
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.path / "state.json"
-
-    def manifest(self) -> dict:
-        return read_json(self.manifest_path) or {}
-
-    def record(self, stage: str, entry: dict) -> None:
-        """Set one stage's entry of the manifest (atomic rewrite, under the partition's lock).
-
-        Stages commit concurrently (upsert runs beside embed), so the read-modify-write holds an
-        ``fcntl`` lock on ``state.json.lock``: a lock per open file, so it orders threads of one
-        process as well as processes.
-        """
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / "state.json.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            data = self.manifest()
-            data[stage] = entry
-            write_json(self.manifest_path, data)
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
-
-    def checkpoint(self, stage: str, key: str) -> Checkpoint:
-        return Checkpoint(self, stage, key)
-
-    def sweep_temp(self, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
-        """Delete the temporary files a killed run left (``.<name>.<random>.tmp``); return them.
-
-        Only files untouched for ``older_than`` seconds go: a live writer touches its file as it
-        writes, so an old one has no writer left.
-        """
-        if not self.path.is_dir():
-            return []
-        cutoff = time.time() - older_than
-        gone = []
-        for tmp in self.path.rglob(".*.tmp"):
-            try:
-                if tmp.is_file() and tmp.stat().st_mtime < cutoff:
-                    tmp.unlink()
-                    gone.append(tmp)
-            except FileNotFoundError:  # its writer finished or another sweep took it meanwhile
-                continue
-        return gone
-
-
-def partitions(workdir: Path, years: list[int], corpus: str | None = None) -> list[Partition]:
-    """The partitions the work directory holds for ``years`` (one corpus, or every corpus), sorted."""
-    root = Path(workdir)
-    names = [corpus] if corpus else sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    return [Partition(root, name, year) for name in names for year in years
-            if (root / name / str(year) / "state.json").exists()]
-
-
 class Checkpoint:
-    """One stage's output for one partition: files named by ``key``, a done file written last.
+    """One stage's output for one partition: parts under this writer's names, a done file as the commit.
 
-    A stage asks for a hit, else does its work into the checkpoint's files and commits::
+    A stage asks for a hit, else does its work into the checkpoint's parts and commits::
 
         cp = part.checkpoint("chunk", key)
         if (meta := cp.hit()) is not None:
-            return ChunkResult.from_meta(cp, meta, cached=True)
+            return ChunkResult(cp.key, cp.file(), meta["chunks"], cached=True)
         cp.crash("start")
         with cp.sink(schema) as sink:
             ...
         meta = cp.commit(chunks=sink.rows)
+        return ChunkResult(cp.key, cp.file(), ...)   # the committed winner's file
 
-    ``commit`` writes the done file (the files and their row counts, plus the stage's figures),
-    records the stage in the manifest with the seconds it took, and reaches ``<stage>-done``.
+    A sharded stage asks for the pending shards and commits each shard on its own::
+
+        for i in cp.pending(n_shards):
+            cp.put_shard(i, lambda path: write(path, ...), events=[...])
+        cp.commit(...)
+
+    ``commit`` creates the done file (create-only: if another writer committed first, this one
+    adopts that checkpoint and deletes its own parts), records the manifest with the seconds it
+    took, and reaches ``<stage>-done``.
     """
 
     def __init__(self, part: Partition, stage: str, key: str):
         self.part, self.stage, self.key = part, stage, key
+        self.storage = part.storage
+        self.token = new_token()
         self.started = time.monotonic()
-        self.files: list[Path] = []
         self.seconds = 0.0
+        self.meta: dict | None = None  # the committed done file, once hit or committed
+        self.parts: dict[str, list[int]] = {}  # this writer's published parts: rel name -> [rows, bytes]
+        self.shards: dict[int, dict] = {}  # committed shard markers known so far
 
-    def file(self, name: str = "", suffix: str = ".parquet") -> Path:
-        """``<stage>[-<name>]-<key12><suffix>`` in the partition; tracked for the done file."""
-        path = self.part.path / f"{self.stage}{'-' + name if name else ''}-{self.key[:12]}{suffix}"
-        if suffix == ".parquet" and path not in self.files:
-            self.files.append(path)
-        return path
+    # -- names ------------------------------------------------------------------------------------
+    @property
+    def dir(self) -> str:
+        """``<stage>-<key12>``, relative to the partition."""
+        return f"{self.stage}-{self.key[:12]}"
 
     @property
     def folder(self) -> Path:
-        """``<stage>-<key12>/``: where a sharded stage keeps its shards."""
-        return self.part.path / f"{self.stage}-{self.key[:12]}"
+        """The checkpoint's local folder (a remote workdir's local cache)."""
+        return self.part.path / self.dir
 
-    def shard(self, i: int, suffix: str = ".parquet") -> Path:
-        """``<stage>-<key12>/shard-<i>.<suffix>``; Parquet shards are tracked for the done file."""
-        path = self.folder / f"shard-{i:05d}{suffix}"
-        if suffix == ".parquet" and path not in self.files:
-            self.files.append(path)
-        return path
+    def _name(self, rel: str) -> str:
+        return f"{self.part.prefix}/{rel}"
 
     @property
-    def done_path(self) -> Path:
-        return self.part.path / f"{self.stage}-{self.key[:12]}.json"
+    def done_name(self) -> str:
+        return self._name(f"{self.dir}.json")
 
     def crash(self, point: str) -> None:
         """The stage's crash point ``<stage>-<point>`` (``KADEME_FAULT_CRASH_AT``)."""
         crash_point(f"{self.stage}-{point}")
 
-    def hit(self) -> dict | None:
-        """The done file's figures when the checkpoint is finished and whole; else None.
+    # -- whole checkpoints ------------------------------------------------------------------------
+    def done(self) -> dict | None:
+        """The committed done file's data, whole or not; None when nothing is committed."""
+        meta = _loads(self.storage.get(self.done_name))
+        return meta if meta and meta.get("key") == self.key else None
 
-        A hit is recorded in the manifest (0 seconds: nothing was done).
+    def hit(self) -> dict | None:
+        """The done file's figures when the checkpoint is committed and whole; else None.
+
+        Whole: every part the done file names is there with its size. A committed checkpoint
+        whose parts were damaged (a torn disk, a hand deletion) is withdrawn so the stage can
+        commit again. A hit is recorded in the manifest (0 seconds: nothing was done).
         """
-        meta = read_json(self.done_path)
-        if not meta or meta.get("key") != self.key:
+        meta = self.done()
+        if meta is None:
+            if self.storage.get(self.done_name) is not None:  # torn or foreign: withdraw it
+                self.storage.delete(self.done_name)
             return None
-        for name, rows in meta.get("files", {}).items():
-            if parquet_rows(self.part.path / name) != rows:
-                return None
+        if not self._whole(meta):
+            self.storage.delete(self.done_name)
+            return None
+        self.meta = meta
         self._record(meta, cached=True)
         return meta
 
+    def _whole(self, meta: dict) -> bool:
+        """Every part the done file names is there: with its size, or (a done file from before issue 20,
+        in a local workdir) with its rows in the Parquet footer."""
+        if "bytes" not in meta and not self.storage.remote:  # the earlier layout: files beside the done file
+            return all(parquet_rows(self.part.path / rel) == rows for rel, rows in meta.get("files", {}).items())
+        sizes = self.storage.list(self._name(self.dir))
+        return all(sizes.get(self._name(rel), (None,))[0] == meta["bytes"].get(rel) for rel in meta.get("files", {}))
+
+    def file(self, name: str = "") -> Path:
+        """The local path of part ``name`` (``""``: the stage's main file) of the committed checkpoint.
+
+        Before a commit, this writer's own path for it (where ``sink`` writes).
+        """
+        logical = name or self.stage
+        if self.meta is not None:
+            for rel in self.meta.get("files", {}):
+                if rel.rsplit("/", 1)[-1].rsplit("-", 1)[0] in (logical, f"{self.stage}-{logical}"):  # (earlier layout)
+                    return self.storage.fetch(self._name(rel))
+        return self.storage.spool(self._name(f"{self.dir}/{logical}-{self.token}.parquet"))
+
+    def files(self) -> list[Path]:
+        """Local paths of every part of the committed checkpoint, in name order (shards in shard order)."""
+        return [self.storage.fetch(self._name(rel)) for rel in sorted((self.meta or self.done() or {}).get("files", {}))]
+
     def sink(self, schema: pa.Schema, name: str = "") -> ParquetSink:
-        """A streaming Parquet writer for ``file(name)``, renamed into place when closed."""
-        return ParquetSink(self.file(name), schema)
+        """A streaming Parquet writer for part ``name``; published (not yet committed) when closed."""
+        rel = f"{self.dir}/{name or self.stage}-{self.token}.parquet"
+        return ParquetSink(self.storage.spool(self._name(rel)), schema, lambda path, rows: self._publish(rel, path, rows))
+
+    def _publish(self, rel: str, path: Path, rows: int) -> None:
+        """A part is whole on local disk: put it in the store (still named by nothing)."""
+        crash_point("checkpoint-rename")  # the part is complete and not yet named by a commit
+        size = path.stat().st_size
+        self.storage.put_file(self._name(rel), path)
+        self.parts[rel] = [rows, size]
 
     def commit(self, **figures: Any) -> dict:
-        """Write the done file last, record the manifest, reach ``<stage>-done``; return the done file's data."""
+        """Create the done file (first committer wins), record the manifest, reach ``<stage>-done``.
+
+        Returns:
+            The committed done file's data: this writer's, or the winner's when another writer
+            committed the same key first (this writer's parts are then deleted).
+        """
         self.seconds = time.monotonic() - self.started
-        files = {str(p.relative_to(self.part.path)): parquet_rows(p) for p in self.files}
-        meta = {"key": self.key, "stage": self.stage, "files": files, **figures}
-        write_json(self.done_path, meta)
+        parts = dict(self.parts)
+        for i, marker in sorted(self.shards.items()):
+            parts[f"{self.dir}/{marker['file']}"] = [marker["rows"], marker["bytes"]]
+        meta = {"key": self.key, "stage": self.stage, "files": {rel: v[0] for rel, v in parts.items()},
+                "bytes": {rel: v[1] for rel, v in parts.items()}, **figures}
+        if not self.storage.put(self.done_name, _dumps(meta), create=True):
+            winner = self.done()
+            if winner is None:
+                raise RuntimeError(f"{self.done_name} exists but cannot be read back")
+            for rel in self.parts:
+                if rel not in winner.get("files", {}):
+                    self.storage.delete(self._name(rel))
+            meta = winner
+        self.meta = meta
         self._record(meta, cached=False)
         self.crash("done")
         return meta
 
     def _record(self, meta: dict, cached: bool) -> None:
-        entry = {k: v for k, v in meta.items() if k != "files"}
-        main = self.folder if self.folder.is_dir() else self.part.path / f"{self.stage}-{self.key[:12]}.parquet"
-        entry.update(path=str(main), cached=cached,
+        entry = {k: v for k, v in meta.items() if k not in ("files", "bytes")}
+        entry.update(path=f"{self.part.workdir}/{self._name(self.dir)}", cached=cached,
                      seconds=0.0 if cached else round(self.seconds, 3))
         self.part.record(self.stage, entry)
+
+    # -- shards -----------------------------------------------------------------------------------
+    def _marker(self, i: int) -> str:
+        return self._name(f"{self.dir}/shard-{i:05d}.json")
+
+    def pending(self, n_shards: int) -> list[int]:
+        """The shards of ``range(n_shards)`` not yet committed whole; the others' markers are kept.
+
+        A marker whose part is missing or of the wrong size is withdrawn, so the shard is redone.
+        """
+        sizes = self.storage.list(self._name(self.dir))
+        todo = []
+        for i in range(n_shards):
+            if i not in self.shards:
+                if self._marker(i) not in sizes:
+                    todo.append(i)
+                    continue
+                marker = _loads(self.storage.get(self._marker(i)))
+                if not marker or sizes.get(self._name(f"{self.dir}/{marker.get('file')}"), (None,))[0] != marker.get("bytes"):
+                    self.storage.delete(self._marker(i))
+                    todo.append(i)
+                    continue
+                self.shards[i] = marker
+        return todo
+
+    def put_shard(self, i: int, write, **side: Any) -> dict:
+        """Write shard ``i`` with ``write(path) -> rows``, publish it, commit its marker (create-only).
+
+        Returns:
+            The shard's committed marker (another writer's, when it committed shard ``i`` first).
+        """
+        rel = f"shard-{i:05d}-{self.token}.parquet"
+        path = self.storage.spool(self._name(f"{self.dir}/{rel}"))
+        rows = write(path)
+        crash_point("checkpoint-rename")
+        size = path.stat().st_size
+        self.storage.put_file(self._name(f"{self.dir}/{rel}"), path)
+        marker = {"file": rel, "rows": rows, "bytes": size, **side}
+        if not self.storage.put(self._marker(i), _dumps(marker), create=True):
+            self.storage.delete(self._name(f"{self.dir}/{rel}"))
+            marker = _loads(self.storage.get(self._marker(i))) or marker
+        self.shards[i] = marker
+        return marker
+
+    def shard_marker(self, i: int) -> dict | None:
+        """Shard ``i``'s committed marker (its part's name, rows, and what the stage stored beside)."""
+        if i not in self.shards:
+            marker = _loads(self.storage.get(self._marker(i)))
+            if marker is None:
+                return None
+            self.shards[i] = marker
+        return self.shards[i]
+
+    def shard_file(self, i: int) -> Path:
+        """The local path of committed shard ``i``."""
+        marker = self.shard_marker(i)
+        if marker is not None and marker.get("file"):
+            return self.storage.fetch(self._name(f"{self.dir}/{marker['file']}"))
+        for rel in (self.meta or self.done() or {}).get("files", {}):  # a checkpoint of the earlier layout
+            if rel.rsplit("/", 1)[-1].startswith(f"shard-{i:05d}"):
+                return self.storage.fetch(self._name(rel))
+        raise FileNotFoundError(f"{self._marker(i)}: shard {i} is not committed")
+
+    def mark(self, i: int, **data: Any) -> None:
+        """Commit a shard that has no part (an upsert acknowledged by the store): ``shard-<i>.done``."""
+        self.storage.put(self._name(f"{self.dir}/shard-{i:05d}.done"), _dumps(data), create=True)
+
+    def marked(self) -> set[int]:
+        """The shards ``mark`` committed."""
+        names = self.storage.list(self._name(self.dir))
+        return {int(n.rsplit("shard-", 1)[1][:5]) for n in names if n.endswith(".done")}
+
+    # -- successors -------------------------------------------------------------------------------
+    def successor(self) -> str | None:
+        """The key of the checkpoint that replaced this one (``kademe upgrade``), if any."""
+        return (_loads(self.storage.get(self._name(f"{self.dir}.next"))) or {}).get("key")
+
+    def supersede(self, key: str) -> None:
+        """Name ``key`` as this checkpoint's successor (create-only: the first upgrade wins)."""
+        self.storage.put(self._name(f"{self.dir}.next"), _dumps({"key": key}), create=True)

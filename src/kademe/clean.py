@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from kademe.casenumbers import normalize_case_number
-from kademe.checkpoint import atomic_path, chain_key, iter_parquet
+from kademe.checkpoint import Partition, chain_key, iter_parquet
 from kademe.settings import Settings
 from kademe.sources import SURROGATES, ReadResult
 
@@ -55,6 +55,7 @@ class CleanResult:
     rejected: int
     cached: bool
     seconds: float = 0.0
+    changes: dict | None = None  # documents new / changed / unchanged / removed since the last clean checkpoint
 
 
 def clean_text(text: str) -> str:
@@ -142,9 +143,13 @@ def clean_records(read: ReadResult, year: int, s: Settings) -> CleanResult:
     """
     part = s.partition(year)
     cp = part.checkpoint("clean", chain_key(read.key, s.fingerprint("clean")))
-    if (meta := cp.hit()) is not None and part.rejects.exists():
-        return CleanResult(cp.key, cp.file(), meta["documents"], meta["duplicates"], meta["rejected"], cached=True)
+    if (meta := cp.hit()) is not None and part.get_text("rejects.ndjson") is not None:
+        unchanged = {"new": 0, "changed": 0, "unchanged": meta["documents"], "removed": 0}
+        return CleanResult(cp.key, cp.file(), meta["documents"], meta["duplicates"], meta["rejected"], cached=True,
+                           changes=unchanged)
 
+    previous = part.manifest().get("clean", {}).get("key")  # the last committed clean checkpoint: what changed since
+    digests: dict[str, str] = {}
     cp.crash("start")
     seen: dict[str, tuple[str, int]] = {}  # doc_id -> (content hash, first line)
     duplicates = 0
@@ -169,13 +174,38 @@ def clean_records(read: ReadResult, year: int, s: Settings) -> CleanResult:
                     rejects.append({"line": item["line"], "reason": reason, "detail": detail, "raw": item["record"][:300], "stage": "clean"})
                 else:
                     rows.append({"line": item["line"], **doc})
+                    digests[doc["doc_id"]] = _doc_digest(rows[-1])
             cp.crash("batch")
             docs.write(rows)
     rejects.sort(key=lambda r: r["line"])
-    with atomic_path(part.rejects) as tmp:
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects), encoding="utf-8")
-    cp.commit(documents=docs.rows, duplicates=duplicates, rejected=len(rejects))
-    return CleanResult(cp.key, cp.file(), docs.rows, duplicates, len(rejects), cached=False, seconds=cp.seconds)
+    part.put_text("rejects.ndjson", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
+    changes = document_changes(part, previous if previous != cp.key else None, digests)
+    meta = cp.commit(documents=docs.rows, duplicates=duplicates, rejected=len(rejects), changes=changes)
+    return CleanResult(cp.key, cp.file(), docs.rows, duplicates, len(rejects), cached=False, seconds=cp.seconds,
+                       changes=meta.get("changes", changes))
+
+
+def _doc_digest(row: dict) -> str:
+    """A document's content hash: everything but its line number."""
+    return hashlib.sha256(json.dumps({k: v for k, v in row.items() if k != "line"}, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def document_changes(part: Partition, previous: str | None, digests: dict[str, str]) -> dict[str, int]:
+    """``{"new", "changed", "unchanged", "removed"}``: these documents against the previous clean checkpoint (issue 21).
+
+    Without a previous checkpoint (a first ingest) every document is new.
+    """
+    old: dict[str, str] = {}
+    prev = part.checkpoint("clean", previous) if previous else None
+    if prev is not None:
+        prev.meta = prev.done()
+    if prev is not None and prev.meta is not None:
+        for batch in iter_parquet(prev.file(), batch_size=2000):
+            old.update((row["doc_id"], _doc_digest(row)) for row in batch)
+    same = sum(1 for d, h in digests.items() if old.get(d) == h)
+    changed = sum(1 for d, h in digests.items() if d in old and old[d] != h)
+    return {"new": len(digests) - same - changed, "changed": changed, "unchanged": same,
+            "removed": len(old.keys() - digests.keys())}
 
 
 def clean_record(record: dict, file_year: int) -> tuple[dict | None, str | None, str | None]:

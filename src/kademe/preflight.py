@@ -7,13 +7,12 @@ vector size, URL or API key fails here, in one line, instead of after the embedd
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from kademe.embed.card import choose_card
 from kademe.errors import KademeError
 from kademe.models import resolve_model
 from kademe.settings import Settings
 from kademe.sources import resolve_source
+from kademe.storage import is_remote, open_storage
 from kademe.store import open_store
 from kademe.upsert import ensure_collection
 
@@ -31,12 +30,16 @@ def check_ingest(s: Settings, years: list[int]) -> None:
     for model in filter(None, (s.model, s.fallback_model)):
         resolve_model(model)
     choose_card().gpu_rungs(s.device)  # --device cuda without CUDA
+    if is_remote(s.workdir) and not s.qdrant_url:
+        open_store(s)  # raises the one-line error naming --qdrant-url, before any network call
     try:
-        Path(s.workdir).mkdir(parents=True, exist_ok=True)
-        probe = Path(s.workdir) / ".kademe-write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        storage = open_storage(s.workdir)  # a path or a URL: one probe for both
+        storage.put(".kademe-write-test", b"ok")
+        storage.delete(".kademe-write-test")
     except OSError as e:
         raise KademeError(f"Work directory '{s.workdir}' is not writable: {e.strerror}.\n\nPass --workdir with a writable folder.") from None
+    except Exception as e:  # an object store's refusal: no such bucket, no credentials
+        raise KademeError(f"Work directory '{s.workdir}' is not writable: {str(e).splitlines()[0]}\n\n"
+                          "Check the bucket and the cloud's credentials in the environment (AWS_*, GOOGLE_*, AZURE_*).") from None
     with open_store(s) as store:
         ensure_collection(store, s)

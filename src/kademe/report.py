@@ -7,9 +7,10 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kademe.checkpoint import Partition, read_json, write_json
+from kademe.checkpoint import Partition
 
 COUNT_KEYS = ("read", "documents", "duplicates", "rejected", "chunks", "embedded", "upserted")
+CHANGE_KEYS = ("new", "changed", "unchanged", "removed")
 STAGE_KEYS = ("read", "clean", "chunk", "lexical", "embed", "upsert", "index", "verify")
 
 
@@ -31,11 +32,15 @@ def year_summary(
     dtype: str | None = None,
     stages: dict[str, float] | None = None,
     instruments: list[str] | None = None,
+    changes: dict | None = None,
 ) -> dict:
     """One year's entry of ``{"years": {...}}``; the keys are an interface other tools read.
 
     ``counts`` must add up: ``read == documents + duplicates + rejected`` and ``embedded ==
-    upserted == chunks`` for a completed year.
+    upserted == chunks`` for a completed year. ``changes`` (issue 21) is ``{"documents": {"new",
+    "changed", "unchanged", "removed"}, "chunks": {"embedded", "reused"}}``: what this run found
+    changed in the source since the last ingest, and how many vectors it encoded or took from the
+    checkpoints.
     """
     summary = {
         "status": status,
@@ -54,6 +59,7 @@ def year_summary(
         "stages": {k: round(float((stages or {}).get(k, 0.0)), 3) for k in STAGE_KEYS},
         "instruments": instruments or [],
     }
+    summary["changes"] = changes or {"documents": {k: 0 for k in CHANGE_KEYS}, "chunks": {"embedded": 0, "reused": 0}}
     if error:
         summary["error"] = error
     return summary
@@ -69,23 +75,27 @@ def failed_year(error: str, model: str, device: str, seconds: float, corpus: str
 
 def rejects_by_reason(part: Partition) -> dict[str, int]:
     """Counts of ``rejects.ndjson`` lines by reason."""
-    path = part.rejects
-    if not path.exists():
+    text = part.get_text("rejects.ndjson")
+    if text is None:
         return {}
-    with open(path, encoding="utf-8") as f:
-        return dict(Counter(json.loads(line)["reason"] for line in f if line.strip()))
+    return dict(Counter(json.loads(line)["reason"] for line in text.splitlines() if line.strip()))
 
 
 def write_report(part: Partition, summary: dict) -> Path:
-    """Save the summary as ``<workdir>/<corpus>/<year>/report.json`` (atomic), stamped ``finished`` (UTC)."""
-    path = part.path / "report.json"
-    write_json(path, {**summary, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    return path
+    """Save the summary as ``<workdir>/<corpus>/<year>/report.json`` (whole or not at all; the last run wins),
+    stamped ``finished`` (UTC)."""
+    stamped = {**summary, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    part.put_text("report.json", json.dumps(stamped, indent=2, ensure_ascii=False, default=str))
+    return part.path / "report.json"
 
 
 def read_report(part: Partition) -> dict | None:
     """The partition's last ``report.json``, or None when there is none (or it is torn)."""
-    return read_json(part.path / "report.json")
+    text = part.get_text("report.json")
+    try:
+        return json.loads(text) if text is not None else None
+    except json.JSONDecodeError:
+        return None
 
 
 def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
@@ -104,6 +114,10 @@ def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
         "",
         f"Stages served from checkpoints: {', '.join(summary['cached']) or 'none'}.",
     ]
+    if ch := summary.get("changes"):
+        d, k = ch["documents"], ch["chunks"]
+        lines += ["", f"Documents since the last ingest: {d['new']} new, {d['changed']} changed, {d['unchanged']} unchanged, "
+                      f"{d['removed']} removed. Chunks embedded {k['embedded']}, vectors reused {k['reused']}."]
     if summary.get("stages"):
         lines += ["", "| " + " | ".join(STAGE_KEYS) + " |", "|" + "---:|" * len(STAGE_KEYS),
                   "| " + " | ".join(f"{summary['stages'].get(k, 0.0):.1f} s" for k in STAGE_KEYS) + " |"]

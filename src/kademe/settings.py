@@ -75,7 +75,8 @@ class Settings(BaseSettings):
         None, description="Corpus name, part of every partition (corpus, year); default: derived from --source."
     )
     collection: str = Field("kademe", description="Qdrant collection name.")
-    workdir: Path = Field(Path("kademe-work"), description="Checkpoints, rejects, reports and the embedded Qdrant Edge store.")
+    workdir: Path | str = Field(Path("kademe-work"), description="Checkpoints, rejects, reports and the embedded Qdrant Edge "
+                                "store: a path, or a URL (s3://, gs://, az://, file://) shared by several hosts.")
     model: str = Field(DEFAULT_MODEL, description="Embedding model: a local path or an id in the local cache.")
     fallback_model: str | None = Field(None, description="Smaller model for the gpu-small rung.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to embed: auto (CUDA when present), cpu or cuda.")
@@ -97,6 +98,14 @@ class Settings(BaseSettings):
     qdrant_api_key_block: str | None = Field(None, description="Name of a Prefect Secret block holding the API key.")
     qdrant_grpc: bool = Field(False, description="Talk to the Qdrant server over gRPC (port 6334) for bulk uploads.")
     bm25_language: str = Field("turkish", description="Language of the BM25 analyzer (stemmer and stopwords).")
+
+    @field_validator("workdir")
+    @classmethod
+    def _workdir(cls, value: Path | str) -> Path | str:
+        """A path stays a ``Path``; an object-store URL stays a string (``Path`` would fold its ``//``)."""
+        from kademe.storage import is_remote, local_root
+
+        return str(value).rstrip("/") if is_remote(value) else local_root(value)
 
     @field_validator("source")
     @classmethod
@@ -159,7 +168,7 @@ class Settings(BaseSettings):
         """The ``Partition`` of ``year`` in this run's corpus (``kademe.checkpoint``)."""
         from kademe.checkpoint import Partition
 
-        return Partition(Path(self.workdir), self.corpus_name, year)
+        return Partition(self.workdir, self.corpus_name, year)
 
     def flow_parameters(self) -> dict:
         """The settings as flow parameters: JSON-safe, with every secret left out."""

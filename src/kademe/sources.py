@@ -83,6 +83,7 @@ def read_year(year: int, s: Settings) -> ReadResult:
     path = resolve_source(s.source, year)
     part = s.partition(year)
     part.sweep_temp()  # the first stage of a partition: clear what a killed run left
+    part.collect()  # and the parts no commit names (a dead writer's, a lost race's), once they are old
     cp = part.checkpoint("read", chain_key(file_digest(path), s.fingerprint("read"), part.corpus, str(year)))
     if (meta := cp.hit()) is not None:
         return ReadResult(cp.key, cp.file(), cp.file("rejects"), meta["read"], meta["rejected"], cached=True)

@@ -3,19 +3,20 @@
 Crash-safe by construction: the upgraded vectors go to a *new* embed checkpoint (its key chains the
 old key and the primary model's identity); its shards are written, then upserted, and only when the
 store has acknowledged every upgraded point does the new checkpoint commit, which swaps the
-manifest. The old checkpoint's done file then points at the new one, so a later ``kademe ingest``
-reuses the upgraded vectors. Killed anywhere, a rerun finishes the same way: finished shards are
+manifest. The old checkpoint then names the new one as its successor (``Checkpoint.supersede``), so
+a later ``kademe ingest`` reuses the upgraded vectors. Killed anywhere, a rerun finishes the same way: finished shards are
 reused, re-upserts overwrite (deterministic ids), and the end state equals an uninterrupted upgrade.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
-from kademe.checkpoint import Partition, chain_key, iter_parquet, parquet_rows, partitions, read_json, write_json
+from kademe.checkpoint import Partition, chain_key, iter_parquet, partitions
 from kademe.embed.ladder import Ladder
 from kademe.models import vector_name
-from kademe.embed.stage import read_shard, shard_path, summarize_shards, write_shard
+from kademe.embed.reuse import text_sha, vector_identity
+from kademe.embed.stage import read_shard, summarize_shards, write_shard
 from kademe.errors import KademeError
 from kademe.faults import crash_point
 from kademe.settings import Settings, model_fingerprint
@@ -38,8 +39,7 @@ def upgrade_partition(part: Partition, s: Settings, store: Store | None = None) 
     if not {"chunk", "lexical", "embed"} <= set(manifest):
         raise KademeError(f"No finished checkpoints for {part.label} under {s.workdir}.\n\nRun kademe ingest for that year first.")
     entry = manifest["embed"]
-    old_done = part.path / f"embed-{entry['key'][:12]}.json"
-    made_with = (read_json(old_done) or {}).get("model")
+    made_with = (part.checkpoint("embed", entry["key"]).done() or {}).get("model")
     if made_with and made_with != s.model:
         raise KademeError(f"{part.label} was embedded with --model {made_with}, not {s.model}.\n\nPass --model {made_with}.")
     ensure_collection(store, s)
@@ -58,59 +58,59 @@ def upgrade_partition(part: Partition, s: Settings, store: Store | None = None) 
 def _upgrade(part: Partition, s: Settings, store: Store, manifest: dict) -> tuple[int, list[dict]]:
     old = manifest["embed"]
     cp = part.checkpoint("embed", chain_key(old["key"], "upgrade", model_fingerprint(s.model) or ""))
-    old_folder, chunks, sparse = Path(old["path"]), Path(manifest["chunk"]["path"]), Path(manifest["lexical"]["path"])
+    before = part.checkpoint("embed", old["key"])
+    chunks = part.checkpoint("chunk", manifest["chunk"]["key"])
+    chunks.meta = chunks.done()
+    sparse = part.checkpoint("lexical", manifest["lexical"]["key"])
     primary, ladder = vector_name(s.model), None
     primary_only = s.model_copy(update={"fallback_model": None})  # upgrading must not degrade again
-    n_shards = len(list(old_folder.glob("shard-*.parquet")))
+    n_shards = old["shards"]
+    pending = set(cp.pending(n_shards))
     upgraded, events = 0, []
-    for i, rows in enumerate(iter_parquet(chunks, batch_size=old.get("shard_size", s.shard_size))):
-        ids, spaces, rungs, vectors = read_shard(shard_path(old_folder, i))
+    for i, rows in enumerate(iter_parquet(chunks.file(), batch_size=old.get("shard_size", s.shard_size))):
+        ids, spaces, rungs, vectors = read_shard(before.shard_file(i))
         todo = [j for j, space in enumerate(spaces) if space != primary]
-        if parquet_rows(cp.shard(i)) != len(rows):
+        if i in pending:
+            side = {k: v for k, v in (before.shard_marker(i) or {}).items() if k not in ("file", "rows", "bytes")}
             if todo:
                 ladder = ladder or Ladder(primary_only)
                 out = ladder.embed([rows[j]["text"] for j in todo], [rows[j]["n_tokens"] for j in todo])
                 events += [e.as_dict() for e in out.events]
                 for j, vec, space, rung in zip(todo, out.vectors, out.spaces, out.rungs):
                     vectors[j], spaces[j], rungs[j] = vec, space, rung
-                write_json(cp.shard(i, ".json"), {**(read_json(shard_path(old_folder, i, ".json")) or {}),
-                                                  "upgrade_events": [e.as_dict() for e in out.events]})
-            else:
-                write_json(cp.shard(i, ".json"), read_json(shard_path(old_folder, i, ".json")) or {})
-            write_shard(cp.shard(i), ids, spaces, rungs, vectors)
+                side["upgrade_events"] = [e.as_dict() for e in out.events]
+            shas = [text_sha(r["text"]) for r in rows]
+            cp.put_shard(i, lambda path: write_shard(path, ids, spaces, rungs, vectors, shas), **side)
             crash_point("upgrade-shard")
         if todo:  # (re)write the upgraded points: the store acknowledges them before the manifest swaps
-            ids, spaces, rungs, vectors = read_shard(cp.shard(i))
-            sparse_ids, sparse_vecs = read_sparse(sparse / f"shard-{i:05d}.parquet")
+            ids, spaces, rungs, vectors = read_shard(cp.shard_file(i))
+            sparse_ids, sparse_vecs = read_sparse(sparse.shard_file(i))
             pick = lambda xs: [xs[j] for j in todo]  # noqa: E731
             store.upsert(point_batches(pick(rows), pick(ids), pick(spaces), pick(rungs), pick(vectors),
                                        pick(sparse_ids), pick(sparse_vecs), s))
             upgraded += len(todo)
             crash_point("upgrade-upsert")
-    summary = summarize_shards(cp.folder, n_shards, s)
-    summary["oom_events"] = (read_json(part.path / f"embed-{old['key'][:12]}.json") or {}).get("oom_events", []) + events
+    summary = summarize_shards(cp, n_shards, s)
+    summary["oom_events"] = (before.done() or {}).get("oom_events", []) + events
     crash_point("upgrade-swap")
-    cp.commit(**summary, upgraded_from=old["key"], shard_size=old.get("shard_size", s.shard_size), shards=n_shards)
+    cp.commit(**summary, upgraded_from=old["key"], shard_size=old.get("shard_size", s.shard_size), shards=n_shards,
+              vector_identity=vector_identity(s))
     return upgraded, events
 
 
 def _point_old_to_new(part: Partition, entry: dict) -> None:
-    """Make the old embed done file name its upgrade, so ``kademe ingest`` reuses the new vectors."""
+    """Make the old embed checkpoint name its upgrade, so ``kademe ingest`` reuses the new vectors."""
     old_key = entry.get("upgraded_from")
-    if not old_key:
-        return
-    path = part.path / f"embed-{old_key[:12]}.json"
-    old = read_json(path)
-    if old is not None and old.get("superseded_by") != entry["key"]:
-        write_json(path, {**old, "superseded_by": entry["key"]})
+    if old_key:
+        part.checkpoint("embed", old_key).supersede(entry["key"])
 
 
 def _update_report(part: Partition, entry: dict, check: dict) -> None:
-    report_path = part.path / "report.json"
-    report = read_json(report_path)
-    if report:
+    text = part.get_text("report.json")
+    if text:
+        report = json.loads(text)
         report.update(degraded=entry["degraded"], rungs=entry["rungs"], verify=check)
-        write_json(report_path, report)
+        part.put_text("report.json", json.dumps(report, indent=2, ensure_ascii=False, default=str))
 
 
 def upgrade_years(s: Settings, years: list[int]) -> dict:
@@ -118,7 +118,7 @@ def upgrade_years(s: Settings, years: list[int]) -> dict:
     result: dict = {"years": {}}
     with open_store(s) as store:
         for year in years:
-            parts = partitions(Path(s.workdir), [year], s.corpus)
+            parts = partitions(s.workdir, [year], s.corpus)
             if not parts:
                 raise KademeError(f"No finished checkpoints for {year} under {s.workdir}.\n\nRun kademe ingest for that year first.")
             per = {part.corpus: upgrade_partition(part, s, store) for part in parts}

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import Partition, chain_key, iter_parquet, write_json
+from kademe.checkpoint import Partition, chain_key, iter_parquet
 from kademe.chunk import ChunkResult
 from kademe.models import resolve_model, vector_name
-from kademe.embed.stage import EmbedResult, ShardFeed, embed_key, read_shard, shard_path
+from kademe.embed.stage import EmbedResult, ShardFeed, embed_key, read_shard
 from kademe.errors import KademeError
 from kademe.faults import crash_point
 from kademe.settings import Settings
@@ -84,18 +84,18 @@ def upsert_points(chunks: ChunkResult, sparse: SparseResult, year: int, s: Setti
         An ``UpsertResult`` with the points written and the stale ones removed.
     """
     part = s.partition(year)
-    ekey = embedded.key if embedded else embed_key(chunks, s)
-    folder = part.path / f"embed-{ekey[:12]}"
+    ekey = embedded.key if embedded else embed_key(chunks, s, year)
+    vectors = part.checkpoint("embed", ekey)  # read shard by shard, as the embed stage commits them
     cp = part.checkpoint("upsert", chain_key(ekey, sparse.key, s.fingerprint("upsert")))
     try:
         with open_store(s) as store:
-            return _upsert(cp, store, part, chunks, sparse, folder, s, feed)
+            return _upsert(cp, store, part, chunks, sparse, vectors, s, feed)
     finally:
         if feed:
             feed.leave()
 
 
-def _upsert(cp, store: Store, part: Partition, chunks: ChunkResult, sparse: SparseResult, folder, s: Settings,
+def _upsert(cp, store: Store, part: Partition, chunks: ChunkResult, sparse: SparseResult, vectors, s: Settings,
             feed: ShardFeed | None) -> UpsertResult:
     created = ensure_collection(store, s)
     if not created and (meta := cp.hit()) is not None and store.count(Where(part.corpus, part.year)) == chunks.count:
@@ -104,23 +104,23 @@ def _upsert(cp, store: Store, part: Partition, chunks: ChunkResult, sparse: Spar
     n_shards = -(-chunks.count // s.shard_size)
     rows_iter = iter_parquet(chunks.chunks, batch_size=s.shard_size)  # aligned with the embed and lexical shards
     checked: set[str] = set()
+    marked = cp.marked()
     for i in range(n_shards):
         rows = next(rows_iter)
         if feed:
             feed.wait(i)
-        marker = cp.shard(i, ".done")
-        if marker.exists() and not created:
+        if i in marked and not created:
             _taken(feed)
             continue
-        ids, spaces, rungs, vectors = read_shard(shard_path(folder, i))
+        ids, spaces, rungs, dense = read_shard(vectors.shard_file(i))
         new = set(spaces) - checked
         if new:
             ensure_collection(store, s, new)
             checked |= new
         sparse_ids, sparse_vecs = read_sparse(sparse.shard(i))
-        store.upsert(point_batches(rows, ids, spaces, rungs, vectors, sparse_ids, sparse_vecs, s))
+        store.upsert(point_batches(rows, ids, spaces, rungs, dense, sparse_ids, sparse_vecs, s))
         crash_point("upsert-batch")
-        write_json(marker, {"points": len(rows)})
+        cp.mark(i, points=len(rows))
         cp.crash("shard")
         _taken(feed)
     cp.crash("prune")
@@ -164,7 +164,11 @@ def expected_ids(chunks_path) -> set[str]:
 
 
 def prune_partition(store: Store, chunks: ChunkResult, part: Partition) -> int:
-    """Delete the partition's points that the current chunks no longer produce (e.g. after a setting changed)."""
+    """Delete the partition's points that the current chunks no longer produce (a setting changed, a decision withdrawn).
+
+    ``chunks.chunks`` is the committed chunk checkpoint's file (a writer that lost the commit race
+    holds the winner's), so the prune compares against the committed winner only.
+    """
     expected = expected_ids(chunks.chunks)
     stale = [pid for pid, _ in store.scroll(Where(part.corpus, part.year), fields=()) if pid not in expected]
     for start in range(0, len(stale), 4096):

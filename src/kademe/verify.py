@@ -8,8 +8,6 @@ when a count falls short are the ids lacking it looked up (again without vectors
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
-
 import pyarrow.parquet as pq
 
 from kademe.checkpoint import Partition, partitions
@@ -27,7 +25,7 @@ def expected_points(part: Partition) -> dict[str, str] | None:
     if "chunk" not in manifest or "embed" not in manifest:
         return None
     expected: dict[str, str] = {}
-    for shard in sorted(Path(manifest["embed"]["path"]).glob("shard-*.parquet")):
+    for shard in part.checkpoint("embed", manifest["embed"]["key"]).files():
         table = pq.read_table(shard, columns=["point_id", "space"])
         expected.update(zip(table.column("point_id").to_pylist(), table.column("space").to_pylist()))
     return expected
@@ -96,7 +94,7 @@ def verify_years(s: Settings, years: list[int], store: Store | None = None) -> d
             return verify_years(s, years, own)
     result: dict = {"ok": True, "corpora": [], "years": {}}
     for year in years:
-        parts = partitions(Path(s.workdir), [year], s.corpus)
+        parts = partitions(s.workdir, [year], s.corpus)
         if not parts:
             scope = f"corpus '{s.corpus}', " if s.corpus else ""
             entry = {"ok": False, "error": f"no finished checkpoints for {scope}{year} under {s.workdir}; run kademe ingest first"}

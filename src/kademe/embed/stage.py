@@ -1,9 +1,14 @@
 """The embed stage: chunk checkpoint in, vector shards out, resumable shard by shard.
 
-``<workdir>/<corpus>/<year>/embed-<key12>/shard-00000.parquet`` holds ``shard_size`` chunks' vectors
-(``point_id``, ``space`` = vector name, ``rung``, ``vector``), and ``shard-00000.json`` the OOM
-events met while embedding it. The done file ``embed-<key12>.json`` is written last, when every
-shard is there. A killed run redoes at most the shard that was in flight.
+Each shard holds ``shard_size`` chunks' vectors (``point_id``, ``space`` = vector name, ``rung``,
+``vector``, ``text_sha``); its marker (``kademe.checkpoint``) holds the OOM events met while
+embedding it. The done file is written last, when every shard is committed. A killed run redoes at
+most the shard that was in flight.
+
+Work in proportion to the change (issue 21): a chunk whose text was embedded before in this
+partition, by the same model identity and dtype, takes its vector from a committed embed
+checkpoint (``ReuseIndex``, keyed by the SHA-256 of the text) instead of the encoder. A grown or
+edited source file therefore encodes only its new and changed chunks.
 
 While it runs, finished shards are handed to the upsert stage through a ``ShardFeed``, so shard
 *i* is written to the store while shard *i+1* is encoded (issue 14).
@@ -21,18 +26,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import Checkpoint, atomic_path, chain_key, iter_parquet, parquet_rows, read_json, write_json
+from kademe.checkpoint import Checkpoint, chain_key, iter_parquet
 from kademe.chunk import ChunkResult
+from kademe.embed.reuse import ReuseIndex, text_sha, vector_identity
 from kademe.faults import crash_point
 from kademe.settings import Settings
 
 SHARD_SCHEMA = pa.schema(
-    [("point_id", pa.string()), ("space", pa.string()), ("rung", pa.string()), ("vector", pa.list_(pa.float32()))]
+    [("point_id", pa.string()), ("space", pa.string()), ("rung", pa.string()), ("vector", pa.list_(pa.float32())),
+     ("text_sha", pa.string())]
 )
 
 # Floats neither compress nor fit a dictionary: writing the vectors plain, without dictionary or
 # statistics, takes ~1/4 of the time of zstd with Arrow's defaults, for the same file size.
-VECTOR_PARQUET = {"compression": {"point_id": "zstd", "space": "zstd", "rung": "zstd", "vector.list.element": "none"},
+VECTOR_PARQUET = {"compression": {"point_id": "zstd", "space": "zstd", "rung": "zstd", "vector.list.element": "none",
+                                  "text_sha": "zstd"},
                   "use_dictionary": ["space", "rung"], "write_statistics": ["point_id"]}
 
 Progress = Callable[[int, int], None]  # (chunks embedded so far, total chunks)
@@ -56,16 +64,16 @@ class EmbedResult:
     dtype: str | None = None
     seconds: float = 0.0
     encode_seconds: float = 0.0
-
-    def shard(self, i: int) -> Path:
-        return shard_path(self.shards_dir, i)
+    embedded: int = 0  # chunks this run encoded
+    reused: int = 0  # chunks whose vector came from a checkpoint (issue 21)
 
     @classmethod
     def from_summary(cls, cp: Checkpoint, shards: int, count: int, summary: dict, cached: bool) -> EmbedResult:
-        """Build from the ``embed-<key>.json`` done file (see ``summarize_shards``)."""
+        """Build from the embed done file (see ``summarize_shards``)."""
         return cls(cp.key, cp.folder, shards, count, summary["rungs"], summary["oom_events"], summary["degraded"],
                    summary["device"], summary["allocator"], cached, summary.get("dtype"),
-                   0.0 if cached else cp.seconds, 0.0 if cached else summary.get("encode_seconds", 0.0))
+                   0.0 if cached else cp.seconds, 0.0 if cached else summary.get("encode_seconds", 0.0),
+                   0 if cached else summary.get("embedded", count), count if cached else summary.get("reused", 0))
 
 
 class ShardFeed:
@@ -124,20 +132,16 @@ class ShardFeed:
             self._cond.notify_all()
 
 
-def shard_path(folder: Path, i: int, suffix: str = ".parquet") -> Path:
-    return folder / f"shard-{i:05d}{suffix}"
-
-
-def embed_key(chunks: ChunkResult, s: Settings) -> str:
+def embed_key(chunks: ChunkResult, s: Settings, year: int) -> str:
     """The embed checkpoint's key, known before embedding starts (the upsert stage follows it).
 
-    A checkpoint that ``kademe upgrade`` replaced names its successor (``superseded_by``): the
-    key is then the upgraded checkpoint's.
+    A checkpoint that ``kademe upgrade`` replaced names its successor: the key is then the
+    upgraded checkpoint's.
     """
-    part = chunks.chunks.parent
+    part = s.partition(year)
     key = chain_key(chunks.key, s.fingerprint("embed"))
-    while (done := read_json(part / f"embed-{key[:12]}.json")) and done.get("superseded_by"):
-        key = done["superseded_by"]
+    while nxt := part.checkpoint("embed", key).successor():
+        key = nxt
     return key
 
 
@@ -156,7 +160,7 @@ def embed_chunks(chunks: ChunkResult, year: int, s: Settings, progress: Progress
     Returns:
         An ``EmbedResult``; ``cached`` is True when every shard was already there.
     """
-    cp = s.partition(year).checkpoint("embed", embed_key(chunks, s))
+    cp = s.partition(year).checkpoint("embed", embed_key(chunks, s, year))
     n_shards = -(-chunks.count // s.shard_size)
     try:
         result = _embed(cp, chunks, n_shards, s, progress, feed, events)
@@ -171,8 +175,6 @@ def embed_chunks(chunks: ChunkResult, year: int, s: Settings, progress: Progress
 
 def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, progress: Progress | None,
            feed: ShardFeed | None, events: Events | None) -> EmbedResult:
-    for i in range(n_shards):
-        cp.shard(i)
     if (meta := cp.hit()) is not None:
         for i in range(n_shards):
             if feed:
@@ -180,44 +182,69 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
         return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=True)
 
     cp.crash("start")
-    ladder = None  # the model is loaded only if some shard needs embedding
+    from kademe.models import vector_name
+
+    identity = vector_identity(s)
+    pending = set(cp.pending(n_shards))
+    ladder, reuse = None, None  # the model is loaded, and the old vectors indexed, only if some shard needs them
     columns = ["point_id", "text", "n_tokens"]
     for i, rows in enumerate(iter_parquet(chunks.chunks, batch_size=s.shard_size, columns=columns)):
-        if parquet_rows(cp.shard(i)) != len(rows):
-            if ladder is None:
-                from kademe.embed.ladder import Ladder
+        if i in pending:
+            if reuse is None:
+                reuse = ReuseIndex(cp.part, identity, vector_name(s.model), skip=cp.key)
+            shas = [text_sha(r["text"]) for r in rows]
+            found = [reuse.get(sha) for sha in shas]
+            todo = [j for j, f in enumerate(found) if f is None]
+            spaces, rungs, vectors = [None] * len(rows), [None] * len(rows), [None] * len(rows)
+            for j, f in enumerate(found):
+                if f is not None:
+                    spaces[j], rungs[j], vectors[j] = f
+            side: dict = {"events": [], "allocator": None, "device": "cpu", "dtype": {}, "encode_seconds": 0.0}
+            if todo:
+                if ladder is None:
+                    from kademe.embed.ladder import Ladder
 
-                ladder = Ladder(s)
-                if events:
-                    ladder.on_event = lambda e: events(f"OOM on {e.rung}: {e.rows} rows x {e.padded_tokens} padded tokens -> {e.action}")
-                crash_point("model-loaded")
-            encoding = getattr(ladder, "encode_seconds", 0.0)
-            out = ladder.embed([r["text"] for r in rows], [r["n_tokens"] for r in rows])
-            write_json(cp.shard(i, ".json"), {"events": [e.as_dict() for e in out.events], "allocator": ladder.allocator,
-                                              "device": ladder.real_device, "dtype": _dtypes(ladder, out.rungs),
-                                              "encode_seconds": getattr(ladder, "encode_seconds", 0.0) - encoding})
-            write_shard(cp.shard(i), [r["point_id"] for r in rows], out.spaces, out.rungs, out.vectors)
+                    ladder = Ladder(s)
+                    if events:
+                        ladder.on_event = lambda e: events(f"OOM on {e.rung}: {e.rows} rows x {e.padded_tokens} padded tokens -> {e.action}")
+                    crash_point("model-loaded")
+                encoding = getattr(ladder, "encode_seconds", 0.0)
+                out = ladder.embed([rows[j]["text"] for j in todo], [rows[j]["n_tokens"] for j in todo])
+                for j, space, rung, vec in zip(todo, out.spaces, out.rungs, out.vectors):
+                    spaces[j], rungs[j], vectors[j] = space, rung, vec
+                side = {"events": [e.as_dict() for e in out.events], "allocator": ladder.allocator,
+                        "device": ladder.real_device, "dtype": _dtypes(ladder, out.rungs),
+                        "encode_seconds": getattr(ladder, "encode_seconds", 0.0) - encoding}
+            ids = [r["point_id"] for r in rows]
+            cp.put_shard(i, lambda path: write_shard(path, ids, spaces, rungs, vectors, shas), **side,
+                         embedded=len(todo), reused=len(rows) - len(todo))
             cp.crash("shard")
         if feed:
             feed.put(i)
         if progress:
             progress(min((i + 1) * s.shard_size, chunks.count), chunks.count)
 
-    summary = summarize_shards(cp.folder, n_shards, s)
-    meta = cp.commit(**summary, shard_size=s.shard_size, shards=n_shards)
+    summary = summarize_shards(cp, n_shards, s)
+    meta = cp.commit(**summary, shard_size=s.shard_size, shards=n_shards, vector_identity=identity)
     return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=False)
 
 
-def write_shard(path: Path, ids: list[str], spaces: list[str], rungs: list[str], vectors: list[np.ndarray]) -> None:
-    """Write one shard atomically; the vectors go to Arrow as one flat float32 buffer (no per-float Python)."""
+def write_shard(path: Path, ids: list[str], spaces: list[str], rungs: list[str], vectors: list[np.ndarray],
+                shas: list[str | None] | None = None) -> int:
+    """Write one shard to ``path``; the vectors go to Arrow as one flat float32 buffer (no per-float Python).
+
+    Returns:
+        The rows written.
+    """
     lengths = np.fromiter((len(v) for v in vectors), dtype=np.int32, count=len(vectors))
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int32)]).astype(np.int32)
     flat = np.concatenate(vectors).astype(np.float32, copy=False) if vectors else np.zeros(0, np.float32)
     table = pa.Table.from_arrays(
         [pa.array(ids, pa.string()), pa.array(spaces, pa.string()), pa.array(rungs, pa.string()),
-         pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))], schema=SHARD_SCHEMA)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, **VECTOR_PARQUET)
+         pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat)),
+         pa.array(shas or [None] * len(ids), pa.string())], schema=SHARD_SCHEMA)
+    pq.write_table(table, path, **VECTOR_PARQUET)
+    return len(ids)
 
 
 def read_shard(path: Path) -> tuple[list[str], list[str], list[str], list[np.ndarray]]:
@@ -236,21 +263,23 @@ def _dtypes(ladder, rungs: list[str]) -> dict[str, str]:
     return {r: dtypes.get(r, "float32") for r in sorted(set(rungs))}
 
 
-def summarize_shards(folder: Path, n_shards: int, s: Settings) -> dict:
-    """Rungs, OOM events, allocator, device, dtypes and the degraded flag over all shards of a year."""
+def summarize_shards(cp: Checkpoint, n_shards: int, s: Settings) -> dict:
+    """Rungs, OOM events, allocator, device, dtypes, the degraded flag and chunks embedded/reused over all shards."""
     from kademe.models import vector_name
 
     rungs: Counter[str] = Counter()
     events: list[dict] = []
-    allocator, devices, dtypes, encode = None, set(), {}, 0.0
+    allocator, devices, dtypes, encode, embedded, reused = None, set(), {}, 0.0, 0, 0
     for i in range(n_shards):
-        side = read_json(shard_path(folder, i, ".json")) or {}
+        side = cp.shard_marker(i) or {}
+        embedded += side.get("embedded", side.get("rows", 0))
+        reused += side.get("reused", 0)
         events += side.get("events", [])
         allocator = side.get("allocator") or allocator
         devices.add(side.get("device", "cpu"))
         dtypes.update(side.get("dtype") or {})
         encode += side.get("encode_seconds", 0.0)
-        rungs.update(pq.read_table(shard_path(folder, i), columns=["rung"]).column("rung").to_pylist())
+        rungs.update(pq.read_table(cp.shard_file(i), columns=["rung"]).column("rung").to_pylist())
     return {
         "rungs": dict(rungs),
         "oom_events": events,
@@ -261,4 +290,6 @@ def summarize_shards(folder: Path, n_shards: int, s: Settings) -> dict:
         "model": s.model,
         "space": vector_name(s.model),
         "encode_seconds": round(encode, 3),
+        "embedded": embedded,
+        "reused": reused,
     }

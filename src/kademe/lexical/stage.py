@@ -1,6 +1,6 @@
 """The lexical stage: a BM25 sparse vector for every chunk, checkpointed shard by shard.
 
-``<workdir>/<corpus>/<year>/lexical-<key12>/shard-00000.parquet`` holds ``shard_size`` chunks'
+Each shard of the ``lexical`` checkpoint (``kademe.checkpoint``) holds ``shard_size`` chunks'
 ``point_id``, ``indices`` (uint32) and ``values`` (float32), in chunk order, aligned with the embed
 shards. Its key chains the chunk key with the analyzer's fingerprint (``kademe.lexical.bm25``), so a
 changed analyzer recomputes these shards and nothing else: never the dense embedding.
@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import atomic_path, chain_key, iter_parquet, parquet_rows
+from kademe.checkpoint import Partition, chain_key, iter_parquet
 from kademe.chunk import ChunkResult
 from kademe.lexical.bm25 import analyzer_fingerprint, sparse_documents
 from kademe.settings import Settings
@@ -33,9 +33,11 @@ class SparseResult:
     count: int
     cached: bool
     seconds: float = 0.0
+    part: Partition | None = None
 
     def shard(self, i: int) -> Path:
-        return self.folder / f"shard-{i:05d}.parquet"
+        """The local path of committed shard ``i``."""
+        return self.part.checkpoint("lexical", self.key).shard_file(i)
 
 
 def sparse_chunks(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
@@ -49,34 +51,35 @@ def sparse_chunks(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
     Returns:
         A ``SparseResult``; ``cached`` is True when every shard was already there.
     """
-    cp = s.partition(year).checkpoint("lexical", chain_key(chunks.key, s.fingerprint("lexical"), analyzer_fingerprint(s.bm25_language)))
+    part = s.partition(year)
+    cp = part.checkpoint("lexical", chain_key(chunks.key, s.fingerprint("lexical"), analyzer_fingerprint(s.bm25_language)))
     n_shards = -(-chunks.count // s.shard_size)
-    for i in range(n_shards):
-        cp.shard(i)
     if cp.hit() is not None:
-        return SparseResult(cp.key, cp.folder, n_shards, chunks.count, cached=True)
+        return SparseResult(cp.key, cp.folder, n_shards, chunks.count, cached=True, part=part)
 
     cp.crash("start")
+    pending = set(cp.pending(n_shards))
     for i, rows in enumerate(iter_parquet(chunks.chunks, batch_size=s.shard_size, columns=["point_id", "text"])):
-        if parquet_rows(cp.shard(i)) == len(rows):
+        if i not in pending:
             continue
         vectors = sparse_documents([r["text"] for r in rows], s.bm25_language)
-        write_sparse(cp.shard(i), pa.array([r["point_id"] for r in rows], pa.string()), vectors)
+        ids = pa.array([r["point_id"] for r in rows], pa.string())
+        cp.put_shard(i, lambda path: write_sparse(path, ids, vectors))
         cp.crash("shard")
     cp.commit(chunks=chunks.count, language=s.bm25_language)
-    return SparseResult(cp.key, cp.folder, n_shards, chunks.count, cached=False, seconds=cp.seconds)
+    return SparseResult(cp.key, cp.folder, n_shards, chunks.count, cached=False, seconds=cp.seconds, part=part)
 
 
-def write_sparse(path: Path, ids: pa.Array, vectors: list[tuple[np.ndarray, np.ndarray]]) -> None:
-    """Write one shard of sparse vectors atomically, as flat Arrow buffers."""
+def write_sparse(path: Path, ids: pa.Array, vectors: list[tuple[np.ndarray, np.ndarray]]) -> int:
+    """Write one shard of sparse vectors to ``path``, as flat Arrow buffers; return the rows written."""
     lengths = np.fromiter((len(ix) for ix, _ in vectors), dtype=np.int32, count=len(vectors))
     offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
     flat_ix = np.concatenate([ix for ix, _ in vectors]).astype(np.uint32) if vectors else np.zeros(0, np.uint32)
     flat_v = np.concatenate([v for _, v in vectors]).astype(np.float32) if vectors else np.zeros(0, np.float32)
     table = pa.Table.from_arrays([ids, pa.ListArray.from_arrays(offsets, pa.array(flat_ix)),
                                   pa.ListArray.from_arrays(offsets, pa.array(flat_v))], schema=SPARSE_SCHEMA)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, path, compression="zstd")
+    return len(ids)
 
 
 def read_sparse(path: Path) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray]]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kademe.errors import KademeError
 from kademe.settings import Settings
 from kademe.store.base import (
     SPARSE,
@@ -40,5 +41,8 @@ def open_store(s: Settings) -> Store:
 
         return ServerStore.connect(s.qdrant_url, s.collection, api_key=s.api_key(), grpc=s.qdrant_grpc)
     from kademe.store.edge import EdgeStore
+    from kademe.storage import is_remote
 
+    if is_remote(s.workdir):  # Qdrant Edge lives on one host's disk (issue 20)
+        raise KademeError(f"--workdir {s.workdir} is remote; pass --qdrant-url: Qdrant Edge keeps the collection on this host's disk.")
     return EdgeStore.open(Path(s.workdir) / "qdrant" / s.collection)

@@ -1,0 +1,266 @@
+"""Where the work directory lives: a local folder or an object-store URL, behind one small interface.
+
+``open_storage("s3://bucket/prefix")`` (or ``gs://``, ``az://``, ``file://``, a plain path) gives a
+``Storage`` with the few operations the checkpoint protocol needs (issue 20): ``put`` with an
+optional create-only mode (the commit: first writer wins), ``get``, ``list``, ``delete``, and
+``fetch``/``spool`` to move Parquet files between the store and local disk. There is no rename and
+no lock anywhere.
+
+Remote URLs go through ``obstore``; credentials come from each cloud's usual environment
+(``AWS_*``, ``GOOGLE_*``, ``AZURE_*``), never from flags. An S3-compatible endpoint that is not AWS
+is named by ``AWS_ENDPOINT_URL`` (plus ``AWS_ALLOW_HTTP=true`` for plain http).
+
+Semantics relied on: a put is atomic (an object is whole or absent); a create-only put fails when
+the name exists (S3 ``If-None-Match: *``, GCS ``ifGenerationMatch=0``, Azure ``If-None-Match: *``;
+locally ``link()``, which fails on an existing name); a list after a put sees it (strong
+read-after-write consistency on all three clouds).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from kademe.errors import KademeError
+
+REMOTE_SCHEMES = ("s3://", "s3a://", "gs://", "gcs://", "az://", "azure://", "abfs://", "abfss://", "memory://")
+
+
+def is_remote(workdir: str | Path) -> bool:
+    """True for an object-store URL (``file://`` and plain paths are local)."""
+    return str(workdir).startswith(REMOTE_SCHEMES)
+
+
+def local_root(workdir: str | Path) -> Path:
+    """The folder of a local workdir (``file://`` stripped)."""
+    text = str(workdir)
+    return Path(text[len("file://"):] if text.startswith("file://") else text)
+
+
+def new_token() -> str:
+    """A writer's name for its part files: no other writer can take it."""
+    return uuid.uuid4().hex[:16]
+
+
+class Storage:
+    """The operations of the checkpoint protocol over one work directory; names are ``/``-separated."""
+
+    url: str
+    remote: bool
+
+    def put(self, name: str, data: bytes, create: bool = False) -> bool:
+        """Write ``data`` under ``name``; with ``create``, only if no object has that name (False if one has)."""
+        raise NotImplementedError
+
+    def put_file(self, name: str, path: Path) -> None:
+        """Publish the local file ``path`` (a finished part) under ``name``."""
+        raise NotImplementedError
+
+    def get(self, name: str) -> bytes | None:
+        raise NotImplementedError
+
+    def list(self, prefix: str) -> dict[str, tuple[int, float]]:
+        """``{name: (size, mtime seconds)}`` of every object under ``prefix`` (recursive)."""
+        raise NotImplementedError
+
+    def delete(self, name: str) -> None:
+        raise NotImplementedError
+
+    def children(self, prefix: str) -> list[str]:
+        """The names of the ``folders`` one level under ``prefix`` (``""``: the top), sorted."""
+        raise NotImplementedError
+
+    def fetch(self, name: str) -> Path:
+        """A local path holding the object ``name`` (immutable part files only: remote copies are cached)."""
+        raise NotImplementedError
+
+    def spool(self, name: str) -> Path:
+        """A local path to write the part ``name`` into before ``put_file``."""
+        raise NotImplementedError
+
+    def exists(self, name: str) -> bool:
+        return self.get(name) is not None
+
+
+class LocalStorage(Storage):
+    """A folder. A create-only put writes a temporary file and ``link()``s it: the name appears whole or not at all."""
+
+    remote = False
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.url = str(root)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def put(self, name: str, data: bytes, create: bool = False) -> bool:
+        path = self.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            if not create:
+                os.replace(tmp, path)  # an overwrite of a plain file (report, rejects): not part of the commit protocol
+                return True
+            try:
+                os.link(tmp, path)  # fails with EEXIST: the create-only commit, like O_EXCL but never torn
+                return True
+            except FileExistsError:
+                return False
+        finally:
+            with _quiet():
+                os.unlink(tmp)
+
+    def put_file(self, name: str, path: Path) -> None:
+        if path != self.path(name):
+            shutil.copyfile(path, self.path(name))
+
+    def get(self, name: str) -> bytes | None:
+        try:
+            return self.path(name).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def list(self, prefix: str) -> dict[str, tuple[int, float]]:
+        base = self.path(prefix)
+        if not base.is_dir():
+            return {}
+        out = {}
+        for dirpath, _, files in os.walk(base):
+            for f in files:
+                p = Path(dirpath) / f
+                with _quiet():
+                    st = p.stat()
+                    out[p.relative_to(self.root).as_posix()] = (st.st_size, st.st_mtime)
+        return out
+
+    def delete(self, name: str) -> None:
+        self.path(name).unlink(missing_ok=True)
+
+    def fetch(self, name: str) -> Path:
+        return self.path(name)
+
+    def children(self, prefix: str) -> list[str]:
+        base = self.path(prefix)
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+    def spool(self, name: str) -> Path:
+        path = self.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class ObjectStorage(Storage):
+    """An ``obstore`` store (S3, GCS, Azure, memory). Parts are spooled on local disk, then put whole."""
+
+    remote = True
+
+    def __init__(self, url: str):
+        import obstore
+        from obstore.store import from_url
+
+        self.url, self._obs = url.rstrip("/"), obstore
+        try:
+            self._store = from_url(self.url)
+        except Exception as e:  # a malformed URL or an unknown scheme
+            raise KademeError(f"Cannot open work directory '{url}': {e}\n\n"
+                              "Pass --workdir as a path or as s3://bucket/prefix, gs://bucket/prefix or az://container/prefix; "
+                              "credentials come from the cloud's usual environment (AWS_*, GOOGLE_*, AZURE_*).") from None
+        digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
+        base = os.environ.get("KADEME_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "kademe-cache")
+        self.cache = Path(base) / digest
+
+    def put(self, name: str, data: bytes, create: bool = False) -> bool:
+        from obstore.exceptions import AlreadyExistsError, PreconditionError
+
+        try:
+            self._obs.put(self._store, name, data, mode="create" if create else "overwrite")
+            return True
+        except (AlreadyExistsError, PreconditionError):
+            if create:
+                return False
+            raise
+
+    def put_file(self, name: str, path: Path) -> None:
+        self._obs.put(self._store, name, path)
+        cached = self.cache / name  # the spooled copy is the cache entry: no download to read it back
+        if path != cached:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, cached)
+
+    def get(self, name: str) -> bytes | None:
+        from obstore.exceptions import NotFoundError
+
+        try:
+            return bytes(self._obs.get(self._store, name).bytes())
+        except (NotFoundError, FileNotFoundError):
+            return None
+
+    def list(self, prefix: str) -> dict[str, tuple[int, float]]:
+        out = {}
+        for batch in self._obs.list(self._store, prefix.rstrip("/") + "/"):
+            for meta in batch:
+                out[meta["path"]] = (meta["size"], meta["last_modified"].timestamp())
+        return out
+
+    def delete(self, name: str) -> None:
+        from obstore.exceptions import NotFoundError
+
+        with _quiet(NotFoundError, FileNotFoundError):
+            self._obs.delete(self._store, name)
+        (self.cache / name).unlink(missing_ok=True)
+
+    def children(self, prefix: str) -> list[str]:
+        found = self._obs.list_with_delimiter(self._store, prefix.rstrip("/") + "/" if prefix else None)
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in found["common_prefixes"])
+
+    def fetch(self, name: str) -> Path:
+        path = self.cache / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{new_token()}.tmp")
+            with open(tmp, "wb") as f:
+                for chunk in self._obs.get(self._store, name).stream():
+                    f.write(chunk)
+            os.replace(tmp, path)  # a local cache of an immutable object: rename is fine here
+        return path
+
+    def spool(self, name: str) -> Path:
+        path = self.cache / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@functools.lru_cache(maxsize=16)
+def _open(url: str) -> Storage:
+    return ObjectStorage(url) if is_remote(url) else LocalStorage(local_root(url))
+
+
+def open_storage(workdir: str | Path) -> Storage:
+    """The ``Storage`` of a work directory (one per URL per process)."""
+    return _open(str(workdir))
+
+
+class _quiet:
+    """``contextlib.suppress`` for the file races the protocol tolerates (another writer or sweep got there first)."""
+
+    def __init__(self, *errors):
+        self.errors = errors or (FileNotFoundError,)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return exc_type is not None and issubclass(exc_type, self.errors)
+
+
+def age(mtime: float) -> float:
+    return time.time() - mtime
