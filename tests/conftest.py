@@ -139,6 +139,22 @@ def edge_store_held(folder: Path):
         holder.wait()
 
 
+def free_dead_slots() -> None:
+    """Free the partition slots (flows/limits.py) that killed runs left taken on this session's Prefect server.
+
+    A Prefect server's lease repossessor frees them once the dead run's lease runs out (about a
+    minute); the test server, a temporary server like every ``prefect_test_harness``, runs none, and
+    every test file ingests the same few partitions (yargitay/2011, ...) into its own workdir.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    with get_client(sync_client=True) as client:
+        for limit in client.read_global_concurrency_limits(limit=200):
+            if limit.name.startswith("kademe-") and limit.active_slots:
+                client.update_global_concurrency_limit(limit.name, GlobalConcurrencyLimitUpdate(active_slots=0))
+
+
 @contextlib.contextmanager
 def stub_qdrant(status: int, error: str):
     """A Qdrant stand-in on 127.0.0.1 that answers every request with ``status`` (401: a wrong API key;

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from kademe.checkpoint import Partition
 from kademe.cli import main
-from tests.conftest import MODEL, decision, stored_points, write_ndjson
+from tests.conftest import MODEL, decision, free_dead_slots, stored_points, write_ndjson
 from tests.test_reliability import api_env, assert_same_points, one_torch_thread, quiet_env  # noqa: F401 - fixtures
 
 YEAR = "2011"
@@ -109,6 +109,7 @@ def test_incremental_run_killed_anywhere_ends_with_the_from_scratch_points(spec,
     crashed = subprocess.run([sys.executable, "-m", "kademe.cli", *args], capture_output=True, text=True,
                              env={**api_env, "KADEME_FAULT_CRASH_AT": spec}, timeout=300)
     assert crashed.returncode == 137, f"{spec} was never reached (exit {crashed.returncode}):\n{crashed.stderr[-3000:]}"
+    free_dead_slots()  # the killed run's partition slot (the test server expires no leases)
 
     y = ingest(grown["v2"], workdir)
 

@@ -25,7 +25,7 @@ import pytest
 from kademe.checkpoint import Partition, parquet_rows
 from kademe.cli import main
 from kademe.store.edge import EdgeStore
-from tests.conftest import ALL_STAGES, MODEL, StoredPoint, decision, stored_points, stub_qdrant, write_ndjson
+from tests.conftest import ALL_STAGES, MODEL, StoredPoint, decision, free_dead_slots, stored_points, stub_qdrant, write_ndjson
 
 YEARS = ("2011", "2012")
 SPACE = "all-minilm-l6-v2"
@@ -108,24 +108,6 @@ def verify_here(workdir: Path) -> dict:
     result = json.loads(out.getvalue())
     assert code == 0 and result["ok"], result
     return result
-
-
-def free_dead_slots() -> None:
-    """Free the partition slots (flows/limits.py) a killed run left taken.
-
-    A Prefect server's lease repossessor frees them once the dead run's lease runs out (about a
-    minute); the test server, a temporary server like every ``prefect_test_harness``, runs none.
-    """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
-    from prefect.exceptions import ObjectNotFound
-
-    with get_client(sync_client=True) as client:
-        for year in YEARS:
-            try:
-                client.update_global_concurrency_limit(f"kademe-yargitay-{year}", GlobalConcurrencyLimitUpdate(active_slots=0))
-            except ObjectNotFound:  # the run died before this year's slot was first taken
-                pass
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
