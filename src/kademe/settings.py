@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 # Bump a stage's version when its code changes what it writes: old checkpoints are then rebuilt.
-STAGE_VERSIONS = {"read": 2, "clean": 2, "chunk": 2, "lexical": 1, "embed": 2, "upsert": 2}
+STAGE_VERSIONS = {"read": 2, "clean": 2, "chunk": 3, "lexical": 1, "embed": 2, "upsert": 2}
 
 # The settings fields each stage's output depends on (besides its input's content). A model field
 # stands for the model's identity (what its folder holds), not its name: see model_identity.

@@ -69,7 +69,7 @@ def _upgrade(part: Partition, s: Settings, store: Store, manifest: dict) -> tupl
         if parquet_rows(cp.shard(i)) != len(rows):
             if todo:
                 ladder = ladder or Ladder(primary_only)
-                out = ladder.embed([rows[j]["text"] for j in todo], [rows[j]["n_tokens"] for j in todo])
+                out = ladder.embed([rows[j]["text"] for j in todo], [rows[j]["n_tokens"] for j in todo], [rows[j].get("token_ids") for j in todo])
                 events += [e.as_dict() for e in out.events]
                 for j, vec, space, rung in zip(todo, out.vectors, out.spaces, out.rungs):
                     vectors[j], spaces[j], rungs[j] = vec, space, rung

@@ -181,7 +181,7 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
 
     cp.crash("start")
     ladder = None  # the model is loaded only if some shard needs embedding
-    columns = ["point_id", "text", "n_tokens"]
+    columns = ["point_id", "text", "n_tokens", "token_ids"]
     for i, rows in enumerate(iter_parquet(chunks.chunks, batch_size=s.shard_size, columns=columns)):
         if parquet_rows(cp.shard(i)) != len(rows):
             if ladder is None:
@@ -192,7 +192,7 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
                     ladder.on_event = lambda e: events(f"OOM on {e.rung}: {e.rows} rows x {e.padded_tokens} padded tokens -> {e.action}")
                 crash_point("model-loaded")
             encoding = getattr(ladder, "encode_seconds", 0.0)
-            out = ladder.embed([r["text"] for r in rows], [r["n_tokens"] for r in rows])
+            out = ladder.embed([r["text"] for r in rows], [r["n_tokens"] for r in rows], [r["token_ids"] for r in rows])
             write_json(cp.shard(i, ".json"), {"events": [e.as_dict() for e in out.events], "allocator": ladder.allocator,
                                               "device": ladder.real_device, "dtype": _dtypes(ladder, out.rungs),
                                               "encode_seconds": getattr(ladder, "encode_seconds", 0.0) - encoding})
