@@ -11,6 +11,7 @@ Prefect is imported inside the functions, after ``_prefect_defaults`` has set it
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from kademe.settings import Settings
@@ -19,7 +20,11 @@ from kademe.settings import Settings
 def run_ingest(s: Settings, years: list[int]) -> dict:
     """Run the ``ingest-years`` flow for ``years``; its result (``{"years": {year: summary}}``)."""
     _prefect_defaults()
+    database = _new_database()  # looked at before the server may create it
     server = _start_temporary_server()
+    if server is not None and database:
+        print(f"kademe: first run with this Prefect home: Prefect creates its database ({database}), which takes several "
+              "seconds more; later runs reuse it.", file=sys.stderr, flush=True)
     if server is not None and _embedding_ahead(s, years):
         from kademe.embed.ladder import preload_encoder
 
@@ -81,6 +86,16 @@ def _start_temporary_server() -> Future | None:
     future = pool.submit(start)
     pool.shutdown(wait=False)  # the start runs on; the caller waits on the future
     return future
+
+
+def _new_database() -> str | None:
+    """The path of Prefect's SQLite database when it does not exist yet (the first run with this Prefect home), else None."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().server.database.connection_url
+    url = url.get_secret_value() if hasattr(url, "get_secret_value") else str(url or "")
+    path = url.split(":///", 1)[1] if url.startswith("sqlite") and ":///" in url else None
+    return path if path and not os.path.exists(path) else None
 
 
 def _embedding_ahead(s: Settings, years: list[int]) -> bool:
