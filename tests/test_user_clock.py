@@ -10,19 +10,23 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
 
 
-def test_a_prefect_home_without_a_database_is_a_first_run(tmp_path, monkeypatch):
-    from flows.launch import _new_database
+def test_a_prefect_home_without_a_database_is_a_first_run(tmp_path):
+    # In a process of its own: the session's Prefect test harness overrides the database in this one.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
+    env.update(PREFECT_HOME=str(tmp_path / "home"), PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
+    check = [sys.executable, "-c", "from flows.launch import _new_database; print(_new_database())"]
 
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", raising=False)
-    monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL", raising=False)
-    assert _new_database() == str(tmp_path / "home" / "prefect.db")
+    first = subprocess.run(check, capture_output=True, text=True, env=env, timeout=120)
     (tmp_path / "home").mkdir(exist_ok=True)
     (tmp_path / "home" / "prefect.db").write_bytes(b"")
-    assert _new_database() is None
+    later = subprocess.run(check, capture_output=True, text=True, env=env, timeout=120)
+
+    assert first.stdout.strip() == str(tmp_path / "home" / "prefect.db"), first.stderr[-2000:]
+    assert later.stdout.strip() == "None"
 
 
 @pytest.mark.slow
