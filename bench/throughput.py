@@ -1,7 +1,20 @@
-"""Throughput of one year, stage by stage: is everything around the model fast enough for a GPU?
+"""Throughput of one year on the user's clock, and stage by stage: is everything around the model fast enough for a GPU?
 
-    PYTHONPATH=src:. python bench/throughput.py [--chunks 50000] [--rounds 3] [--profile]
+    PYTHONPATH=src:. python bench/throughput.py [--chunks 50000] [--rounds 3] --layers 0   # the user's clock
+    PYTHONPATH=src:. python bench/throughput.py --stages [--chunks 50000] [--rounds 3] [--profile]
     PYTHONPATH=src:. python bench/throughput.py --gpu --model PATH [--dtype auto]
+
+The user's clock (the default, issue 22): each round runs, interleaved, a bare ``encode`` process
+(import sentence-transformers, load the model, ``SentenceTransformer.encode`` of the year's chunk
+texts, exit) and the whole ``kademe ingest`` process twice: with a fresh Prefect home (no database
+yet) and with an existing one. Each wall time is the process's, from ``Popen`` to exit. Beside it:
+the year's stage seconds from the ``--json`` summary, and ``outside_flow_s`` = wall - the year's
+seconds - the index build (imports, Prefect's server, model load, exit). Reported:
+
+    ratio = kademe wall / bare encode wall          (issue 22, point 5: <= 1.05 with a real model)
+    model-free chunks/s = chunks / (kademe wall - index - bare encode wall)   (point 2: >= 2,000)
+
+The rest of this docstring is the stage-level mode (``--stages``).
 
 The corpus is /work/shared/corpus/real-decisions.ndjson (297 real decisions) repeated with fresh
 ids until it cuts into at least ``--chunks`` chunks, all in one year. The model is a
@@ -159,11 +172,150 @@ def gpu_encoder(model: Path, dtype: str, seconds: float) -> dict:
             "peak_gb": torch.cuda.max_memory_allocated() / 1e9}
 
 
+BARE = """
+import json, sys, time
+marks = {}
+from sentence_transformers import SentenceTransformer
+marks["imported"] = time.time()
+model = SentenceTransformer(sys.argv[1], device="cpu", local_files_only=True)
+marks["model_loaded"] = time.time()
+texts = json.load(open(sys.argv[2], encoding="utf-8"))
+model.encode(texts, batch_size=int(sys.argv[3]), convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+marks["encoded"] = time.time()
+print(json.dumps(marks))
+"""
+
+
+def chunk_texts_of(root: Path, source: str, model: Path) -> tuple[Path, int]:
+    """The year's chunk texts, as the chunk stage cuts them, in a JSON file for the bare encode process."""
+    from kademe.chunk import chunk_texts
+    from kademe.clean import clean_records
+    from kademe.sources import read_year
+
+    s = settings_for(root / "texts", source, model, 2048)
+    chunks = chunk_texts(clean_records(read_year(YEAR, s), YEAR, s), YEAR, s)
+    import pyarrow.parquet as pq
+
+    texts = pq.read_table(chunks.chunks, columns=["text"]).column("text").to_pylist()
+    path = root / "texts.json"
+    path.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    shutil.rmtree(root / "texts", ignore_errors=True)
+    return path, len(texts)
+
+
+def _env(prefect_home: Path) -> dict:
+    """The child's environment; the tokenizer's own threads are left at their default, as a user's bare script has them."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home), "PYTHONPATH": os.pathsep.join([src, str(Path(src).parent)]),
+           "HF_HUB_OFFLINE": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("TOKENIZERS_PARALLELISM", None)
+    return env
+
+
+def bare_process(model: Path, texts: Path, batch_size: int, home: Path) -> dict:
+    """Wall time of a bare encode process, with when it had imported, loaded the model and encoded."""
+    import subprocess
+
+    start = time.time()
+    proc = subprocess.run([sys.executable, "-c", BARE, str(model), str(texts), str(batch_size)], capture_output=True, text=True,
+                          env=_env(home))
+    wall = time.time() - start
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-2000:])
+    marks = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"wall_s": wall, "imported_s": marks["imported"] - start, "model_loaded_s": marks["model_loaded"] - start,
+            "encode_s": marks["encoded"] - marks["model_loaded"], "exit_s": start + wall - marks["encoded"]}
+
+
+def kademe_process(root: Path, source: str, model: Path, shard_size: int, home: Path) -> dict:
+    """Wall time of a whole ``kademe ingest`` process, its stage seconds, and what went outside the flow."""
+    import subprocess
+
+    work = root / "work"
+    kademe = shutil.which("kademe")  # the console script, as a user runs it
+    cmd = [kademe, "ingest"] if kademe else [sys.executable, "-m", "kademe.cli", "ingest"]
+    cmd += ["--source", source, "--years", str(YEAR), "--workdir", str(work),
+            "--collection", "bench", "--model", str(model), "--device", "cpu", "--shard-size", str(shard_size), "--json"]
+    start = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(home))
+    wall = time.time() - start
+    encoder = sum((json.loads(p.read_text()) or {}).get("encode_seconds", 0.0) for p in work.glob(f"*/{YEAR}/embed-*.json"))
+    shutil.rmtree(work, ignore_errors=True)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-3000:])
+    year = json.loads(proc.stdout)["years"][str(YEAR)]
+    stages = year["stages"]
+    index = stages.get("index", 0.0)
+    return {"wall_s": wall, "flow_s": year["seconds"], "index_s": index, "outside_flow_s": wall - year["seconds"] - index,
+            "encoder_s": encoder, "embed_overhead": stages["embed"] / encoder - 1 if encoder else None,
+            "stages_s": stages, "chunks": year["counts"]["chunks"], "first_run_note": "first run" in proc.stderr.lower()}
+
+
+def user_clock(args, root: Path, model: Path, info: dict) -> int:
+    """Interleaved rounds: bare encode process, kademe with a fresh Prefect home, kademe with an existing one."""
+    source, _ = build_corpus(root / "data", args.chunks, model)
+    texts, n = chunk_texts_of(root, source, model)
+    batch = Settings().batch_size
+    existing = root / "prefect-existing"
+    tiny, _ = build_corpus(root / "tiny", 1, model)
+    kademe_process(root / "prime", tiny, model, args.shard_size, existing)  # the existing home has its database
+    print(f"user's clock: {n} chunks, model {model}, batch {batch}, shard size {args.shard_size}, load {os.getloadavg()}", flush=True)
+    runs: dict[str, list[dict]] = {"bare": [], "fresh": [], "existing": []}
+    for rnd in range(args.rounds):
+        for mode in ("bare", "fresh", "existing"):  # interleaved: drift on the machine hits all alike
+            if mode == "bare":
+                r = bare_process(model, texts, batch, existing)
+            else:
+                home = existing if mode == "existing" else root / f"prefect-fresh-{rnd}"
+                r = kademe_process(root / f"{mode}-{rnd}", source, model, args.shard_size, home)
+                assert r["chunks"] == n, (r["chunks"], n)
+            r["loadavg"] = os.getloadavg()[0]
+            runs[mode].append(r)
+            extra = "" if mode == "bare" else (f" flow {r['flow_s']:.1f}s index {r['index_s']:.1f}s outside the flow "
+                                               f"{r['outside_flow_s']:.1f}s stages " + json.dumps({k: round(v, 1) for k, v in r['stages_s'].items()}))
+            print(f"round {rnd} {mode:8s} wall {r['wall_s']:.1f}s{extra} load {r['loadavg']:.1f}", flush=True)
+
+    def med(mode, key):
+        return statistics.median(r[key] for r in runs[mode])
+
+    bare = med("bare", "wall_s")
+    summary = {"bare": {k: med("bare", k) for k in ("wall_s", "imported_s", "model_loaded_s", "encode_s", "exit_s")}}
+    for mode in ("fresh", "existing"):
+        wall, index = med(mode, "wall_s"), med(mode, "index_s")
+        # paired by round (the bare process ran just before), then the median: drift hits both alike
+        free = [r["wall_s"] - r["index_s"] - b["wall_s"] for r, b in zip(runs[mode], runs["bare"])]  # beyond a bare encode process
+        own = [r["wall_s"] - r["index_s"] - r["encoder_s"] for r in runs[mode]]  # ... beyond kademe's own encoder (it tokenizes nothing)
+        free_rates = [n / f if f > 0 else float("inf") for f in free]
+        summary[mode] = {"wall_s": wall, "flow_s": med(mode, "flow_s"), "index_s": index, "outside_flow_s": med(mode, "outside_flow_s"),
+                         "encoder_s": med(mode, "encoder_s"), "embed_stage_over_encoder": med(mode, "embed_overhead"),
+                         "stages_s": {k: statistics.median(r["stages_s"].get(k, 0.0) for r in runs[mode]) for k in STAGES},
+                         "ratio_to_bare": statistics.median(r["wall_s"] / b["wall_s"] for r, b in zip(runs[mode], runs["bare"])),
+                         "ratio_of_medians": wall / bare,
+                         "model_free_chunks_per_s": None if statistics.median(free_rates) == float("inf") else statistics.median(free_rates),
+                         "model_free_chunks_per_s_rounds": [None if x == float("inf") else round(x) for x in free_rates],
+                         "model_free_own_encoder_chunks_per_s": statistics.median(n / o for o in own),
+                         "first_run_note_on_stderr": any(r["first_run_note"] for r in runs[mode])}
+        rate = summary[mode]["model_free_chunks_per_s"]
+        print(f"{mode:8s} kademe/bare = {wall:.1f}/{bare:.1f} s, median of paired ratios {summary[mode]['ratio_to_bare']:.2f}x "
+              f"(N={args.rounds}); model-free "
+              f"{'faster than bare' if rate is None else f'{rate:.0f} chunks/s'} (beyond kademe's own encoder "
+              f"{summary[mode]['model_free_own_encoder_chunks_per_s'] or 0:.0f}); embed stage / encoder - 1 = "
+              f"{summary[mode]['embed_stage_over_encoder'] or 0:.1%}; outside the flow {summary[mode]['outside_flow_s']:.1f} s "
+              f"(bare start-up to model loaded {summary['bare']['model_loaded_s']:.1f} s)", flush=True)
+    result = {**info, "mode": "user-clock", "command": " ".join(sys.argv), "chunks": n, "rounds": args.rounds,
+              "shard_size": args.shard_size, "layers": args.layers, "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+              "targets": {"model_free_chunks_per_s": 2000, "ratio_to_bare_real_model": 1.05}, "median": summary, "runs": runs}
+    (args.out or RESULTS / "throughput-user-clock.json").write_text(json.dumps(result, indent=1) + "\n")
+    shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", type=int, default=50_000, help="at least this many chunks in the year")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--shard-size", type=int, default=2048)
+    ap.add_argument("--stages", action="store_true", help="stage-level mode in this process (sequential vs overlap)")
     ap.add_argument("--profile", action="store_true", help="one sequential pass under cProfile; top costs per stage")
     ap.add_argument("--gpu", action="store_true", help="time the encoder on the card (needs --model)")
     ap.add_argument("--model", help="model folder (default: the 1024-dim MiniLM derived offline)")
@@ -182,6 +334,8 @@ def main() -> int:
         print(json.dumps(result["gpu"], indent=1))
         (args.out or RESULTS / "throughput-gpu.json").write_text(json.dumps(result, indent=1) + "\n")
         return 0
+    if not (args.stages or args.profile):
+        return user_clock(args, root, model, info)
 
     source, expected = build_corpus(root / "data", args.chunks, model)
     print(f"corpus: {expected} chunks expected, model {model} (1024 dims), shard size {args.shard_size}", flush=True)

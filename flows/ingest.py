@@ -4,7 +4,7 @@ Steps executed for a partition (corpus, year):
   1. read    — parse the year's file; bad lines become rejects with a reason
   2. clean   — validate and normalise records; exact duplicates counted, others rejected
   3. chunk   — split with the model's tokenizer so nothing is truncated
-  4. lexical — a BM25 sparse vector per chunk (Qdrant's Turkish analyzer)
+  4. lexical — a BM25 sparse vector per chunk (Qdrant's Turkish analyzer), beside the embedding
   5. embed   — encode through the OOM ladder, shard by shard (progress artifact) ...
   6. upsert  — ... while finished shards are written with deterministic ids; stale points removed
   7. verify  — compare the collection with the checkpoints
@@ -17,6 +17,7 @@ Reports go to ``<workdir>/<corpus>/<year>/report.json`` and to artifacts.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -122,6 +123,24 @@ def build_index_task(s: Settings) -> float:
         return store.optimize()
 
 
+def _feed_depth(chunks: ChunkResult, s: Settings) -> int:
+    """How far the embedding may run ahead of the upsert: every shard while the lexical stage runs beside it.
+
+    The upsert starts when the lexical stage is done; until then the embed shards wait on disk
+    instead of stalling the encoder. On one core the stages take turns anyway: two shards ahead.
+    """
+    return 2 if (os.cpu_count() or 1) < 2 else max(2, -(-chunks.count // s.shard_size) + 1)
+
+
+def _result_or_leave(future, feed: ShardFeed):
+    """The future's result; if it failed, the upsert never comes: the embedding must not wait for it."""
+    try:
+        return future.result()
+    except BaseException:
+        feed.leave()
+        raise
+
+
 def _logged(stage: str, result):
     if getattr(result, "cached", False):
         get_run_logger().info("%s: reused checkpoint (%s)", stage, result.key[:12])
@@ -142,10 +161,11 @@ def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
         read = read_year_task(year, s)
         clean = clean_records_task(read, year, s)
         chunks = chunk_texts_task(clean, year, s)
-        sparse = sparse_chunks_task(chunks, year, s)
-        feed = ShardFeed()  # shard i is upserted while shard i+1 is encoded
+        lexical = sparse_chunks_task.submit(chunks, year, s)  # beside the embedding (issue 22); the upsert waits for it
+        feed = ShardFeed(depth=_feed_depth(chunks, s))  # shard i is upserted while shard i+1 is encoded
         embedding = embed_chunks_task.submit(chunks, year, s, feed)
         try:
+            sparse = _result_or_leave(lexical, feed)
             upserted = upsert_points_task(chunks, sparse, year, s, feed)
         finally:
             embedding.wait()  # a failed upsert still lets the embedding finish inside the slot, not beside the next writer

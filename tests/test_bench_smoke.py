@@ -115,7 +115,7 @@ def test_memory_bench_runs_on_a_few_documents(tmp_path):
 @pytest.mark.slow
 def test_throughput_bench_runs_on_a_small_year(tmp_path):
     out = tmp_path / "throughput.json"
-    cmd = [sys.executable, str(BENCH / "throughput.py"), "--chunks", "300", "--rounds", "1", "--layers", "0",
+    cmd = [sys.executable, str(BENCH / "throughput.py"), "--stages", "--chunks", "300", "--rounds", "1", "--layers", "0",
            "--shard-size", "128", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": "src:."})
     assert proc.returncode == 0, proc.stderr[-2000:]

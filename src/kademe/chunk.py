@@ -10,6 +10,12 @@ tokens. The tokenizer itself still counts every chunk that could be over the lim
 ``SAMPLE_EVERY``-th); if a sampled count differs from its window's, every chunk of the batch is
 counted. Other tokenizers (byte-level BPE, metaspace) count every chunk. A chunk the tokenizer counts
 over the limit is split again, so the encoder never truncates a chunk.
+
+Each chunk keeps its token ids (``token_ids``: int32, special tokens included), what the encoder is
+fed: the embed stage does no text work (issue 22, "tokenize once"). A window's ids are the
+document's ids between its cuts, wrapped in the special tokens; a counted chunk's ids are the
+tokenizer's own, and a sampled chunk whose window ids differ from the tokenizer's makes every chunk
+counted, as a count that differs does.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ POINT_NAMESPACE = uuid.UUID("5b0c6f4e-6b61-4465-6d65-6b6164656d65")
 
 CHUNKS_SCHEMA = pa.schema(
     [("point_id", pa.string()), ("corpus", pa.string()), ("doc_id", pa.string()), ("chunk_index", pa.int32()), ("year", pa.int32()),
-     ("text", pa.string()), ("n_tokens", pa.int32())]
+     ("text", pa.string()), ("n_tokens", pa.int32()), ("token_ids", pa.binary())]
     + [(name, pa.string()) for name in META_FIELDS]
     + [("meta", pa.string())]
 )
@@ -66,6 +72,7 @@ class Planned(NamedTuple):
     text: str
     n_tokens: int  # window tokens + special tokens
     clean: bool  # cut at word breaks on both ends (or the whole text): the window count is the tokenizer's
+    ids: np.ndarray | None = None  # the window's token ids wrapped in the special tokens (int32), None if unknown
 
 
 def point_id(corpus: str, doc_id: str, chunk_index: int) -> str:
@@ -111,12 +118,12 @@ def chunk_texts(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
     with cp.sink(CHUNKS_SCHEMA) as sink:
         for docs in iter_parquet(clean.documents, batch_size=DOC_BATCH):
             texts = [d["text"] for d in docs]
-            spans = split_texts(texts, tokenizer, limit, s.chunk_overlap)
+            spans = split_tokens(texts, tokenizer, limit, s.chunk_overlap)
             rows = []
             for doc, doc_spans in zip(docs, spans):
-                for i, (text, n_tokens) in enumerate(doc_spans):
+                for i, (text, n_tokens, ids) in enumerate(doc_spans):
                     rows.append({"point_id": point_id(part.corpus, doc["doc_id"], i), "corpus": part.corpus, "chunk_index": i,
-                                 "text": text, "n_tokens": n_tokens,
+                                 "text": text, "n_tokens": n_tokens, "token_ids": token_bytes(ids),
                                  **{k: doc[k] for k in DOCS_SCHEMA.names if k not in ("line", "text")}})
             cp.crash("batch")
             sink.write(rows)
@@ -142,7 +149,24 @@ def split_texts(texts: list[str], tokenizer, limit: int, overlap: int) -> list[l
         >>> split_texts(["Birinci cümle. İkinci cümle."], tok, limit=8, overlap=0)
         [[('Birinci cümle.', 5), ('İkinci cümle.', 5)]]
     """
+    return [[(text, n) for text, n, _ in doc] for doc in split_tokens(texts, tokenizer, limit, overlap)]
+
+
+def split_tokens(texts: list[str], tokenizer, limit: int, overlap: int) -> list[list[tuple[str, int, np.ndarray]]]:
+    """As ``split_texts``, with each chunk's token ids: ``(chunk_text, n_tokens, ids)``, ``len(ids) == n_tokens``.
+
+    The ids are what ``tokenizer(chunk_text)`` gives, special tokens included (int32).
+
+    Example:
+        >>> split_tokens(["Birinci cümle."], tok, limit=8, overlap=0)[0][0][2]
+        array([  101, 20413, 22657, 13351,   102], dtype=int32)
+    """
     return _enforce_limit(plan_chunks(texts, tokenizer, limit, overlap), tokenizer, limit, overlap)
+
+
+def token_bytes(ids: np.ndarray) -> bytes:
+    """Token ids as the chunk file keeps them: little-endian int32 (a binary column reads back ~70x faster than a list)."""
+    return np.asarray(ids, dtype="<i4").tobytes()
 
 
 def plan_chunks(texts: list[str], tokenizer, limit: int, overlap: int) -> list[list[Planned]]:
@@ -155,49 +179,53 @@ def plan_chunks(texts: list[str], tokenizer, limit: int, overlap: int) -> list[l
         N lists of ``Planned`` chunks; ``n_tokens`` is the window's tokens plus the special tokens.
 
     Example:
-        >>> plan_chunks(["Birinci cümle. İkinci cümle."], tok, limit=8, overlap=0)[0][0]
-        Planned(text='Birinci cümle.', n_tokens=5, clean=True)
+        >>> plan_chunks(["Birinci cümle. İkinci cümle."], tok, limit=8, overlap=0)[0][0][:3]
+        ('Birinci cümle.', 5, True)
     """
     specials = tokenizer.num_special_tokens_to_add(pair=False)
     room = max(limit - specials, 8)
+    wrap = _wrapper(tokenizer)
     result = []
-    for text, offsets in zip(texts, _offsets(texts, tokenizer)):
+    for text, (offsets, ids) in zip(texts, _tokens(texts, tokenizer)):
         n = len(offsets)
         if n <= room:  # the whole text, as the tokenizer saw it
-            result.append([Planned(text, n + specials, True)] if n or text else [])
+            result.append([Planned(text, n + specials, True, wrap(ids))] if n or text else [])
             continue
         score = _break_scores(text, offsets)
         starts, ends = offsets[:, 0].tolist(), offsets[:, 1].tolist()
-        result.append([Planned(text[starts[a]:ends[b - 1]], b - a + specials, bool(score[a] >= 0 and score[b] >= 0))
+        result.append([Planned(text[starts[a]:ends[b - 1]], b - a + specials, bool(score[a] >= 0 and score[b] >= 0), wrap(ids[a:b]))
                        for a, b in _windows(score, room, min(overlap, room // 2 - 1))])
     return result
 
 
-def _enforce_limit(planned: list[list[Planned]], tokenizer, limit: int, overlap: int) -> list[list[tuple[str, int]]]:
-    """Count with the tokenizer the chunks whose window count is not enough; split again any over ``limit``."""
+def _enforce_limit(planned: list[list[Planned]], tokenizer, limit: int, overlap: int) -> list[list[tuple[str, int, np.ndarray]]]:
+    """Tokenize the chunks whose window is not enough; split again any over ``limit``."""
     flat = [c for doc in planned for c in doc]
     trusted = _windows_trusted(tokenizer)
     if trusted:
-        check = [k for k, c in enumerate(flat) if not c.clean or c.n_tokens > limit - RECOUNT_MARGIN or k % SAMPLE_EVERY == 0]
+        check = [k for k, c in enumerate(flat)
+                 if not c.clean or c.ids is None or c.n_tokens > limit - RECOUNT_MARGIN or k % SAMPLE_EVERY == 0]
     else:  # a word's tokens may depend on what precedes it (byte-level, metaspace): count every chunk
         check = list(range(len(flat)))
-    counts = [c.n_tokens for c in flat]
-    real = _count(tokenizer, [flat[k].text for k in check])
-    if trusted and any(flat[k].clean and flat[k].n_tokens != n for k, n in zip(check, real)):
-        _MISCOUNTED.add(tokenizer)  # this tokenizer counts slices differently: from now on, count every chunk
-        check, real = list(range(len(flat))), _count(tokenizer, [c.text for c in flat])
-    for k, n in zip(check, real):
-        counts[k] = n
-    counts_iter = iter(counts)
+    tokens = [c.ids for c in flat]
+    real = _tokenize(tokenizer, [flat[k].text for k in check])
+    if trusted and any(flat[k].clean and flat[k].ids is not None and not np.array_equal(flat[k].ids, ids)
+                       for k, ids in zip(check, real)):
+        _MISCOUNTED.add(tokenizer)  # this tokenizer tokenizes slices differently: from now on, count every chunk
+        check, real = list(range(len(flat))), _tokenize(tokenizer, [c.text for c in flat])
+    for k, ids in zip(check, real):
+        tokens[k] = ids
+    tokens_iter = iter(tokens)
     result = []
     for doc in planned:
         out = []
         for c in doc:
-            n = next(counts_iter)
+            ids = next(tokens_iter)
+            n = len(ids)
             if n <= limit:
-                out.append((c.text, n))
+                out.append((c.text, n, ids))
             else:  # shrink the window by the excess and try again on this chunk alone
-                out.extend(split_texts([c.text], tokenizer, limit - (n - limit) - 1, overlap)[0])
+                out.extend(split_tokens([c.text], tokenizer, limit - (n - limit) - 1, overlap)[0])
         result.append(out)
     return result
 
@@ -285,15 +313,35 @@ def _encode(texts: list[str], tokenizer, specials: bool, fn):
     return map_parts(lambda part: fn(engine.encode_batch(list(part), add_special_tokens=specials)), texts)
 
 
-def _offsets(texts: list[str], tokenizer) -> list[np.ndarray]:
-    """Character offsets ``(n, 2)`` of every token of every text, special tokens left out."""
-    return _encode(texts, tokenizer, False, lambda encs: [np.array(e.offsets, dtype=np.int64).reshape(-1, 2) for e in encs])
+def _tokens(texts: list[str], tokenizer) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Character offsets ``(n, 2)`` and ids ``(n,)`` of every token of every text, special tokens left out."""
+    return _encode(texts, tokenizer, False, lambda encs: [(np.array(e.offsets, dtype=np.int64).reshape(-1, 2),
+                                                            np.array(e.ids, dtype=np.int32)) for e in encs])
 
 
-def _count(tokenizer, texts: list[str]) -> list[int]:
-    """Tokens of each text alone, special tokens included: what the encoder will see."""
+def _tokenize(tokenizer, texts: list[str]) -> list[np.ndarray]:
+    """Token ids of each text alone, special tokens included: what the encoder will see."""
     if not texts:
         return []
     engine = _backend(tokenizer)
     fast = getattr(engine, "encode_batch_fast", engine.encode_batch)  # no offsets: ~25% less work
-    return map_parts(lambda part: [len(e) for e in fast(list(part), add_special_tokens=True)], texts)
+    return map_parts(lambda part: [np.array(e.ids, dtype=np.int32) for e in fast(list(part), add_special_tokens=True)], texts)
+
+
+@functools.lru_cache(maxsize=4)
+def _special_ids(tokenizer) -> tuple[np.ndarray, np.ndarray] | None:
+    """The special tokens the tokenizer puts before and after one text's tokens, or None if they are not simply around it."""
+    enc = _backend(tokenizer).encode("a", add_special_tokens=True)
+    inner = [k for k, special in enumerate(enc.special_tokens_mask) if not special]
+    if not inner or len(enc.ids) - len(inner) != tokenizer.num_special_tokens_to_add(pair=False):
+        return None
+    return np.array(enc.ids[:inner[0]], dtype=np.int32), np.array(enc.ids[inner[-1] + 1:], dtype=np.int32)
+
+
+def _wrapper(tokenizer):
+    """A function from a window's ids to the chunk's ids (special tokens around them); None when unknown."""
+    specials = _special_ids(tokenizer)
+    if specials is None:
+        return lambda ids: None
+    head, tail = specials
+    return lambda ids: np.concatenate((head, ids, tail))

@@ -74,7 +74,7 @@ def _upgrade(part: Partition, s: Settings, store: Store, manifest: dict) -> tupl
             side = {k: v for k, v in (before.shard_marker(i) or {}).items() if k not in ("file", "rows", "bytes")}
             if todo:
                 ladder = ladder or Ladder(primary_only)
-                out = ladder.embed([rows[j]["text"] for j in todo], [rows[j]["n_tokens"] for j in todo])
+                out = ladder.embed([rows[j]["text"] for j in todo], [rows[j]["n_tokens"] for j in todo], [rows[j].get("token_ids") for j in todo])
                 events += [e.as_dict() for e in out.events]
                 for j, vec, space, rung in zip(todo, out.vectors, out.spaces, out.rungs):
                     vectors[j], spaces[j], rungs[j] = vec, space, rung

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kademe.embed.model import evict_encoder, load_encoder, normalized, resolve_dtype
+from kademe.embed.model import Tokenized, encode_tokenized, evict_encoder, load_encoder, normalized, resolve_dtype, token_ids
 from kademe.embed.card import Card, choose_card
 from kademe.embed.oom import frozen_heap, is_oom, release_memory
 from kademe.models import max_seq_length, resolve_model, vector_name
@@ -108,8 +108,15 @@ class Ladder:
         self.budget = self._planned_budget()
 
     # -- public -------------------------------------------------------------------------------
-    def embed(self, texts: list[str], n_tokens: list[int]) -> Embedded:
-        """Embed ``texts`` (N) whose token counts are ``n_tokens``; returns N vectors in input order."""
+    def embed(self, texts: list[str], n_tokens: list[int], ids: list | None = None) -> Embedded:
+        """Embed ``texts`` (N) whose token counts are ``n_tokens``; returns N vectors in input order.
+
+        ``ids``: each text's token ids from the primary model's tokenizer (int32 bytes or arrays, as the
+        chunk stage keeps them), or None per text or for all; the primary model's rungs then run on the
+        ids and tokenize nothing (issue 22). The fallback model's rung always encodes the texts.
+        """
+        if ids is not None:
+            texts = [t if x is None else Tokenized(t, x) for t, x in zip(texts, ids)]
         with frozen_heap():  # an OOM's gc.collect then scans only what the batches made
             return self._embed(texts, n_tokens)
 
@@ -157,9 +164,12 @@ class Ladder:
         self.card.check_batch(rung, len(texts), padded_tokens)
         model_dir = self.fallback_dir if rung == "gpu-small" else self.primary_dir
         model = load_encoder(model_dir, "cpu" if rung == "cpu" else self.card.device, self.dtypes[rung])
+        ids = token_ids(texts) if rung != "gpu-small" else None  # the ids are the primary model's tokens
         start = time.perf_counter()
         try:
-            vecs = model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
+            vecs = encode_tokenized(model, ids) if ids is not None else None
+            if vecs is None:
+                vecs = model.encode([str(t) for t in texts], batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
         finally:
             self.encode_seconds += time.perf_counter() - start
         return normalized(vecs)

@@ -122,6 +122,77 @@ def evict_encoder(model_dir: Path, device: str, dtype: str | None = None) -> int
     return len(keys)
 
 
+class Tokenized(str):
+    """A chunk's text that carries its token ids (what the chunk stage's tokenizer made of it), so no encoder tokenizes it again.
+
+    It is a ``str``: the encoder seam (``Ladder.encode_batch``) and anything that reads texts see the
+    text; ``encode_tokenized`` reads ``ids``.
+
+    Example:
+        >>> t = Tokenized("Dava reddedildi", np.array([101, 4830, 102], dtype=np.int32).tobytes())
+        >>> t, t.ids.tolist()
+        ('Dava reddedildi', [101, 4830, 102])
+    """
+
+    def __new__(cls, text: str, ids):
+        self = super().__new__(cls, text)
+        self._ids = ids
+        return self
+
+    @property
+    def ids(self) -> "np.ndarray":
+        import numpy as np
+
+        ids = self._ids
+        return np.frombuffer(ids, dtype="<i4") if isinstance(ids, (bytes, bytearray, memoryview)) else np.asarray(ids)
+
+
+def token_ids(texts: list) -> "list[np.ndarray] | None":
+    """The token ids of every text when every one carries them (``Tokenized``), else None (encode the texts)."""
+    if not texts or not all(isinstance(t, Tokenized) for t in texts):
+        return None
+    return [t.ids for t in texts]
+
+
+def encode_tokenized(model, ids: "list[np.ndarray]"):
+    """Run ``model`` on token ids, padded per batch as ``model.encode`` pads its tokenizer's output; None if it cannot.
+
+    The same forward pass as ``SentenceTransformer.encode`` without the tokenizer: ``input_ids``,
+    ``attention_mask`` (and zero ``token_type_ids`` where the model takes them), padded to the
+    longest row with the tokenizer's pad id on its padding side. A model with a default prompt, ids
+    longer than the model's ``max_seq_length``, or features other than these return None: the
+    caller encodes the texts instead.
+
+    Returns:
+        The ``sentence_embedding`` tensor (rows x dim) on the model's device, or None.
+    """
+    import numpy as np
+    import torch
+
+    tokenizer = getattr(model, "tokenizer", None)
+    names = set(getattr(tokenizer, "model_input_names", None) or ())
+    longest = max(len(x) for x in ids)
+    if (tokenizer is None or getattr(model, "default_prompt_name", None) or not names <= {"input_ids", "attention_mask", "token_type_ids"}
+            or longest > (model.max_seq_length or longest)):
+        return None
+    rows = len(ids)
+    input_ids = np.full((rows, longest), tokenizer.pad_token_id or 0, dtype=np.int64)
+    mask = np.zeros((rows, longest), dtype=np.int64)
+    left = getattr(tokenizer, "padding_side", "right") == "left"
+    for j, x in enumerate(ids):
+        cols = slice(longest - len(x), longest) if left else slice(0, len(x))
+        input_ids[j, cols] = x
+        mask[j, cols] = 1
+    features = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
+    if "token_type_ids" in names:
+        features["token_type_ids"] = torch.zeros_like(features["input_ids"])
+    features = {k: v.to(model.device) for k, v in features.items()}
+    features["modality"] = "text"  # sentence-transformers >= 6 routes features by modality
+    model.eval()
+    with torch.inference_mode():
+        return model(features)["sentence_embedding"].cpu()  # finished batches leave the card, as in encode
+
+
 def normalized(vecs) -> "np.ndarray":
     """Float32 unit vectors (rows x dim) from an encoder's output in any precision, normalized after the cast.
 

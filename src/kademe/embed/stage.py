@@ -188,6 +188,8 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
     pending = set(cp.pending(n_shards))
     ladder, reuse = None, None  # the model is loaded, and the old vectors indexed, only if some shard needs them
     columns = ["point_id", "text", "n_tokens"]
+    if "token_ids" in pq.read_schema(chunks.chunks).names:  # a chunk file from before issue 22 keeps no ids: the encoder tokenizes
+        columns.append("token_ids")
     for i, rows in enumerate(iter_parquet(chunks.chunks, batch_size=s.shard_size, columns=columns)):
         if i in pending:
             if reuse is None:
@@ -209,7 +211,8 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
                         ladder.on_event = lambda e: events(f"OOM on {e.rung}: {e.rows} rows x {e.padded_tokens} padded tokens -> {e.action}")
                     crash_point("model-loaded")
                 encoding = getattr(ladder, "encode_seconds", 0.0)
-                out = ladder.embed([rows[j]["text"] for j in todo], [rows[j]["n_tokens"] for j in todo])
+                out = ladder.embed([rows[j]["text"] for j in todo], [rows[j]["n_tokens"] for j in todo],
+                                   [rows[j]["token_ids"] for j in todo] if "token_ids" in columns else None)
                 for j, space, rung, vec in zip(todo, out.spaces, out.rungs, out.vectors):
                     spaces[j], rungs[j], vectors[j] = space, rung, vec
                 side = {"events": [e.as_dict() for e in out.events], "allocator": ladder.allocator,
