@@ -146,6 +146,9 @@ def test_two_writers_on_one_partition_commit_once_and_the_loser_adopts(where, so
     assert cli_json("verify", "--years", "2011", *store)["ok"]  # from the workdir's manifest and the store alone
     assert cli_json("upgrade", "--years", "2011", *store, "--model", MODEL, "--device", "cpu")["years"]["2011"]["status"] == "completed"
     assert cli_json("search", "Hükmün BOZULMASINA", *store, "--model", MODEL, "--device", "cpu")["hits"]
+    status = cli_json("status", "--years", "2011", *store)["partitions"]["yargitay/2011"]  # issue 20, point 5: any workdir
+    assert set(status["committed"]) == {*FILE_STAGES, "upsert"} and status["points"] == status["chunks"] == len(clean_run)
+    assert status["last_run"]["status"] == "completed"
     got = collection(tmp_path / "qdrant")
     assert got.keys() == clean_run.keys()
     for pid, (payload, vector) in got.items():
