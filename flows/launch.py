@@ -1,18 +1,34 @@
 """Run the flows from one process (``kademe ingest``, ``kademe upgrade``, ``kademe demo``).
 
-Without ``PREFECT_API_URL`` a flow runs against Prefect's temporary server, which Prefect starts on
-the flow's first API call (~8 s of waiting on a 2-core box). ``run_ingest`` starts it in the
-background instead, while this thread loads the model the embed stage will reuse, and starts the
-flow once the server answers. With ``PREFECT_API_URL`` set the flows run against that server.
+Without ``PREFECT_API_URL`` a flow runs against a temporary Prefect server of this process. kademe
+starts it itself (``TemporaryServer``), the way Prefect starts its own (``SubprocessASGIServer``:
+the same uvicorn command, the same settings), with two differences that the user's clock sees
+(issue 22):
 
-Prefect is imported inside the functions, after ``_prefect_defaults`` has set its environment.
+- it starts in the background while this thread loads the model the embed stage will reuse, and
+  without importing Prefect's server code into this process (~2-4 s of CPU that the model's load
+  and the server's own start would share two cores with);
+- at exit it is asked to stop (SIGTERM) and not waited for: Prefect waits up to 5 s for its
+  shutdown, which then finishes on its own (recording the last task runs). Its output goes to
+  ``<PREFECT_HOME>/kademe-temporary-server.log``, not to this process's stdout, so a caller that
+  reads this process's output is not held until the server has gone.
+
+With ``PREFECT_API_URL`` set (or ephemeral mode off) the flows run against that server and nothing
+is started. Prefect is imported inside the functions, after ``_prefect_defaults`` has set its
+environment.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 from kademe.settings import Settings
 
@@ -35,6 +51,7 @@ def run_ingest(s: Settings, years: list[int]) -> dict:
 def run_upgrade(s: Settings, years: list[int]) -> dict:
     """Run the ``upgrade-years`` flow for ``years``; its result (``{"years": {year: {...}}}``)."""
     _prefect_defaults()
+    _start_temporary_server()
     from flows.parameters import parameters_of
     from flows.upgrade import upgrade_years
 
@@ -49,36 +66,128 @@ def _prefect_defaults() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def _start_temporary_server() -> bool:
-    """Start Prefect's temporary server when no API URL is set; whether one was started.
+def _start_temporary_server() -> str | None:
+    """Start this process's temporary Prefect server when no API URL is set; its API URL.
 
-    Run in the background (``_in_background``): importing Prefect alone takes seconds, which the
-    model's load then hides. Its ``SubprocessASGIServer`` is one per process (port None), so a
-    server started here is the one the flow then finds running. The caller must wait for the
-    future before starting the flow: the server counts as running from the moment it is launched,
-    not from its first healthy answer. The first run with a Prefect home says on stderr why it
-    takes longer (Prefect creates its database).
+    Run in the background (``_in_background``): importing Prefect's settings takes a second, and
+    the server's start several, which the model's load then hides. Once the server answers, its
+    URL becomes this process's ``PREFECT_API_URL`` (the environment, and Prefect's global settings
+    context, which every thread reads), so the flow and Prefect's own workers talk to it. The
+    first run with a Prefect home says on stderr why it takes longer (Prefect creates its database).
 
     Returns:
-        True once the server answers (raises what its start raised); False when ``PREFECT_API_URL``
-        is set or ephemeral mode is off (the flow then starts the server it needs, if any, itself).
+        The API URL once the server answers (raises ``RuntimeError`` with the server's log when it
+        does not); None when ``PREFECT_API_URL`` is set or ephemeral mode is off (the flow then
+        uses that server, or Prefect says what is missing).
 
     Example:
-        >>> _in_background(_start_temporary_server).result() in (True, False)  # doctest: +SKIP
-        True
+        >>> _in_background(_start_temporary_server).result()  # doctest: +SKIP
+        'http://127.0.0.1:39123/api'
     """
+    global _temporary
+    if _temporary is not None:
+        return _temporary.api_url
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()
     if settings.api.url or not settings.server.ephemeral.enabled:
-        return False
+        return None
     if database := _new_database():  # looked at before the server creates it
         print(f"kademe: first run with this Prefect home: Prefect creates its database ({database}), which takes several "
               "seconds more; later runs reuse it.", file=sys.stderr, flush=True)
-    from prefect.server.api.server import SubprocessASGIServer
+    server = TemporaryServer(Path(settings.home), settings.to_environment_variables(exclude_unset=True))
+    server.start(timeout=float(settings.server.ephemeral.startup_timeout_seconds))
+    _temporary = server
+    os.environ["PREFECT_API_URL"] = server.api_url
+    import prefect.context
 
-    SubprocessASGIServer().start()
-    return True
+    # threads without a settings context of their own read the global one (Prefect's own refresh, where it has one)
+    refresh = getattr(prefect.context, "refresh_global_settings_context", None)
+    if refresh is not None:
+        refresh()
+    else:
+        prefect.context.GLOBAL_SETTINGS_CONTEXT = prefect.context.root_settings_context()
+    return server.api_url
+
+
+def temporary_api_url() -> str | None:
+    """The API URL of the temporary server this process started, if any (``flows.limits`` takes no slot there)."""
+    return _temporary.api_url if _temporary is not None else None
+
+
+class TemporaryServer:
+    """Prefect's server in a subprocess on a free loopback port, for this process only.
+
+    The command and environment are those of Prefect's ``SubprocessASGIServer`` (uvicorn, Prefect's
+    app factory, the UI off, ephemeral mode); its output goes to ``log`` under the Prefect home.
+    ``stop`` (registered at exit) sends SIGTERM and returns: the server finishes its shutdown on
+    its own.
+    """
+
+    def __init__(self, home: Path, settings_env: dict[str, str]):
+        home.mkdir(parents=True, exist_ok=True)
+        self.log = home / "kademe-temporary-server.log"
+        self.env = {**os.environ, **settings_env, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+                    "PREFECT__SERVER_FINAL": "1"}
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def start(self, timeout: float) -> None:
+        """Launch the server and wait until ``/api/health`` answers (``RuntimeError`` after ``timeout`` s)."""
+        import prefect
+
+        app_dir = str(Path(prefect.__file__).resolve().parent.parent)
+        deadline = time.monotonic() + timeout
+        while True:
+            self.port = _free_port()
+            with open(self.log, "wb") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "--factory",
+                     "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+                     "--log-level", "error", "--lifespan", "on"],
+                    env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            atexit.register(self.stop)
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    break
+                if _answers(f"{self.api_url}/health"):
+                    return
+                time.sleep(0.1)
+            code = self.process.poll()
+            if code == 3 and time.monotonic() < deadline:  # uvicorn: the port was taken meanwhile; another one
+                continue
+            self.stop()
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"Prefect's temporary server did not answer within {timeout:.0f} s "
+                               f"({'exit code ' + str(code) if code is not None else 'still starting'}); its log "
+                               f"({self.log}):\n{tail}")
+
+    def stop(self) -> None:
+        """Ask the server to stop (SIGTERM) without waiting for it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+        self.process = None
+
+
+_temporary: TemporaryServer | None = None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def _in_background(fn) -> Future:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,44 @@ def test_user_clock_bench_times_whole_processes(tmp_path):
         assert set(med[home]["stages_s"]) == {"read", "clean", "chunk", "lexical", "embed", "upsert", "verify", "index"}
     assert med["fresh"]["first_run_note_on_stderr"] and not med["existing"]["first_run_note_on_stderr"]
     assert "kademe/bare" in proc.stdout
+
+
+SERVER_CHILD = """
+import json, os, sys, time
+from flows.launch import _prefect_defaults, _start_temporary_server, temporary_api_url
+_prefect_defaults()
+from prefect.settings import get_current_settings
+url = _start_temporary_server()
+from flows.launch import _temporary
+print(json.dumps({"url": url, "settings": get_current_settings().api.url, "env": os.environ.get("PREFECT_API_URL"),
+                  "temporary": temporary_api_url(), "pid": _temporary.process.pid, "log": str(_temporary.log)}), flush=True)
+"""
+
+
+def test_the_temporary_server_is_asked_to_stop_and_not_waited_for(tmp_path):
+    # A process of its own, without PREFECT_API_URL: kademe starts the server, every thread's settings see it, and the
+    # process's exit neither waits for the server nor leaves it holding the caller's pipes (issue 22, point 4).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
+    env.update(PREFECT_HOME=str(tmp_path / "home"), PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+               PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    child = subprocess.Popen([sys.executable, "-c", SERVER_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    out, err = child.communicate(timeout=180)  # returns at EOF: the server must not hold our stdout/stderr
+    assert child.returncode == 0, err[-3000:]
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert seen["url"].startswith("http://127.0.0.1:") and seen["url"].endswith("/api")
+    assert seen["settings"] == seen["env"] == seen["temporary"] == seen["url"]
+    assert Path(seen["log"]).parent == tmp_path / "home" and Path(seen["log"]).exists()
+    assert "first run with this Prefect home" in err
+    deadline = time.monotonic() + 60  # asked to stop (SIGTERM) at exit: it shuts down on its own
+    while _alive(seen["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(seen["pid"]), "the temporary server outlived its process by a minute"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -9,9 +9,11 @@ that run them (``flows.launch``, ``flows.demo``), so ``kademe search`` or ``kade
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -266,5 +268,27 @@ def _format_summary(result: dict) -> str:
 COMMANDS = {"ingest": cmd_ingest, "verify": cmd_verify, "search": cmd_search, "demo": cmd_demo, "plan": cmd_plan, "upgrade": cmd_upgrade,
             "status": cmd_status}
 
+def run() -> None:
+    """The ``kademe`` command: ``main()``, then a prompt exit (issue 22).
+
+    Once the command has returned, its threads are joined and the exit handlers run (logging,
+    Prefect's workers, the temporary server's stop), as at any exit; then the process ends
+    without the interpreter's teardown of every loaded module (torch, Prefect, the engines),
+    which took ~2 s after an ingest whose work was done. Files and stores are closed by the code
+    that opened them before ``main()`` returns. Tests call ``main()``, never this.
+    """
+    code = main()
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
