@@ -278,9 +278,7 @@ def run() -> None:
     that opened them before ``main()`` returns. Tests call ``main()``, never this.
     """
     code = main()
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    threading._shutdown()  # what the interpreter's exit does first: stop executors' workers, join non-daemon threads
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
