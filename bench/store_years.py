@@ -25,6 +25,12 @@ real decision text).
 
 Writes ``--out`` (default bench/results/store-years.json) after every collection, with the command
 and the load average.
+
+A 1M-point build takes most of an hour on 2 cores, and its CPU figures (process time) stand on a
+busy box while latencies do not. So the two can be split: ``--keep DIR`` keeps each built store
+under DIR (with its build figures, ``.bench-build.json``), and ``--reuse DIR`` skips the build and
+measures those stores again: ``--search-rounds`` fresh search processes each (open, latencies,
+memory: medians), interleaved across the stores, recall from the first.
 """
 
 from __future__ import annotations
@@ -351,6 +357,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "store-years.json")
     ap.add_argument("--efs", default="256", help="more hnsw_ef values to query the design at (comma-separated)")
     ap.add_argument("--real", action="store_true", help="only the recall check on the real decisions")
+    ap.add_argument("--keep", type=Path, help="keep each built store under this folder (for --reuse)")
+    ap.add_argument("--reuse", type=Path, help="no build: search the stores kept under this folder again")
+    ap.add_argument("--search-rounds", type=int, default=1, help="fresh search processes per store (medians)")
     ap.add_argument("--search", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--years-list", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -384,37 +393,70 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[str, list[dict]] = {n: [] for n in names}
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
-    for r in range(args.rounds):
+    result: dict = {}
+    for r in range(1 if args.reuse else args.rounds):
+        built: dict[str, tuple[dict, Path]] = {}
         for name in names if r % 2 == 0 else names[::-1]:
-            folder = Path(tempfile.mkdtemp(prefix=f"years-{name}-", dir=args.workdir)) / "store"
-            try:
+            if args.reuse:
+                folder = args.reuse / name / "store"
+                fig = json.loads((folder / ".bench-build.json").read_text())
+            else:
+                root = args.keep / name if args.keep else Path(tempfile.mkdtemp(prefix=f"years-{name}-", dir=args.workdir))
+                shutil.rmtree(root, ignore_errors=True)
+                folder = root / "store"
                 print(f"round {r + 1} {name}", flush=True)
                 fig = build(name, chosen[name], args, mix, pool, folder)
+                (folder / ".bench-build.json").write_text(json.dumps(fig))
+            built[name] = (fig, folder)
+        searched: dict[str, list[dict]] = {name: [] for name in built}
+        for k in range(args.search_rounds):  # fresh search processes, interleaved across the stores
+            for name in list(built) if k % 2 == 0 else list(built)[::-1]:
+                fig, folder = built[name]
                 years = [FIRST_YEAR + y for y in range(fig["years"])]
                 (folder / ".bench-years").write_text(json.dumps(years))
-                s = search(folder, args, mix)
-                queries = np.load(folder / ".bench-queries.npy")
-                truth = exact(mix, years, fig["per_year"], args.shard, queries, s["query_years"], args.queries)
-                fig.update({k: v for k, v in s.items() if k not in ("by_ef", "query_years")})
-                for i, (ef, row) in enumerate(s["by_ef"].items()):
-                    figs = {k: v for k, v in row.items() if k != "hits"}
-                    figs["recall_filtered"] = recall(row["hits"]["filtered"], truth["filtered"])
-                    figs["recall_unfiltered"] = recall(row["hits"]["unfiltered"], truth["unfiltered"])
-                    if i == 0:
-                        fig.update(figs)  # the design's own hnsw_ef (legacy: the engine's default)
-                    fig.setdefault("by_ef", {})[ef] = figs
+                searched[name].append(search(folder, args, mix))
+                print(f"  search {k + 1} {name}: open {searched[name][-1]['open_s']} s, load {os.getloadavg()[0]:.2f}", flush=True)
+        for name, (fig, folder) in built.items():
+            try:
+                fig = {**fig, **searched_figures(searched[name], fig, folder, args, mix)}
                 fig["load1_after"] = round(os.getloadavg()[0], 2)
                 runs[name].append(fig)
                 print(f"round {r + 1} {name}: " + " ".join(f"{k}={v}" for k, v in fig.items()
-                                                          if k not in ("by_year", "design", "by_ef")), flush=True)
+                                                          if k not in ("by_year", "design", "by_ef", "search_rounds")), flush=True)
                 print(f"  by hnsw_ef: {json.dumps(fig.get('by_ef'))}", flush=True)
             finally:
-                shutil.rmtree(folder.parent, ignore_errors=True)
+                if not (args.keep or args.reuse):
+                    shutil.rmtree(folder.parent, ignore_errors=True)
             result = {**head, "rounds_done": r + 1, "summary": summarize(runs), "runs": runs}
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result["summary"], indent=2))
     print(f"wrote {args.out}")
+
+
+SEARCH_FIGURES = ("open_s", "rss_before_open_mb", "rss_after_open_mb", "rss_after_queries_mb", "peak_rss_mb")
+
+
+def searched_figures(rounds: list[dict], fig: dict, folder: Path, args, mix) -> dict:
+    """Medians over the search processes (open, memory, latencies per hnsw_ef); recall of the first one's hits."""
+    first = rounds[0]
+    years = [FIRST_YEAR + y for y in range(fig["years"])]
+    queries = np.load(folder / ".bench-queries.npy")
+    truth = exact(mix, years, fig["per_year"], args.shard, queries, first["query_years"], args.queries)
+    out: dict = {"points": first["points"], "search_rounds": len(rounds)}
+    for key in SEARCH_FIGURES:
+        out[key] = round(statistics.median(s[key] for s in rounds), 4)
+    out["open_s_rounds"] = [s["open_s"] for s in rounds]
+    for i, ef in enumerate(first["by_ef"]):
+        row = {k: round(statistics.median(s["by_ef"][ef][k] for s in rounds), 2) for k in first["by_ef"][ef]
+               if k.endswith(("_p50_ms", "_p95_ms"))}
+        row["filtered_p50_ms_rounds"] = [s["by_ef"][ef]["filtered_p50_ms"] for s in rounds]
+        row["recall_filtered"] = recall(first["by_ef"][ef]["hits"]["filtered"], truth["filtered"])
+        row["recall_unfiltered"] = recall(first["by_ef"][ef]["hits"]["unfiltered"], truth["unfiltered"])
+        if i == 0:
+            out.update(row)  # the design's own hnsw_ef (legacy: the engine's default)
+        out.setdefault("by_ef", {})[ef] = row
+    return out
 
 
 FIGURES = ("build_cpu_ms_per_point", "max_over_first_build_cpu", "open_s", "filtered_p50_ms", "filtered_p95_ms",
