@@ -8,8 +8,13 @@ then again) and medians are reported as ratios to bare encode, the floor.
   bare         SentenceTransformer.encode of kademe's chunk texts (read from the chunk checkpoint)
   by-hand      encode 32 chunk texts, upsert them to local Qdrant, repeat
   llamaindex   IngestionPipeline(HuggingFaceEmbedding -> QdrantVectorStore, local), TextNodes, no splitter
-  kademe-cold  kademe ingest ... --json on the raw year, fresh workdir, end to end
+  kademe-cold  kademe ingest ... --json on the raw year, fresh workdir, end to end, with an existing
+               Prefect home (its database made before the first round)
+  kademe-fresh the same with a fresh Prefect home each round (Prefect creates its database: a first run)
   kademe-warm  the same command again (every stage a checkpoint hit)
+
+kademe runs as ``python -m kademe.cli`` (what the ``kademe`` command runs), so the code measured is
+the checkout's even where an older ``kademe`` script is installed.
 
 Example:
     python bench/peers.py --docs 1000 --repeat 3
@@ -39,7 +44,7 @@ from _machine import machine, versions  # bench/_machine.py
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BATCH = 32
-PEERS = ("bare", "by-hand", "llamaindex", "kademe-cold", "kademe-warm")
+PEERS = ("bare", "by-hand", "llamaindex", "kademe-cold", "kademe-fresh", "kademe-warm")
 LLAMA_MODULES = ("llama_index.core", "llama_index.embeddings.huggingface", "llama_index.vector_stores.qdrant")
 PIP_BENCH = "pip install 'kademe[bench]'  # llama-index-core llama-index-embeddings-huggingface llama-index-vector-stores-qdrant matplotlib"
 VERSIONS = ("torch", "sentence-transformers", "transformers", "qdrant-client", "prefect", "llama-index-core",
@@ -161,13 +166,13 @@ def setup(work: Path, docs: int, year: int, seed: int) -> dict:
 
 
 def kademe_command(corpus: dict, workdir: Path) -> list[str]:
-    exe = Path(sys.executable).with_name("kademe")
-    head = [str(exe)] if exe.exists() else [sys.executable, "-m", "kademe.cli"]
-    return head + ["ingest", "--source", corpus["source"], "--years", str(corpus["year"]), "--collection", "peers",
+    return [sys.executable, "-m", "kademe.cli", "ingest", "--source", corpus["source"], "--years", str(corpus["year"]), "--collection", "peers",
                    "--workdir", str(workdir), "--device", "cpu", "--batch-size", str(BATCH), "--json"]
 
 
 def peer_command(name: str, corpus: dict, run_dir: Path, rep: int) -> list[str]:
+    if name == "kademe-fresh":
+        return kademe_command(corpus, run_dir / f"kademe-fresh-{rep}")
     if name.startswith("kademe"):
         return kademe_command(corpus, run_dir / f"kademe-{rep}")  # warm reuses the cold run's workdir
     return [sys.executable, str(Path(__file__).resolve()), "_worker", name, "--chunks", corpus["chunks_path"],
@@ -177,6 +182,8 @@ def peer_command(name: str, corpus: dict, run_dir: Path, rep: int) -> list[str]:
 def run_peer(name: str, corpus: dict, run_dir: Path, rep: int, env: dict) -> dict:
     """One timed subprocess: wall seconds, load average, and what the peer reported about itself."""
     cmd = peer_command(name, corpus, run_dir, rep)
+    if name.startswith("kademe"):
+        env = {**env, "PREFECT_HOME": str(run_dir / (f"prefect-fresh-{rep}" if name == "kademe-fresh" else "prefect-existing"))}
     log = run_dir / f"{name}-{rep}.log"
     load = os.getloadavg()[0]
     before, busy = resource.getrusage(resource.RUSAGE_CHILDREN), machine_busy()
@@ -202,6 +209,18 @@ def run_peer(name: str, corpus: dict, run_dir: Path, rep: int, env: dict) -> dic
     if run["chunks"] != corpus["chunks"]:
         raise RuntimeError(f"{name} stored {run['chunks']} chunks, expected {corpus['chunks']} (see {log})")
     return run
+
+
+PRIME = ("from flows.launch import _prefect_defaults, _start_temporary_server; "
+         "_prefect_defaults(); _start_temporary_server()")
+
+
+def prime_prefect_home(home: Path, env: dict) -> None:
+    """Give ``home`` its Prefect database before the first round (the "existing" home kademe-cold runs with)."""
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join([str(Path(root) / "src"), root, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    subprocess.run([sys.executable, "-c", PRIME], env={**env, "PREFECT_HOME": str(home), "PYTHONPATH": path}, check=True,
+                   capture_output=True, timeout=600)
 
 
 def machine_busy() -> float:
@@ -255,6 +274,9 @@ def summarize(runs: dict[str, list[dict]], skipped: dict[str, str], chunks: int)
         if "kademe-warm" in med:
             ratios["kademe-warm/kademe-cold"] = round(med["kademe-warm"] / cold, 3)
             targets["kademe warm <= 0.10 x cold"] = _target(med["kademe-warm"] / cold, TARGET_WARM)
+        if "kademe-fresh" in med:
+            ratios["kademe-fresh/bare"] = round(med["kademe-fresh"] / bare, 3)
+            targets[f"kademe fresh Prefect home <= {TARGET_COLD:.2f} x bare"] = _target(med["kademe-fresh"] / bare, TARGET_COLD)
         for peer in ("by-hand", "llamaindex"):
             if peer in med:
                 ratios[f"kademe-cold/{peer}"] = round(cold / med[peer], 3)
@@ -384,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"peers: setting up {a.docs} decisions in {work}", file=sys.stderr)
     corpus = setup(work, a.docs, a.year, a.seed)
     runs: dict[str, list[dict]] = {n: [] for n in PEERS if n in a.peers and n not in skipped}
+    if {"kademe-cold", "kademe-warm"} & set(runs):
+        prime_prefect_home(run_dir / "prefect-existing", env)
     try:
         for rep in range(a.repeat):
             for name in runs:

@@ -72,7 +72,8 @@ def test_peers_runs_every_peer_on_a_tiny_corpus(tmp_path):
     if not llama:
         assert "skipped" in result["peers"]["llamaindex"]
     assert result["peers"]["kademe-warm"]["runs"][0]["cached"] == ["read", "clean", "chunk", "lexical", "embed", "upsert"]
-    assert set(result["ratios"]) >= {"kademe-cold/bare", "kademe-warm/kademe-cold", "kademe-cold/by-hand"}
+    assert set(result["ratios"]) >= {"kademe-cold/bare", "kademe-fresh/bare", "kademe-warm/kademe-cold", "kademe-cold/by-hand"}
+    assert (tmp_path / "work" / "runs" / "prefect-existing" / "prefect.db").exists()  # kademe-cold's home, made before round 1
     assert result["machine"]["cpu"] and result["machine"]["cores"] >= 1
     assert result["versions"]["torch"] and result["versions"]["qdrant-client"] and result["versions"]["prefect"]
     if importlib.util.find_spec("matplotlib") is not None:  # the chart is optional, like LlamaIndex
