@@ -102,7 +102,8 @@ def _upsert(cp, store: Store, part: Partition, chunks: ChunkResult, sparse: Spar
         return UpsertResult(cp.key, meta["upserted"], 0, cached=True)
     cp.crash("start")
     n_shards = -(-chunks.count // s.shard_size)
-    rows_iter = iter_parquet(chunks.chunks, batch_size=s.shard_size)  # aligned with the embed and lexical shards
+    # aligned with the embed and lexical shards; not the token ids, which only the encoder reads
+    rows_iter = iter_parquet(chunks.chunks, batch_size=s.shard_size, columns=["point_id", "meta", *PAYLOAD_FIELDS])
     checked: set[str] = set()
     marked = cp.marked()
     for i in range(n_shards):

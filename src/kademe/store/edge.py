@@ -274,11 +274,14 @@ class EdgeStore(Store):
 
     # -- points ----------------------------------------------------------------------------
     def _require(self) -> CollectionInfo:
-        info = self.info()
-        if info is None:
+        self._require_shard()
+        return self.info()
+
+    def _require_shard(self) -> None:
+        """Raise unless a collection is open (cheap: ``info()`` counts every point, exactly)."""
+        if self._shard is None:
             raise KademeError(f"The Qdrant Edge store at '{self.path}' holds no collection yet.\n\n"
                               "Run the upsert stage first (it creates the collection).")
-        return info
 
     def _update(self, operation: str, op: UpdateOperation) -> None:
         assert self._shard is not None
@@ -286,7 +289,7 @@ class EdgeStore(Store):
 
     def upsert(self, batches: Sequence[PointBatch]) -> None:
         """Write the points of one shard in updates of ``UPDATE_POINTS``; each is in the WAL on return."""
-        self._require()
+        self._require_shard()  # not info(): an exact count of the whole collection at every shard
         for batch in batches:
             for start in range(0, len(batch), UPDATE_POINTS):
                 part = PointBatch(batch.ids[start:start + UPDATE_POINTS], batch.payloads[start:start + UPDATE_POINTS],
