@@ -44,6 +44,7 @@ def test_user_clock_bench_times_whole_processes(tmp_path):
     for home in ("fresh", "existing"):
         assert med[home]["wall_s"] > med[home]["flow_s"] > 0 and med[home]["ratio_to_bare"] > 0
         assert set(med[home]["stages_s"]) == {"read", "clean", "chunk", "lexical", "embed", "upsert", "verify", "index"}
+        assert 0 < med[home]["embed_own_cpu_over_encoder"] < 1  # the embed stage's own work, measured (point 4)
     assert med["fresh"]["first_run_note_on_stderr"] and not med["existing"]["first_run_note_on_stderr"]
     assert "kademe/bare" in proc.stdout
 

@@ -101,6 +101,7 @@ class Ladder:
         self.batches = 0
         self.batches_on_gpu = 0
         self.encode_seconds = 0.0
+        self.encode_cpu_seconds = 0.0  # CPU of the calling thread inside the encoder (the stage's own work is the rest)
         self.evicted = False
         self.dtypes = rung_dtypes(s.dtype, gpu=self.rung == "gpu", device=self.card.device)
         if self.rung == "gpu":
@@ -165,13 +166,14 @@ class Ladder:
         model_dir = self.fallback_dir if rung == "gpu-small" else self.primary_dir
         model = load_encoder(model_dir, "cpu" if rung == "cpu" else self.card.device, self.dtypes[rung])
         ids = token_ids(texts) if rung != "gpu-small" else None  # the ids are the primary model's tokens
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             vecs = encode_tokenized(model, ids) if ids is not None else None
             if vecs is None:
                 vecs = model.encode([str(t) for t in texts], batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
         finally:
             self.encode_seconds += time.perf_counter() - start
+            self.encode_cpu_seconds += time.thread_time() - cpu
         return normalized(vecs)
 
     @property
