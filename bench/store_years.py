@@ -10,8 +10,11 @@ Each round, per collection settings ("legacy": what kademe created before issue 
   ``Store.upsert`` each), then ``Store.optimize()``; wall and CPU seconds of each year's build, and
   which segments the build kept, rebuilt or added (segment folder names);
 - close; then a fresh search process (``python bench/store_years.py --search ...``) opens the
-  store (open seconds), runs ``--queries`` top-10 queries filtered to one year and as many
-  unfiltered, and reports latencies and its resident memory (VmRSS and peak);
+  store (open seconds), runs ``--warmup`` queries of each kind first (Qdrant Edge drops the store's
+  pages from the OS cache at every open, so a fresh process's first query of each year reads that
+  year's segment from disk: reported apart as ``cold_*``), then ``--queries`` top-10 queries
+  filtered to one year and as many unfiltered, and reports latencies and its resident memory
+  (VmRSS and peak);
 - recall@10 against exact top-10 over the float32 originals (numpy, year by year).
 
 Vectors are a Gaussian mixture, not uniform noise (HNSW's worst case and unlike text embeddings):
@@ -175,7 +178,9 @@ def search(folder: Path, args, mix) -> dict:
     years = json.loads((folder / ".bench-years").read_text())
     queries = draw(mix, 2 * args.queries, seed=777)
     np.save(folder / ".bench-queries.npy", queries)
+    np.save(folder / ".bench-warmup.npy", draw(mix, 2 * args.warmup, seed=778))
     cmd = [sys.executable, __file__, "--search", str(folder), "--years-list", ",".join(map(str, years)),
+           "--warmup", str(args.warmup),
            "--queries", str(args.queries), "--efs", args.efs]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=os.environ)
     if proc.returncode != 0:
@@ -192,6 +197,7 @@ def search_child(folder: Path, years: list[int], nq: int, efs: list[int]) -> Non
     from kademe.store.edge import EdgeStore, designed, search_params
 
     queries = np.load(folder / ".bench-queries.npy")
+    warmup = np.load(folder / ".bench-warmup.npy")
     rss0 = _rss_kb()
     t = time.perf_counter()
     store = EdgeStore.open(folder)
@@ -200,6 +206,23 @@ def search_child(folder: Path, years: list[int], nq: int, efs: list[int]) -> Non
     rss_open = _rss_kb()
     out = {"points": points, "open_s": round(open_s, 4), "rss_before_open_mb": round(rss0 / 1024, 1),
            "rss_after_open_mb": round(rss_open / 1024, 1)}
+    # A fresh process: Qdrant Edge drops the store's pages from the OS cache at every open ("cold"
+    # placement), so a process's first query of each year reads its segment from disk. Those are
+    # timed apart (cold_*), then the measured queries run on a warmed process, as a searcher that
+    # stays up (or a server) has it.
+    cold: dict[str, list[float]] = {"filtered": [], "unfiltered": []}
+    for q in range(len(warmup)):
+        kind = "filtered" if q % 2 == 0 else "unfiltered"
+        where = Where(corpus=CORPUS, year=years[(q // 2) % len(years)]) if kind == "filtered" else None
+        t = time.perf_counter()
+        store.query(dense=[(SPACE, warmup[q])], where=where, limit=10)
+        cold[kind].append((time.perf_counter() - t) * 1000)
+    first = cold["filtered"][:len(years)]  # each year's first query in this process
+    out.update({"warmup_queries": len(warmup), "cold_first_query_ms": round(cold["filtered"][0], 1) if first else None,
+                "cold_first_in_year_p50_ms": round(float(np.percentile(first, 50)), 1) if first else None,
+                "cold_first_in_year_max_ms": round(max(first), 1) if first else None,
+                "cold_first_unfiltered_ms": round(cold["unfiltered"][0], 1) if cold["unfiltered"] else None,
+                "warmup_s": round(sum(cold["filtered"] + cold["unfiltered"]) / 1000, 2)})
     qyears = [years[q % len(years)] for q in range(nq)]
     config = json.loads((folder / "edge_config.json").read_text())
     efs = [DESIGN.hnsw_ef] + [ef for ef in efs if ef != DESIGN.hnsw_ef]
@@ -360,6 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keep", type=Path, help="keep each built store under this folder (for --reuse)")
     ap.add_argument("--reuse", type=Path, help="no build: search the stores kept under this folder again")
     ap.add_argument("--search-rounds", type=int, default=1, help="fresh search processes per store (medians)")
+    ap.add_argument("--warmup", type=int, default=100, help="queries of each kind a search process runs before the timed ones")
     ap.add_argument("--search", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--years-list", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -434,7 +458,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {args.out}")
 
 
-SEARCH_FIGURES = ("open_s", "rss_before_open_mb", "rss_after_open_mb", "rss_after_queries_mb", "peak_rss_mb")
+SEARCH_FIGURES = ("open_s", "rss_before_open_mb", "rss_after_open_mb", "rss_after_queries_mb", "peak_rss_mb",
+                  "cold_first_query_ms", "cold_first_in_year_p50_ms", "cold_first_in_year_max_ms", "cold_first_unfiltered_ms",
+                  "warmup_s")
 
 
 def searched_figures(rounds: list[dict], fig: dict, folder: Path, args, mix) -> dict:
@@ -445,7 +471,8 @@ def searched_figures(rounds: list[dict], fig: dict, folder: Path, args, mix) -> 
     truth = exact(mix, years, fig["per_year"], args.shard, queries, first["query_years"], args.queries)
     out: dict = {"points": first["points"], "search_rounds": len(rounds)}
     for key in SEARCH_FIGURES:
-        out[key] = round(statistics.median(s[key] for s in rounds), 4)
+        values = [s[key] for s in rounds if s.get(key) is not None]
+        out[key] = round(statistics.median(values), 4) if values else None
     out["open_s_rounds"] = [s["open_s"] for s in rounds]
     for i, ef in enumerate(first["by_ef"]):
         row = {k: round(statistics.median(s["by_ef"][ef][k] for s in rounds), 2) for k in first["by_ef"][ef]
