@@ -73,3 +73,27 @@ def test_chunk_file_keeps_token_ids(settings, tok):
     for row in table:
         ids = np.frombuffer(row["token_ids"], dtype="<i4").tolist()
         assert ids == tok(row["text"])["input_ids"] and len(ids) == row["n_tokens"]
+
+
+def test_a_shard_keeps_its_vectors_as_float32_bytes_and_shards_written_before_still_read(tmp_path):
+    import pyarrow as pa
+
+    from kademe.embed.stage import SHARD_SCHEMA, read_shard, write_shard
+
+    rng = np.random.default_rng(3)
+    vectors = [rng.standard_normal(1024).astype(np.float32) for _ in range(4)] + [rng.standard_normal(384).astype(np.float32)]
+    ids, spaces, rungs = [f"p{k}" for k in range(5)], ["wide"] * 4 + ["small"], ["cpu"] * 4 + ["gpu-small"]
+    write_shard(tmp_path / "new.parquet", ids, spaces, rungs, vectors)
+    assert pq.read_schema(tmp_path / "new.parquet").field("vector").type == pa.large_binary() == SHARD_SCHEMA.field("vector").type
+
+    lengths = np.array([len(v) for v in vectors])
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    old = pa.Table.from_arrays([pa.array(ids), pa.array(spaces), pa.array(rungs),
+                                pa.ListArray.from_arrays(offsets, pa.array(np.concatenate(vectors))), pa.array([None] * 5, pa.string())],
+                               names=["point_id", "space", "rung", "vector", "text_sha"])  # as kademe wrote shards before
+    pq.write_table(old, tmp_path / "old.parquet")
+
+    for name in ("new.parquet", "old.parquet"):
+        got_ids, got_spaces, got_rungs, got = read_shard(tmp_path / name)
+        assert (got_ids, got_spaces, got_rungs) == (ids, spaces, rungs), name
+        assert [v.dtype for v in got] == [np.float32] * 5 and all(np.array_equal(a, b) for a, b in zip(got, vectors)), name

@@ -33,14 +33,17 @@ from kademe.embed.reuse import ReuseIndex, text_sha, vector_identity
 from kademe.faults import crash_point
 from kademe.settings import Settings
 
+# A vector is one binary value: its float32 values, little-endian. Parquet then writes no list levels
+# (one per float), so a shard of 512 x 1024 dims writes in 5.7 ms instead of 8.8 and reads back in
+# 1.2 ms instead of 7.6 (issue 22). Shards written before hold ``list<float32>``; ``read_shard`` reads both.
 SHARD_SCHEMA = pa.schema(
-    [("point_id", pa.string()), ("space", pa.string()), ("rung", pa.string()), ("vector", pa.list_(pa.float32())),
+    [("point_id", pa.string()), ("space", pa.string()), ("rung", pa.string()), ("vector", pa.large_binary()),
      ("text_sha", pa.string())]
 )
 
 # Floats neither compress nor fit a dictionary: writing the vectors plain, without dictionary or
 # statistics, takes ~1/4 of the time of zstd with Arrow's defaults, for the same file size.
-VECTOR_PARQUET = {"compression": {"point_id": "zstd", "space": "zstd", "rung": "zstd", "vector.list.element": "none",
+VECTOR_PARQUET = {"compression": {"point_id": "zstd", "space": "zstd", "rung": "zstd", "vector": "none",
                                   "text_sha": "zstd"},
                   "use_dictionary": ["space", "rung"], "write_statistics": ["point_id"]}
 
@@ -245,12 +248,12 @@ def write_shard(path: Path, ids: list[str], spaces: list[str], rungs: list[str],
     Returns:
         The rows written.
     """
-    lengths = np.fromiter((len(v) for v in vectors), dtype=np.int32, count=len(vectors))
-    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int32)]).astype(np.int32)
-    flat = np.concatenate(vectors).astype(np.float32, copy=False) if vectors else np.zeros(0, np.float32)
+    lengths = np.fromiter((len(v) for v in vectors), dtype=np.int64, count=len(vectors))
+    offsets = np.concatenate([[0], np.cumsum(lengths * 4)]).astype(np.int64)  # in bytes
+    flat = np.concatenate(vectors).astype("<f4", copy=False) if vectors else np.zeros(0, "<f4")
+    column = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(vectors), [None, pa.py_buffer(offsets), pa.py_buffer(flat)])
     table = pa.Table.from_arrays(
-        [pa.array(ids, pa.string()), pa.array(spaces, pa.string()), pa.array(rungs, pa.string()),
-         pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat)),
+        [pa.array(ids, pa.string()), pa.array(spaces, pa.string()), pa.array(rungs, pa.string()), column,
          pa.array(shas or [None] * len(ids), pa.string())], schema=SHARD_SCHEMA)
     pq.write_table(table, path, **VECTOR_PARQUET)
     return len(ids)
@@ -260,8 +263,13 @@ def read_shard(path: Path) -> tuple[list[str], list[str], list[str], list[np.nda
     """``(point ids, spaces, rungs, vectors)`` of one shard; each vector a float32 view of one buffer."""
     table = pq.read_table(path)
     vec = table.column("vector").combine_chunks()
-    flat = vec.values.to_numpy(zero_copy_only=False)
-    offsets = vec.offsets.to_numpy()
+    if pa.types.is_list(vec.type):  # a shard written before issue 22: list<float32>
+        flat = vec.values.to_numpy(zero_copy_only=False)
+        offsets = vec.offsets.to_numpy()
+    else:  # float32 bytes, one vector a value
+        _, offset_buffer, data = vec.buffers()
+        flat = np.frombuffer(data, dtype="<f4") if data is not None else np.zeros(0, "<f4")
+        offsets = np.frombuffer(offset_buffer, dtype=np.int64)[vec.offset:vec.offset + len(vec) + 1] // 4
     vectors = [flat[offsets[j]:offsets[j + 1]] for j in range(len(offsets) - 1)]
     return (table.column("point_id").to_pylist(), table.column("space").to_pylist(),
             table.column("rung").to_pylist(), vectors)
