@@ -13,6 +13,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# One torch thread, here and in every process a test starts (set before any test module imports torch).
+# The tests encode many tiny batches; on a small shared CPU two spinning threads made each one ~10x
+# slower (tests/test_ladder.py's mid-year tests: 99 s with two threads, 11 s with one, at load 4).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -25,6 +30,23 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(skip)
+
+
+def crash_matrix(cases: list, default: set[str]) -> list:
+    """A crash matrix as pytest params: the cases named in ``default`` run in the default suite, the
+    others carry the ``exhaustive`` marker (``python -m pytest -m exhaustive`` runs them; CI runs both).
+
+    Args:
+        cases: crash specs (``"embed-batch:3"``) or tuples whose first item is the spec.
+        default: the representative specs.
+    Returns:
+        One ``pytest.param`` per case, with the spec as its id.
+    """
+    specs = [case[0] if isinstance(case, tuple) else case for case in cases]
+    assert default <= set(specs), f"not in the matrix: {sorted(default - set(specs))}"
+    return [pytest.param(*(case if isinstance(case, tuple) else (case,)), id=spec,
+                         marks=() if spec in default else (pytest.mark.exhaustive,))
+            for case, spec in zip(cases, specs)]
 
 
 @pytest.fixture(scope="session")

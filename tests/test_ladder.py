@@ -18,7 +18,7 @@ from kademe.models import load_tokenizer, resolve_model
 from kademe.embed.oom import frozen_heap, is_oom, release_memory
 from kademe.testing.sample import make_decision
 from kademe.settings import Settings
-from tests.conftest import MODEL, stored_points
+from tests.conftest import MODEL, decision, stored_points, write_ndjson
 
 
 @pytest.fixture(scope="module")
@@ -307,9 +307,14 @@ def ingest_cli(s, *extra):
     return code, json.loads(buf.getvalue())
 
 
-@pytest.fixture
-def cpu_run(settings, tmp_path_factory):
-    s = settings(workdir=tmp_path_factory.mktemp("cpu-run"))
+@pytest.fixture(scope="module")
+def cpu_run(tmp_path_factory, prefect_server):
+    """The ``corpus`` fixture's decisions ingested once on the CPU: point id -> (vector, payload) (read-only)."""
+    root = tmp_path_factory.mktemp("cpu-run")
+    for year in (2011, 2012):  # the same decisions as every test's own corpus: the same point ids
+        write_ndjson(root / "data" / f"yargitay_{year}.ndjson", [decision(year, n) for n in range(6)])
+    s = Settings(source=str(root / "data" / "yargitay_{year}.ndjson"), workdir=root / "work", collection="test", model=MODEL,
+                 device="cpu", shard_size=8)
     code, _ = ingest_cli(s, "--device", "cpu")
     assert code == 0
     return vectors_by_id(s, "all-minilm-l6-v2")

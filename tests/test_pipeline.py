@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from kademe.cli import main
 from kademe.testing.sample import write_corpus
 from kademe.store import PointBatch
 from kademe.store.edge import EdgeStore
-from tests.conftest import ALL_STAGES, MODEL, stored_points
+from tests.conftest import ALL_STAGES, MODEL, decision, stored_points, write_ndjson
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -21,12 +22,40 @@ def ingest(settings, years=(2011, 2012), **kw):
     return ingest_years(list(years), **settings(**kw).flow_parameters())
 
 
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, prefect_server) -> dict[tuple, tuple]:
+    """The ``corpus`` fixture's decisions ingested once, both years and 2011 alone: years -> (workdir, result).
+
+    Read-only: a test copies a workdir to its own ``work`` folder with ``ingested_into``. Checkpoint keys
+    hash the source's content, not its path, so the test's own copy of the corpus hits them.
+    """
+    from kademe.settings import Settings
+
+    root = tmp_path_factory.mktemp("pipeline")
+    for year in (2011, 2012):
+        write_ndjson(root / "data" / f"yargitay_{year}.ndjson", [decision(year, n) for n in range(6)])
+
+    def settings(workdir):
+        return lambda **kw: Settings(source=str(root / "data" / "yargitay_{year}.ndjson"), workdir=workdir, collection="test",
+                                     model=MODEL, device="cpu", shard_size=8, **kw)
+
+    return {years: (root / name, ingest(settings(root / name), years=years))
+            for name, years in (("both", (2011, 2012)), ("2011", (2011,)))}
+
+
+def ingested_into(ingested, settings, years) -> dict:
+    """A copy of the workdir ``ingested`` holds for ``years``, as ``settings()``'s workdir; returns that ingest's result."""
+    workdir, result = ingested[years]
+    shutil.copytree(workdir, settings().workdir)
+    return result
+
+
 def points(s, year=None):
     return stored_points(s.workdir, s.collection, year=year)
 
 
-def test_ingest_two_years_end_to_end(settings):
-    result = ingest(settings)
+def test_ingest_two_years_end_to_end(settings, ingested):
+    result = ingested_into(ingested, settings, (2011, 2012))
     s = settings()
     for year in ("2011", "2012"):
         y = result["years"][year]
@@ -47,8 +76,8 @@ def test_ingest_two_years_end_to_end(settings):
     assert report["counts"] == result["years"]["2011"]["counts"]
 
 
-def test_rerun_skips_finished_stages_and_keeps_the_same_points(settings):
-    first = ingest(settings)
+def test_rerun_skips_finished_stages_and_keeps_the_same_points(settings, ingested):
+    first = ingested_into(ingested, settings, (2011, 2012))
     before = points(settings())
     second = ingest(settings)
     after = points(settings())
@@ -59,8 +88,8 @@ def test_rerun_skips_finished_stages_and_keeps_the_same_points(settings):
     assert all(before[k].vector == after[k].vector for k in before)
 
 
-def test_changed_setting_recomputes_from_the_first_stage_it_affects(settings):
-    ingest(settings, years=[2011])
+def test_changed_setting_recomputes_from_the_first_stage_it_affects(settings, ingested):
+    ingested_into(ingested, settings, (2011,))
     old = points(settings())
     result = ingest(settings, years=[2011], chunk_tokens=48, chunk_overlap=4)["years"]["2011"]
     assert result["cached"] == ["read", "clean"]
@@ -68,8 +97,8 @@ def test_changed_setting_recomputes_from_the_first_stage_it_affects(settings):
     assert len(points(settings())) == result["counts"]["chunks"] > len(old)
 
 
-def test_verify_detects_a_deleted_and_an_extra_point(settings, capsys):
-    ingest(settings, years=[2011])
+def test_verify_detects_a_deleted_and_an_extra_point(settings, ingested, capsys):
+    ingested_into(ingested, settings, (2011,))
     s = settings()
     victim = next(iter(points(s)))
     with EdgeStore.open(s.workdir / "qdrant" / s.collection) as store:
@@ -104,12 +133,12 @@ def test_search_finds_the_decision_a_sentence_was_copied_from(settings, tmp_path
         assert {"doc_id", "chunk_index", "score", "text", "year"} <= set(hits[0])
 
 
-def test_embedded_to_server_reupserts_from_checkpoints_without_reembedding(settings, tmp_path, capsys):
+def test_embedded_to_server_reupserts_from_checkpoints_without_reembedding(settings, ingested, tmp_path, capsys):
     """Issue 12: a year ingested into the embedded store, then run against a server, re-upserts only.
 
     The server is qdrant-client's local mode (``--qdrant-url path:DIR``), the stand-in for a server.
     """
-    first = ingest(settings, years=[2011])["years"]["2011"]
+    first = ingested_into(ingested, settings, (2011,))["years"]["2011"]
     assert first["status"] == "completed" and first["cached"] == []
     server = f"path:{tmp_path / 'server'}"
     moved = ingest(settings, years=[2011], qdrant_url=server)["years"]["2011"]
@@ -122,9 +151,9 @@ def test_embedded_to_server_reupserts_from_checkpoints_without_reembedding(setti
     assert code == 0 and out["ok"] and out["years"]["2011"]["found"] == first["counts"]["chunks"]
 
 
-def test_a_changed_analyzer_recomputes_only_the_lexical_vectors(settings):
+def test_a_changed_analyzer_recomputes_only_the_lexical_vectors(settings, ingested):
     """Issue 13: the BM25 analyzer's settings key the lexical checkpoint alone; the embedding is reused."""
-    first = ingest(settings, years=[2011])["years"]["2011"]
+    first = ingested_into(ingested, settings, (2011,))["years"]["2011"]
     before = points(settings())
     changed = ingest(settings, years=[2011], bm25_language="english")["years"]["2011"]
     after = points(settings())

@@ -43,7 +43,10 @@ def test_readme_help_is_current():
 def test_readme_shows_the_two_commands():
     text = README.read_text()
     assert "kademe demo" in text and "python -m pytest" in text
-    assert "python -m pytest" in (Path(__file__).parent.parent / ".ci" / "run").read_text()
+    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
+    assert "python -m pytest" in ci
+    assert "python -m pytest -q -m exhaustive" in ci and "python -m pytest -q -m exhaustive" in text, \
+        "CI also runs the crash matrices the default run deselects, and the README says so"
 
 
 if __name__ == "__main__" and "--update" in sys.argv:

@@ -19,12 +19,14 @@ import numpy as np
 import pytest
 
 from kademe.cli import main
-from tests.conftest import ALL_STAGES, MODEL, decision, stored_points, write_ndjson
+from tests.conftest import ALL_STAGES, MODEL, crash_matrix, decision, stored_points, write_ndjson
 
 PRIMARY, FALLBACK = "all-minilm-l6-v2", "minilm-3l"
 YEARS = ("2011",)
 KILLS = ["upgrade-start:1", "upgrade-shard:1", "upgrade-shard:3", "upgrade-upsert:1", "upgrade-upsert:3", "upgrade-swap:1",
          "embed-done:1", "checkpoint-rename:2"]
+# By default: mid-re-embed, mid-upsert and at the swap; the others are marked exhaustive (python -m pytest -m exhaustive).
+DEFAULT_KILLS = {"upgrade-shard:3", "upgrade-upsert:3", "upgrade-swap:1"}
 
 
 def cli(*args: str) -> tuple[int, dict]:
@@ -84,7 +86,7 @@ def test_upgrade_crash_points_are_listed():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", KILLS)
+@pytest.mark.parametrize("spec", crash_matrix(KILLS, DEFAULT_KILLS))
 def test_kill_anywhere_in_upgrade_then_rerun_equals_an_uninterrupted_upgrade(spec, degraded, reference, tmp_path):
     from prefect.settings import PREFECT_API_URL
 
