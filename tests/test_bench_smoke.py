@@ -51,6 +51,7 @@ def test_summary_marks_a_missed_target():
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # a benchmark's end-to-end run: CI runs it after the default suite
 def test_peers_runs_every_peer_on_a_tiny_corpus(tmp_path):
     peers = load_peers()
     llama = peers.llama_missing() is None
@@ -84,6 +85,7 @@ def test_peers_runs_every_peer_on_a_tiny_corpus(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # a benchmark's end-to-end run: CI runs it after the default suite
 def test_ladder_bench_runs_on_a_few_chunks(tmp_path):
     out = tmp_path / "ladder.json"
     cmd = [sys.executable, str(BENCH / "ladder.py"), "--chunks", "24", "--repeat", "1", "--budgets", "1024", "--out", str(out)]

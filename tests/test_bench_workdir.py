@@ -20,6 +20,7 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # a benchmark's end-to-end run: CI runs it after the default suite
 def test_incremental_bench_embeds_only_the_grown_part(tmp_path):
     out = tmp_path / "incremental.json"
     proc = run("incremental.py", "--docs", "40", "--words", "60", "--repeat", "1", "--out", str(out))
@@ -33,6 +34,7 @@ def test_incremental_bench_embeds_only_the_grown_part(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # a benchmark's end-to-end run: CI runs it after the default suite
 def test_objstore_bench_compares_an_s3_workdir_with_a_local_one(tmp_path):
     out = tmp_path / "objstore.json"
     proc = run("objstore.py", "--docs", "3", "--repeat", "1", "--out", str(out))

@@ -31,6 +31,7 @@ def test_a_prefect_home_without_a_database_is_a_first_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # a benchmark's end-to-end run: CI runs it after the default suite
 def test_user_clock_bench_times_whole_processes(tmp_path):
     out = tmp_path / "throughput.json"
     cmd = [sys.executable, str(BENCH / "throughput.py"), "--chunks", "300", "--rounds", "1", "--layers", "0",
