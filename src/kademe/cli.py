@@ -268,6 +268,7 @@ def _format_summary(result: dict) -> str:
 COMMANDS = {"ingest": cmd_ingest, "verify": cmd_verify, "search": cmd_search, "demo": cmd_demo, "plan": cmd_plan, "upgrade": cmd_upgrade,
             "status": cmd_status}
 
+
 def run() -> None:
     """The ``kademe`` command: ``main()``, then a prompt exit (issue 22).
 
