@@ -142,6 +142,7 @@ class TemporaryServer:
 
         app_dir = str(Path(prefect.__file__).resolve().parent.parent)
         deadline = time.monotonic() + timeout
+        atexit.register(self.stop)
         while True:
             self.port = _free_port()
             with open(self.log, "wb") as log:
@@ -150,7 +151,6 @@ class TemporaryServer:
                      "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
                      "--log-level", "error", "--lifespan", "on"],
                     env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            atexit.register(self.stop)
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     break
