@@ -20,6 +20,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+REAL = Path("/work/shared/corpus/real-decisions.ndjson")  # 297 real decisions (../shared/corpus/SOURCES.md)
+
+
+def real_clean_texts(every: int) -> list[str]:
+    """Every ``every``-th real decision, cleaned; the test is skipped where the corpus is not on the machine."""
+    from kademe.clean import clean_text
+
+    if not REAL.exists():
+        pytest.skip(f"{REAL} is not on this machine")
+    return [clean_text(json.loads(line)["text"]) for line in REAL.read_text(encoding="utf-8").splitlines()[::every]]
 
 
 def pytest_collection_modifyitems(config, items):

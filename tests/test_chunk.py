@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from kademe.chunk import chunk_texts, plan_chunks, point_id, split_texts
-from kademe.clean import clean_text
 from kademe.clean import clean_records
 from kademe.models import load_tokenizer, resolve_model
 from kademe.testing.sample import make_decision
 from kademe.sources import read_year
-from tests.conftest import MODEL
+from tests.conftest import MODEL, real_clean_texts
 
-REAL = Path("/work/shared/corpus/real-decisions.ndjson")
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +79,7 @@ def test_chunk_stage_writes_ids_counts_and_metadata(settings):
 
 @pytest.fixture(scope="module")
 def real_texts():
-    if not REAL.exists():
-        pytest.skip(f"{REAL} is not on this machine")
-    return [clean_text(json.loads(line)["text"]) for line in REAL.read_text(encoding="utf-8").splitlines()[::5]]
+    return real_clean_texts(5)
 
 
 @pytest.mark.parametrize("limit,overlap", [(256, 32), (64, 8)])

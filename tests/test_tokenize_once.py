@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from kademe.chunk import chunk_texts, split_texts, split_tokens
-from kademe.clean import clean_records, clean_text
+from kademe.clean import clean_records
 from kademe.embed.ladder import Ladder
 from kademe.embed.model import load_encoder
 from kademe.models import load_tokenizer, resolve_model
 from kademe.settings import Settings
 from kademe.sources import read_year
-from tests.conftest import MODEL
+from tests.conftest import MODEL, real_clean_texts
 
-REAL = Path("/work/shared/corpus/real-decisions.ndjson")
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +25,7 @@ def tok():
 
 @pytest.fixture(scope="module")
 def real_texts():
-    if not REAL.exists():
-        pytest.skip(f"{REAL} is not on this machine")
-    return [clean_text(json.loads(line)["text"]) for line in REAL.read_text(encoding="utf-8").splitlines()[::15]]
+    return real_clean_texts(15)
 
 
 @pytest.mark.parametrize("limit,overlap", [(256, 32), (64, 8)])
