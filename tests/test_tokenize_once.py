@@ -92,3 +92,36 @@ def test_a_shard_keeps_its_vectors_as_float32_bytes_and_shards_written_before_st
         got_ids, got_spaces, got_rungs, got = read_shard(tmp_path / name)
         assert (got_ids, got_spaces, got_rungs) == (ids, spaces, rungs), name
         assert [v.dtype for v in got] == [np.float32] * 5 and all(np.array_equal(a, b) for a, b in zip(got, vectors)), name
+
+
+@pytest.mark.parametrize("batch", [1, 7, 64, 500])
+def test_column_batches_hold_the_rows_of_row_batches_whatever_the_row_groups(tmp_path, batch):
+    import pyarrow as pa
+
+    from kademe.checkpoint import iter_columns, iter_parquet
+
+    n = 301
+    table = pa.table({"point_id": [f"p{k}" for k in range(n)], "n_tokens": list(range(n)),
+                      "token_ids": [np.arange(k % 5, dtype="<i4").tobytes() for k in range(n)]})
+    pq.write_table(table, tmp_path / "c.parquet", row_group_size=45)  # row groups cut across every batch size above
+    rows = list(iter_parquet(tmp_path / "c.parquet", batch_size=batch))
+    cols = list(iter_columns(tmp_path / "c.parquet", batch_size=batch, columns=["point_id", "token_ids"]))
+    assert [len(c["point_id"]) for c in cols] == [len(r) for r in rows] and sum(len(r) for r in rows) == n
+    for r, c in zip(rows, cols):
+        assert c == {"point_id": [x["point_id"] for x in r], "token_ids": [x["token_ids"] for x in r]}
+
+
+def test_the_embed_summary_counts_rungs_from_the_markers_and_from_older_shards(settings):
+    from kademe.chunk import chunk_texts
+    from kademe.embed.stage import embed_chunks, embed_key, summarize_shards
+
+    s = settings(chunk_tokens=64, chunk_overlap=8, shard_size=5)
+    chunks = chunk_texts(clean_records(read_year(2011, s), 2011, s), 2011, s)
+    result = embed_chunks(chunks, 2011, s)
+    cp = s.partition(2011).checkpoint("embed", embed_key(chunks, s, 2011))
+    markers = [cp.shard_marker(i) for i in range(result.shards)]
+    assert result.shards > 2 and sum(sum(m["rungs"].values()) for m in markers) == result.count == sum(result.rungs.values())
+    assert result.rungs == {"cpu": result.count}
+    for m in markers:  # a marker written before issue 22's change holds no rung counts: the shard's rung column counts
+        del m["rungs"]
+    assert summarize_shards(cp, result.shards, s)["rungs"] == result.rungs

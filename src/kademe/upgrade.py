@@ -11,6 +11,7 @@ reused, re-upserts overwrite (deterministic ids), and the end state equals an un
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from kademe.checkpoint import Partition, chain_key, iter_parquet, partitions
 from kademe.embed.ladder import Ladder
@@ -80,6 +81,7 @@ def _upgrade(part: Partition, s: Settings, store: Store, manifest: dict) -> tupl
                     vectors[j], spaces[j], rungs[j] = vec, space, rung
                 side["upgrade_events"] = [e.as_dict() for e in out.events]
             shas = [text_sha(r["text"]) for r in rows]
+            side["rungs"] = dict(Counter(rungs))  # the summary counts rungs from the markers
             cp.put_shard(i, lambda path: write_shard(path, ids, spaces, rungs, vectors, shas), **side)
             crash_point("upgrade-shard")
         if todo:  # (re)write the upgraded points: the store acknowledges them before the manifest swaps

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import Checkpoint, chain_key, iter_parquet
+from kademe.checkpoint import Checkpoint, chain_key, iter_columns
 from kademe.chunk import ChunkResult
 from kademe.embed.reuse import ReuseIndex, text_sha, vector_identity
 from kademe.faults import crash_point
@@ -195,14 +195,15 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
     if "token_ids" in pq.read_schema(chunks.chunks).names:  # a chunk file from before issue 22 keeps no ids: the encoder tokenizes
         columns.append("token_ids")
     own_cpu = time.thread_time()  # this thread's CPU outside the encoder: reading, planning, bookkeeping, shard writes
-    for i, rows in enumerate(iter_parquet(chunks.chunks, batch_size=s.shard_size, columns=columns)):
+    for i, cols in enumerate(iter_columns(chunks.chunks, batch_size=s.shard_size, columns=columns)):
         if i in pending:
             if reuse is None:
                 reuse = ReuseIndex(cp.part, identity, vector_name(s.model), skip=cp.key)
-            shas = [text_sha(r["text"]) for r in rows]
+            texts, ids = cols["text"], cols["point_id"]
+            shas = [text_sha(t) for t in texts]
             found = [reuse.get(sha) for sha in shas]
             todo = [j for j, f in enumerate(found) if f is None]
-            spaces, rungs, vectors = [None] * len(rows), [None] * len(rows), [None] * len(rows)
+            spaces, rungs, vectors = [None] * len(ids), [None] * len(ids), [None] * len(ids)
             for j, f in enumerate(found):
                 if f is not None:
                     spaces[j], rungs[j], vectors[j] = f
@@ -216,16 +217,16 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
                         ladder.on_event = lambda e: events(f"OOM on {e.rung}: {e.rows} rows x {e.padded_tokens} padded tokens -> {e.action}")
                     crash_point("model-loaded")
                 encoding = getattr(ladder, "encode_seconds", 0.0)
-                out = ladder.embed([rows[j]["text"] for j in todo], [rows[j]["n_tokens"] for j in todo],
-                                   [rows[j]["token_ids"] for j in todo] if "token_ids" in columns else None)
+                whole = len(todo) == len(ids)  # nothing reused: the columns as they are
+                pick = (lambda xs: xs) if whole else (lambda xs: [xs[j] for j in todo])
+                out = ladder.embed(pick(texts), pick(cols["n_tokens"]), pick(cols["token_ids"]) if "token_ids" in cols else None)
                 for j, space, rung, vec in zip(todo, out.spaces, out.rungs, out.vectors):
                     spaces[j], rungs[j], vectors[j] = space, rung, vec
                 side = {"events": [e.as_dict() for e in out.events], "allocator": ladder.allocator,
                         "device": ladder.real_device, "dtype": _dtypes(ladder, out.rungs),
                         "encode_seconds": getattr(ladder, "encode_seconds", 0.0) - encoding}
-            ids = [r["point_id"] for r in rows]
             cp.put_shard(i, lambda path: write_shard(path, ids, spaces, rungs, vectors, shas), **side,
-                         embedded=len(todo), reused=len(rows) - len(todo))
+                         embedded=len(todo), reused=len(ids) - len(todo), rungs=dict(Counter(rungs)))
             cp.crash("shard")
         if feed:
             feed.put(i)
@@ -296,7 +297,10 @@ def summarize_shards(cp: Checkpoint, n_shards: int, s: Settings) -> dict:
         devices.add(side.get("device", "cpu"))
         dtypes.update(side.get("dtype") or {})
         encode += side.get("encode_seconds", 0.0)
-        rungs.update(pq.read_table(cp.shard_file(i), columns=["rung"]).column("rung").to_pylist())
+        if "rungs" in side:  # counted when the shard was written (issue 22: the summary reads no shard back)
+            rungs.update(side["rungs"])
+        else:  # a marker from before: count the shard's rung column
+            rungs.update(pq.read_table(cp.shard_file(i), columns=["rung"]).column("rung").to_pylist())
     return {
         "rungs": dict(rungs),
         "oom_events": events,

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import Partition, chain_key, iter_parquet
+from kademe.checkpoint import Partition, chain_key, iter_columns
 from kademe.chunk import ChunkResult
 from kademe.lexical.bm25 import analyzer_fingerprint, sparse_documents
 from kademe.settings import Settings
@@ -59,11 +59,11 @@ def sparse_chunks(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
 
     cp.crash("start")
     pending = set(cp.pending(n_shards))
-    for i, rows in enumerate(iter_parquet(chunks.chunks, batch_size=s.shard_size, columns=["point_id", "text"])):
+    for i, cols in enumerate(iter_columns(chunks.chunks, batch_size=s.shard_size, columns=["point_id", "text"])):
         if i not in pending:
             continue
-        vectors = sparse_documents([r["text"] for r in rows], s.bm25_language)
-        ids = pa.array([r["point_id"] for r in rows], pa.string())
+        vectors = sparse_documents(cols["text"], s.bm25_language)
+        ids = pa.array(cols["point_id"], pa.string())
         cp.put_shard(i, lambda path: write_sparse(path, ids, vectors))
         cp.crash("shard")
     cp.commit(chunks=chunks.count, language=s.bm25_language)
