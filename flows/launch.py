@@ -25,18 +25,33 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 from kademe.settings import Settings
 
 
+def begin_temporary_server() -> Future:
+    """Start this process's temporary Prefect server in the background, once; the future of its API URL.
+
+    ``kademe ingest`` calls it before its slower preflight checks, ``run_ingest`` otherwise: the
+    import of Prefect and the server's start then overlap the import of torch and the model's load
+    (issue 22). A run that stops before the flow leaves nothing behind: the server's stop is
+    registered before it is launched, and the starting thread does not hold the exit.
+    """
+    global _starting
+    if _starting is None:
+        _prefect_defaults()
+        _starting = _in_background(_start_temporary_server)
+    return _starting
+
+
 def run_ingest(s: Settings, years: list[int]) -> dict:
     """Run the ``ingest-years`` flow for ``years``; its result (``{"years": {year: summary}}``)."""
-    _prefect_defaults()
-    server = _in_background(_start_temporary_server)  # Prefect's import and its server, beside the model's load (issue 22)
+    server = begin_temporary_server()  # Prefect's import and its server, beside the model's load (issue 22)
     if _embedding_ahead(s, years):
         from kademe.embed.ladder import preload_encoder
 
@@ -107,7 +122,25 @@ def _start_temporary_server() -> str | None:
         refresh()
     else:
         prefect.context.GLOBAL_SETTINGS_CONTEXT = prefect.context.root_settings_context()
+    _no_heartbeats()
     return server.api_url
+
+
+def _no_heartbeats() -> None:
+    """No flow-run heartbeats against this process's temporary server (issue 22).
+
+    Heartbeats let a long-lived server mark a run crashed when its process dies unheard; this
+    server lives and dies with the process, so nobody would read them. And Prefect's heartbeat
+    thread sleeps in whole seconds, which every flow run waits out when it ends (~1 s per year
+    and 1 s for the ``ingest-years`` run, measured). Against a real server (``PREFECT_API_URL``)
+    they stay on.
+    """
+    import prefect.context
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    ctx = prefect.context.GLOBAL_SETTINGS_CONTEXT
+    settings = ctx.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    prefect.context.GLOBAL_SETTINGS_CONTEXT = prefect.context.SettingsContext(profile=ctx.profile, settings=settings)
 
 
 def temporary_api_url() -> str | None:
@@ -131,6 +164,8 @@ class TemporaryServer:
                     "PREFECT__SERVER_FINAL": "1"}
         self.port = 0
         self.process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self._stopped = False  # stop() came first (the process is exiting): launch nothing
 
     @property
     def api_url(self) -> str:
@@ -145,7 +180,9 @@ class TemporaryServer:
         atexit.register(self.stop)
         while True:
             self.port = _free_port()
-            with open(self.log, "wb") as log:
+            with self._lock, open(self.log, "wb") as log:
+                if self._stopped:
+                    raise RuntimeError("kademe is exiting: the temporary Prefect server was not started")
                 self.process = subprocess.Popen(
                     [sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "--factory",
                      "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
@@ -167,13 +204,16 @@ class TemporaryServer:
                                f"({self.log}):\n{tail}")
 
     def stop(self) -> None:
-        """Ask the server to stop (SIGTERM) without waiting for it."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-        self.process = None
+        """Ask the server to stop (SIGTERM) without waiting for it; no launch after this."""
+        with self._lock:
+            self._stopped = True
+            if self.process is not None and self.process.poll() is None:
+                self.process.terminate()
+            self.process = None
 
 
 _temporary: TemporaryServer | None = None
+_starting: Future | None = None  # begin_temporary_server's, once per process
 
 
 def _free_port() -> int:
@@ -194,10 +234,16 @@ def _answers(url: str) -> bool:
 
 
 def _in_background(fn) -> Future:
-    """``fn()`` in a thread of its own; the caller waits on the future."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kademe-prefect-server")
-    future = pool.submit(fn)
-    pool.shutdown(wait=False)  # the start runs on; the caller waits on the future
+    """``fn()`` in a daemon thread of its own (an exit does not wait for it); the caller waits on the future."""
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as e:  # the caller sees it at future.result()
+            future.set_exception(e)
+
+    threading.Thread(target=work, name="kademe-prefect-server", daemon=True).start()
     return future
 
 

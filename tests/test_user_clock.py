@@ -58,7 +58,8 @@ from prefect.settings import get_current_settings
 url = _start_temporary_server()
 from flows.launch import _temporary
 print(json.dumps({"url": url, "settings": get_current_settings().api.url, "env": os.environ.get("PREFECT_API_URL"),
-                  "temporary": temporary_api_url(), "pid": _temporary.process.pid, "log": str(_temporary.log)}), flush=True)
+                  "temporary": temporary_api_url(), "pid": _temporary.process.pid, "log": str(_temporary.log),
+                  "heartbeat": get_current_settings().flows.heartbeat_frequency}), flush=True)
 """
 
 
@@ -75,6 +76,7 @@ def test_the_temporary_server_is_asked_to_stop_and_not_waited_for(tmp_path):
     seen = json.loads(out.strip().splitlines()[-1])
     assert seen["url"].startswith("http://127.0.0.1:") and seen["url"].endswith("/api")
     assert seen["settings"] == seen["env"] == seen["temporary"] == seen["url"]
+    assert seen["heartbeat"] is None  # no flow-run heartbeats to a server that dies with the process: each flow's end waited ~1 s
     assert Path(seen["log"]).parent == tmp_path / "home" and Path(seen["log"]).exists()
     assert "first run with this Prefect home" in err
     deadline = time.monotonic() + 60  # asked to stop (SIGTERM) at exit: it shuts down on its own
@@ -89,3 +91,48 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_heartbeats_stay_on_against_a_real_server(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
+    env.update(PREFECT_HOME=str(tmp_path / "home"), PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+               PREFECT_API_URL="http://127.0.0.1:9/api")
+    check = ("from flows.launch import _start_temporary_server; from prefect.settings import get_current_settings; "
+             "print(_start_temporary_server(), get_current_settings().flows.heartbeat_frequency)")
+    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.stdout.split() == ["None", "180"], proc.stderr[-2000:]  # nothing started; Prefect's default kept
+
+
+def test_an_ingest_that_fails_its_preflight_after_the_server_began_exits_at_once_and_leaves_no_server(tmp_path, settings):
+    # The temporary server starts before the device and store checks (issue 22); --device cuda on a machine
+    # without CUDA fails there. The exit must neither wait for the server's start nor leave it running.
+    s = settings()
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
+    env.update(PREFECT_HOME=str(home), PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", CUDA_VISIBLE_DEVICES="")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "kademe.cli", "ingest", "--source", s.source, "--years", "2011",
+                           "--workdir", str(tmp_path / "w"), "--collection", "c", "--device", "cuda"],
+                          capture_output=True, text=True, env=env, timeout=180)
+    took = time.monotonic() - started
+    assert proc.returncode != 0 and "cuda" in proc.stderr.lower(), proc.stderr[-2000:]
+    deadline = time.monotonic() + 30
+    while _servers_of(home) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _servers_of(home), "a temporary server outlived the failed run"
+    assert took < 60, f"the failed run took {took:.0f} s"
+
+
+def _servers_of(home: Path) -> list[int]:
+    """Live processes whose environment names this Prefect home (the temporary server's)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if f"PREFECT_HOME={home}".encode() in (proc / "environ").read_bytes().split(b"\0") and _alive(int(proc.name)):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids

@@ -158,12 +158,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from flows.launch import run_ingest
-    from kademe.preflight import check_ingest
+    from flows.launch import begin_temporary_server, run_ingest
+    from kademe.preflight import check_inputs, check_resources
 
     s = settings_from_args(args)
     years = parse_years(args.years)
-    check_ingest(s, years)
+    check_inputs(s, years)
+    begin_temporary_server()  # Prefect's server starts while the device check imports torch (issue 22)
+    check_resources(s)
     result = run_ingest(s, years)
     _emit(args, result, _format_summary)
     return 0 if all(y["status"] == "completed" for y in result["years"].values()) else 1

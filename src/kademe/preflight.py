@@ -25,10 +25,23 @@ def check_ingest(s: Settings, years: list[int]) -> None:
         Traceback (most recent call last):
         kademe.errors.KademeError: Source file 'data/nope_2011.ndjson' for year 2011 does not exist. ...
     """
+    check_inputs(s, years)
+    check_resources(s)
+
+
+def check_inputs(s: Settings, years: list[int]) -> None:
+    """The checks that cost nothing: every year's source file and the models (``check_ingest``'s first half).
+
+    ``kademe ingest`` starts Prefect's temporary server right after them, beside the slower half.
+    """
     for year in years:
         resolve_source(s.source, year)
     for model in filter(None, (s.model, s.fallback_model)):
         resolve_model(model)
+
+
+def check_resources(s: Settings) -> None:
+    """The device (this imports torch), the work directory and the store (``check_ingest``'s second half)."""
     choose_card().gpu_rungs(s.device)  # --device cuda without CUDA
     if is_remote(s.workdir) and not s.qdrant_url:
         open_store(s)  # raises the one-line error naming --qdrant-url, before any network call
