@@ -144,8 +144,8 @@ def iter_parquet(path: Path, batch_size: int = 1024, columns: list[str] | None =
 def iter_columns(path: Path, batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[dict[str, list]]:
     """``iter_parquet``'s batches (the same rows in each), column by column: ``{name: [values]}``.
 
-    No dict per row: the embed and lexical stages read ~50,000 chunks a year this way, and building
-    a dict per row was the largest share of the embed stage's own work (issue 22).
+    No dict per row: the embed and lexical stages read every chunk of a year this way and want its
+    columns as lists anyway (issue 22).
     """
     pending: list[pa.Table] = []
     held = 0
