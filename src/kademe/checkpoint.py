@@ -125,27 +125,11 @@ def parquet_rows(path: Path) -> int | None:
         return None
 
 
-def iter_parquet(path: Path, batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[list[dict]]:
-    """Read a Parquet file back as lists of exactly ``batch_size`` dicts (the last may be shorter).
+def _exact_batches(path: Path, batch_size: int, columns: list[str] | None) -> Iterator[pa.Table]:
+    """Tables of exactly ``batch_size`` rows (the last may be shorter), whatever the file's row groups.
 
     Batches do not follow row groups, so batch ``i`` always holds rows ``i*batch_size`` onwards:
     shard numbers stay stable however the file was written. Memory stays bounded by a batch.
-    """
-    buffer: list[dict] = []
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns):
-        buffer.extend(batch.to_pylist())
-        while len(buffer) >= batch_size:
-            yield buffer[:batch_size]
-            buffer = buffer[batch_size:]
-    if buffer:
-        yield buffer
-
-
-def iter_columns(path: Path, batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[dict[str, list]]:
-    """``iter_parquet``'s batches (the same rows in each), column by column: ``{name: [values]}``.
-
-    No dict per row: the embed and lexical stages read every chunk of a year this way and want its
-    columns as lists anyway (issue 22).
     """
     pending: list[pa.Table] = []
     held = 0
@@ -154,11 +138,26 @@ def iter_columns(path: Path, batch_size: int = 1024, columns: list[str] | None =
         held += batch.num_rows
         while held >= batch_size:
             table = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
-            yield {name: table.column(name).slice(0, batch_size).to_pylist() for name in table.column_names}
+            yield table.slice(0, batch_size)
             rest = table.slice(batch_size)
             pending, held = ([rest] if rest.num_rows else []), rest.num_rows
     if held:
-        table = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+        yield pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+
+
+def iter_parquet(path: Path, batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[list[dict]]:
+    """Read a Parquet file back as lists of exactly ``batch_size`` dicts (the last may be shorter; see ``_exact_batches``)."""
+    for table in _exact_batches(path, batch_size, columns):
+        yield table.to_pylist()
+
+
+def iter_columns(path: Path, batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[dict[str, list]]:
+    """``iter_parquet``'s batches (the same rows in each), column by column: ``{name: [values]}``.
+
+    No dict per row: the embed and lexical stages read every chunk of a year this way and want its
+    columns as lists anyway (issue 22).
+    """
+    for table in _exact_batches(path, batch_size, columns):
         yield {name: table.column(name).to_pylist() for name in table.column_names}
 
 
