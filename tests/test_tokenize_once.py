@@ -60,6 +60,30 @@ def test_without_ids_the_ladder_still_encodes_texts(tok, real_texts):
     assert np.abs(np.stack(with_ids.vectors) - np.stack(without.vectors)).max() < 1e-5
 
 
+def test_token_ids_are_read_from_the_column_in_place_and_padded_as_the_tokenizer_pads(tok, real_texts):
+    import pyarrow as pa
+
+    from kademe.embed.model import TokenIds
+
+    chunks = [c for doc in split_tokens(real_texts[:3], tok, 64, 8) for c in doc][:20]
+    column = pa.array([b"\0\0\0\0"] + [c[2].tobytes() for c in chunks] + [None], pa.binary()).slice(1)  # offset, a null
+    tokens = TokenIds.of(pa.chunked_array([column]))
+    assert len(tokens) == len(chunks) + 1 and tokens.valid is not None and not tokens.valid[-1]
+    assert tokens.flat.base is not None, "the column's buffer is read in place, not copied"
+    rows = [7, 0, 12, 3]
+    texts = [chunks[r][0] for r in rows]
+    for side in ("right", "left"):
+        tok.padding_side = side
+        try:
+            want = tok(texts, padding=True)
+        finally:
+            tok.padding_side = "right"
+        input_ids, mask = tokens.take(rows).padded(tok.pad_token_id, left=side == "left")
+        assert input_ids.tolist() == want["input_ids"] and mask.tolist() == want["attention_mask"], side
+    assert tokens.take([0, len(chunks)]) is None, "a batch with a chunk without ids is encoded from its text"
+    assert TokenIds.of([c[2] for c in chunks]).take(rows).padded(0)[0].tolist() == tokens.take(rows).padded(0)[0].tolist()
+
+
 def test_chunk_file_keeps_token_ids(settings, tok):
     s = settings(chunk_tokens=64, chunk_overlap=8)
     result = chunk_texts(clean_records(read_year(2011, s), 2011, s), 2011, s)
@@ -68,6 +92,21 @@ def test_chunk_file_keeps_token_ids(settings, tok):
     for row in table:
         ids = np.frombuffer(row["token_ids"], dtype="<i4").tolist()
         assert ids == tok(row["text"])["input_ids"] and len(ids) == row["n_tokens"]
+
+
+def test_the_embed_stage_hashes_no_text_when_the_chunk_file_keeps_the_hashes(settings, monkeypatch):
+    import hashlib
+
+    import kademe.embed.stage as stage
+
+    s = settings(chunk_tokens=64, chunk_overlap=8, shard_size=8)
+    chunks = chunk_texts(clean_records(read_year(2011, s), 2011, s), 2011, s)
+    kept = pq.read_table(chunks.chunks, columns=["point_id", "text", "text_sha"]).to_pylist()
+    assert [r["text_sha"] for r in kept] == [hashlib.sha256(r["text"].encode()).hexdigest() for r in kept]
+    monkeypatch.setattr(stage, "text_sha", lambda text: pytest.fail("the embed stage hashed a text"))
+    result = stage.embed_chunks(chunks, 2011, s)
+    shards = pq.read_table(sorted(result.shards_dir.glob("shard-*.parquet")), columns=["point_id", "text_sha"]).to_pylist()
+    assert shards == [{"point_id": r["point_id"], "text_sha": r["text_sha"]} for r in kept] and result.shards > 1
 
 
 def test_a_shard_keeps_its_vectors_as_float32_bytes_and_shards_written_before_still_read(tmp_path):

@@ -151,14 +151,16 @@ def iter_parquet(path: Path, batch_size: int = 1024, columns: list[str] | None =
         yield table.to_pylist()
 
 
-def iter_columns(path: Path, batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[dict[str, list]]:
+def iter_columns(path: Path, batch_size: int = 1024, columns: list[str] | None = None,
+                 arrow: tuple[str, ...] = ()) -> Iterator[dict[str, list]]:
     """``iter_parquet``'s batches (the same rows in each), column by column: ``{name: [values]}``.
 
     No dict per row: the embed and lexical stages read every chunk of a year this way and want its
-    columns as lists anyway (issue 22).
+    columns as lists anyway (issue 22). Columns named in ``arrow`` stay pyarrow arrays (no Python
+    object per value: the embed stage reads the token ids' buffers in place).
     """
     for table in _exact_batches(path, batch_size, columns):
-        yield {name: table.column(name).to_pylist() for name in table.column_names}
+        yield {name: table.column(name) if name in arrow else table.column(name).to_pylist() for name in table.column_names}
 
 
 class Checkpoint:

@@ -15,12 +15,15 @@ Each chunk keeps its token ids (``token_ids``: int32, special tokens included), 
 fed: the embed stage does no text work (issue 22, "tokenize once"). A window's ids are the
 document's ids between its cuts, wrapped in the special tokens; a counted chunk's ids are the
 tokenizer's own, and a sampled chunk whose window ids differ from the tokenizer's makes every chunk
-counted, as a count that differs does.
+counted, as a count that differs does. Each chunk keeps the SHA-256 of its text too (``text_sha``),
+the key under which a rerun finds its vector again (issue 21): the embed stage reads it and hashes
+nothing. A chunk file written before it has no such column; the embed stage then hashes the texts.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import uuid
 import weakref
@@ -42,7 +45,7 @@ POINT_NAMESPACE = uuid.UUID("5b0c6f4e-6b61-4465-6d65-6b6164656d65")
 
 CHUNKS_SCHEMA = pa.schema(
     [("point_id", pa.string()), ("corpus", pa.string()), ("doc_id", pa.string()), ("chunk_index", pa.int32()), ("year", pa.int32()),
-     ("text", pa.string()), ("n_tokens", pa.int32()), ("token_ids", pa.binary())]
+     ("text", pa.string()), ("n_tokens", pa.int32()), ("token_ids", pa.binary()), ("text_sha", pa.string())]
     + [(name, pa.string()) for name in META_FIELDS]
     + [("meta", pa.string())]
 )
@@ -73,6 +76,11 @@ class Planned(NamedTuple):
     n_tokens: int  # window tokens + special tokens
     clean: bool  # cut at word breaks on both ends (or the whole text): the window count is the tokenizer's
     ids: np.ndarray | None = None  # the window's token ids wrapped in the special tokens (int32), None if unknown
+
+
+def text_sha(text: str) -> str:
+    """The SHA-256 of a chunk's text (hex): what a vector is found again by (``kademe.embed.reuse``)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def point_id(corpus: str, doc_id: str, chunk_index: int) -> str:
@@ -123,7 +131,7 @@ def chunk_texts(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
             for doc, doc_spans in zip(docs, spans):
                 for i, (text, n_tokens, ids) in enumerate(doc_spans):
                     rows.append({"point_id": point_id(part.corpus, doc["doc_id"], i), "corpus": part.corpus, "chunk_index": i,
-                                 "text": text, "n_tokens": n_tokens, "token_ids": token_bytes(ids),
+                                 "text": text, "n_tokens": n_tokens, "token_ids": token_bytes(ids), "text_sha": text_sha(text),
                                  **{k: doc[k] for k in DOCS_SCHEMA.names if k not in ("line", "text")}})
             cp.crash("batch")
             sink.write(rows)

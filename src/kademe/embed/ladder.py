@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kademe.embed.model import Tokenized, encode_tokenized, evict_encoder, load_encoder, normalized, resolve_dtype, token_ids
+from kademe.embed.model import Batch, TokenIds, encode_tokenized, ends_normalized, evict_encoder, load_encoder, normalized, resolve_dtype
 from kademe.embed.card import Card, choose_card
 from kademe.embed.oom import frozen_heap, is_oom, release_memory
 from kademe.models import max_seq_length, resolve_model, vector_name
@@ -109,19 +109,19 @@ class Ladder:
         self.budget = self._planned_budget()
 
     # -- public -------------------------------------------------------------------------------
-    def embed(self, texts: list[str], n_tokens: list[int], ids: list | None = None) -> Embedded:
+    def embed(self, texts: list[str], n_tokens: list[int], ids=None) -> Embedded:
         """Embed ``texts`` (N) whose token counts are ``n_tokens``; returns N vectors in input order.
 
-        ``ids``: each text's token ids from the primary model's tokenizer (int32 bytes or arrays, as the
-        chunk stage keeps them), or None per text or for all; the primary model's rungs then run on the
-        ids and tokenize nothing (issue 22). The fallback model's rung always encodes the texts.
+        ``ids``: the texts' token ids from the primary model's tokenizer, as the chunk stage keeps
+        them: a ``TokenIds``, the chunk file's ``token_ids`` column, or a list of int32 bytes/arrays
+        (None for a text without). The primary model's rungs then run on the ids and tokenize nothing
+        (issue 22); a batch with a text without ids, and the fallback model's rung, encode the texts.
         """
-        if ids is not None:
-            texts = [t if x is None else Tokenized(t, x) for t, x in zip(texts, ids)]
+        tokens = TokenIds.of(ids) if ids is not None else None
         with frozen_heap():  # an OOM's gc.collect then scans only what the batches made
-            return self._embed(texts, n_tokens)
+            return self._embed(texts, n_tokens, tokens)
 
-    def _embed(self, texts: list[str], n_tokens: list[int]) -> Embedded:
+    def _embed(self, texts: list[str], n_tokens: list[int], tokens: TokenIds | None = None) -> Embedded:
         order = sorted(range(len(texts)), key=lambda i: -n_tokens[i])
         vectors: list[np.ndarray | None] = [None] * len(texts)
         spaces, rungs = [""] * len(texts), [""] * len(texts)
@@ -143,7 +143,7 @@ class Ladder:
             padded = len(batch) * max(n_tokens[i] for i in batch)
             rung = self.rung
             try:
-                out = self.encode_batch(rung, [texts[i] for i in batch], padded)
+                out = self.encode_batch(rung, Batch([texts[i] for i in batch], tokens.take(batch) if tokens is not None else None), padded)
             except Exception as exc:  # only OOM is handled; everything else propagates unchanged
                 if not is_oom(exc):
                     raise
@@ -165,16 +165,16 @@ class Ladder:
         self.card.check_batch(rung, len(texts), padded_tokens)
         model_dir = self.fallback_dir if rung == "gpu-small" else self.primary_dir
         model = load_encoder(model_dir, "cpu" if rung == "cpu" else self.card.device, self.dtypes[rung])
-        ids = token_ids(texts) if rung != "gpu-small" else None  # the ids are the primary model's tokens
+        ids = getattr(texts, "ids", None) if rung != "gpu-small" else None  # the ids are the primary model's tokens
         start, cpu = time.perf_counter(), time.thread_time()
         try:
             vecs = encode_tokenized(model, ids) if ids is not None else None
             if vecs is None:
-                vecs = model.encode([str(t) for t in texts], batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
+                vecs = model.encode(list(texts), batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
         finally:
             self.encode_seconds += time.perf_counter() - start
             self.encode_cpu_seconds += time.thread_time() - cpu
-        return normalized(vecs)
+        return normalized(vecs, unit=self.dtypes[rung] == "float32" and ends_normalized(model))
 
     @property
     def degraded(self) -> bool:

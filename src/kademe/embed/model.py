@@ -122,39 +122,96 @@ def evict_encoder(model_dir: Path, device: str, dtype: str | None = None) -> int
     return len(keys)
 
 
-class Tokenized(str):
-    """A chunk's text that carries its token ids (what the chunk stage's tokenizer made of it), so no encoder tokenizes it again.
+class TokenIds:
+    """The token ids of N texts as one flat int32 array and N+1 offsets into it: no object per text.
 
-    It is a ``str``: the encoder seam (``Ladder.encode_batch``) and anything that reads texts see the
-    text; ``encode_tokenized`` reads ``ids``.
+    Built from the chunk file's ``token_ids`` column (int32 bytes a row) without copying, or from a
+    list of bytes/arrays; a row without ids (None, a null) is marked in ``valid``. ``take`` gathers
+    a batch's rows, ``padded`` pads them as the tokenizer pads (issue 22: the embed stage does no text
+    work and no Python work per row).
 
     Example:
-        >>> t = Tokenized("Dava reddedildi", np.array([101, 4830, 102], dtype=np.int32).tobytes())
-        >>> t, t.ids.tolist()
-        ('Dava reddedildi', [101, 4830, 102])
+        >>> t = TokenIds.of([[101, 7, 102], None, [101, 102]])
+        >>> t.take([2, 0]).padded(pad_id=0)[0].tolist(), t.take([1]) is None
+        ([[101, 102, 0], [101, 7, 102]], True)
     """
 
-    def __new__(cls, text: str, ids):
-        self = super().__new__(cls, text)
-        self._ids = ids
-        return self
+    __slots__ = ("flat", "offsets", "valid")
 
-    @property
-    def ids(self) -> "np.ndarray":
+    def __init__(self, flat: "np.ndarray", offsets: "np.ndarray", valid: "np.ndarray | None" = None):
+        self.flat, self.offsets, self.valid = flat, offsets, valid  # valid: None when every row has ids
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @classmethod
+    def of(cls, ids) -> "TokenIds":
+        """From a pyarrow binary column (int32 bytes a row, nulls allowed) or a list of bytes, arrays or None."""
         import numpy as np
 
-        ids = self._ids
-        return np.frombuffer(ids, dtype="<i4") if isinstance(ids, (bytes, bytearray, memoryview)) else np.asarray(ids)
+        if isinstance(ids, TokenIds):
+            return ids
+        if hasattr(ids, "combine_chunks") or hasattr(ids, "buffers"):  # pyarrow: read its buffers in place
+            import pyarrow as pa
+
+            arr = ids.combine_chunks() if hasattr(ids, "combine_chunks") else ids
+            if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+                raise TypeError(f"token ids are int32 bytes a row (binary), not {arr.type}")
+            _, off_buf, data = arr.buffers()
+            width = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
+            offsets = np.frombuffer(off_buf, dtype=width)[arr.offset:arr.offset + len(arr) + 1].astype(np.int64) // 4
+            flat = np.frombuffer(data, dtype="<i4") if data is not None else np.zeros(0, "<i4")
+            valid = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else None
+            return cls(flat, offsets, valid)
+        rows = [None if x is None else (np.frombuffer(x, dtype="<i4") if isinstance(x, (bytes, bytearray, memoryview))
+                                        else np.asarray(x, dtype="<i4")) for x in ids]
+        lengths = np.fromiter((0 if x is None else len(x) for x in rows), dtype=np.int64, count=len(rows))
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.concatenate([x for x in rows if x is not None] or [np.zeros(0, "<i4")]).astype("<i4", copy=False)
+        valid = np.fromiter((x is not None for x in rows), dtype=bool, count=len(rows))
+        return cls(flat, offsets, None if valid.all() else valid)
+
+    def take(self, rows) -> "TokenIds | None":
+        """These rows' ids, in this order (one gather, no loop); None when one of them has no ids."""
+        import numpy as np
+
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.valid is not None and not self.valid[rows].all():
+            return None
+        starts = self.offsets[rows]
+        lengths = self.offsets[rows + 1] - starts
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        index = np.arange(offsets[-1], dtype=np.int64) + np.repeat(starts - offsets[:-1], lengths)
+        return TokenIds(self.flat[index], offsets)
+
+    def padded(self, pad_id: int, left: bool = False) -> "tuple[np.ndarray, np.ndarray]":
+        """``(input_ids, attention_mask)``, int64 rows x longest, padded with ``pad_id`` on the right (or left)."""
+        import numpy as np
+
+        lengths = np.diff(self.offsets)
+        start = self.offsets[0]
+        columns = np.arange(int(lengths.max(initial=0)))
+        mask = columns >= (len(columns) - lengths)[:, None] if left else columns < lengths[:, None]
+        input_ids = np.full(mask.shape, pad_id, dtype=np.int64)
+        input_ids[mask] = self.flat[start:self.offsets[-1]]  # row-major: each row's ids land in its own slots, in order
+        return input_ids, mask.astype(np.int64)
 
 
-def token_ids(texts: list) -> "list[np.ndarray] | None":
-    """The token ids of every text when every one carries them (``Tokenized``), else None (encode the texts)."""
-    if not texts or not all(isinstance(t, Tokenized) for t in texts):
-        return None
-    return [t.ids for t in texts]
+class Batch(list):
+    """One encoder batch: its texts (a list, as any encoder takes them) and, where known, their token ids.
+
+    ``ids`` (a ``TokenIds`` of exactly these rows) lets ``encode_tokenized`` skip the tokenizer; a
+    plain list of texts, or ``ids=None``, is encoded from the text.
+    """
+
+    def __init__(self, texts, ids: TokenIds | None = None):
+        super().__init__(texts)
+        self.ids = ids
 
 
-def encode_tokenized(model, ids: "list[np.ndarray]"):
+def encode_tokenized(model, ids: TokenIds):
     """Run ``model`` on token ids, padded per batch as ``model.encode`` pads its tokenizer's output; None if it cannot.
 
     The same forward pass as ``SentenceTransformer.encode`` without the tokenizer: ``input_ids``,
@@ -171,18 +228,11 @@ def encode_tokenized(model, ids: "list[np.ndarray]"):
 
     tokenizer = getattr(model, "tokenizer", None)
     names = set(getattr(tokenizer, "model_input_names", None) or ())
-    longest = max(len(x) for x in ids)
+    longest = int(np.diff(ids.offsets).max(initial=0))
     if (tokenizer is None or getattr(model, "default_prompt_name", None) or not names <= {"input_ids", "attention_mask", "token_type_ids"}
             or longest > (model.max_seq_length or longest)):
         return None
-    rows = len(ids)
-    input_ids = np.full((rows, longest), tokenizer.pad_token_id or 0, dtype=np.int64)
-    mask = np.zeros((rows, longest), dtype=np.int64)
-    left = getattr(tokenizer, "padding_side", "right") == "left"
-    for j, x in enumerate(ids):
-        cols = slice(longest - len(x), longest) if left else slice(0, len(x))
-        input_ids[j, cols] = x
-        mask[j, cols] = 1
+    input_ids, mask = ids.padded(tokenizer.pad_token_id or 0, left=getattr(tokenizer, "padding_side", "right") == "left")
     features = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
     if "token_type_ids" in names:
         features["token_type_ids"] = torch.zeros_like(features["input_ids"])
@@ -193,8 +243,20 @@ def encode_tokenized(model, ids: "list[np.ndarray]"):
         return model(features)["sentence_embedding"].cpu()  # finished batches leave the card, as in encode
 
 
-def normalized(vecs) -> "np.ndarray":
+def ends_normalized(model) -> bool:
+    """Whether the model's last module is sentence-transformers' ``Normalize`` (its float32 output is unit length)."""
+    try:
+        return type(model[-1]).__name__ == "Normalize"
+    except (TypeError, IndexError, KeyError):
+        return False
+
+
+def normalized(vecs, unit: bool = False) -> "np.ndarray":
     """Float32 unit vectors (rows x dim) from an encoder's output in any precision, normalized after the cast.
+
+    ``unit``: the output is float32 unit vectors already (a float32 model that ends in ``Normalize``,
+    see ``ends_normalized``): it is taken as it is, without a second pass (issue 22). A model
+    computing in half precision is normalized again after the cast.
 
     Example:
         >>> normalized([[3.0, 4.0]]).tolist()
@@ -203,6 +265,8 @@ def normalized(vecs) -> "np.ndarray":
     import numpy as np
 
     out = np.asarray(vecs.float().numpy() if hasattr(vecs, "float") else vecs, dtype=np.float32)
+    if unit:
+        return out
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 

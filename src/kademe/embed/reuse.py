@@ -7,7 +7,6 @@ a text this partition embedded before, with the same model identity and dtype
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kademe.checkpoint import Partition, chain_key
+from kademe.chunk import text_sha  # noqa: F401 (the key of a vector; kept here, where it was)
 from kademe.settings import STAGE_VERSIONS, Settings, model_fingerprint
 
 
@@ -24,10 +24,6 @@ def vector_identity(s: Settings) -> str:
     Not the shard size, not the chunk key: a vector depends on its text and the model only.
     """
     return chain_key("vectors", model_fingerprint(s.model) or s.model, str(s.dtype), str(STAGE_VERSIONS["embed"]))
-
-
-def text_sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 REUSE_CHECKPOINTS = 3  # the newest committed embed checkpoints a run takes vectors from

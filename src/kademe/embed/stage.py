@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from kademe.checkpoint import Checkpoint, chain_key, iter_columns
 from kademe.chunk import ChunkResult
+from kademe.embed.model import TokenIds
 from kademe.embed.reuse import ReuseIndex, text_sha, vector_identity
 from kademe.faults import crash_point
 from kademe.settings import Settings
@@ -192,16 +193,17 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
     pending = set(cp.pending(n_shards))
     ladder, reuse = None, None  # the model is loaded, and the old vectors indexed, only if some shard needs them
     columns = ["point_id", "text", "n_tokens"]
-    if "token_ids" in pq.read_schema(chunks.chunks).names:  # a chunk file from before issue 22 keeps no ids: the encoder tokenizes
-        columns.append("token_ids")
+    kept = pq.read_schema(chunks.chunks).names
+    columns += [c for c in ("token_ids", "text_sha") if c in kept]  # a chunk file from before issue 22 keeps neither:
+    # the encoder then tokenizes, and this stage hashes the texts
     own_cpu = time.thread_time()  # this thread's CPU outside the encoder: reading, planning, bookkeeping, shard writes
-    for i, cols in enumerate(iter_columns(chunks.chunks, batch_size=s.shard_size, columns=columns)):
+    for i, cols in enumerate(iter_columns(chunks.chunks, batch_size=s.shard_size, columns=columns, arrow=("token_ids",))):
         if i in pending:
             if reuse is None:
                 reuse = ReuseIndex(cp.part, identity, vector_name(s.model), skip=cp.key)
             texts, ids = cols["text"], cols["point_id"]
-            shas = [text_sha(t) for t in texts]
-            found = [reuse.get(sha) for sha in shas]
+            shas = cols["text_sha"] if "text_sha" in cols else [text_sha(t) for t in texts]
+            found = [reuse.get(sha) for sha in shas] if reuse.where else [None] * len(shas)  # a first run has nothing to reuse
             todo = [j for j, f in enumerate(found) if f is None]
             spaces, rungs, vectors = [None] * len(ids), [None] * len(ids), [None] * len(ids)
             for j, f in enumerate(found):
@@ -219,7 +221,10 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
                 encoding = getattr(ladder, "encode_seconds", 0.0)
                 whole = len(todo) == len(ids)  # nothing reused: the columns as they are
                 pick = (lambda xs: xs) if whole else (lambda xs: [xs[j] for j in todo])
-                out = ladder.embed(pick(texts), pick(cols["n_tokens"]), pick(cols["token_ids"]) if "token_ids" in cols else None)
+                tokens = TokenIds.of(cols["token_ids"]) if "token_ids" in cols else None
+                if tokens is not None and not whole:
+                    tokens = tokens.take(todo)
+                out = ladder.embed(pick(texts), pick(cols["n_tokens"]), tokens)
                 for j, space, rung, vec in zip(todo, out.spaces, out.rungs, out.vectors):
                     spaces[j], rungs[j], vectors[j] = space, rung, vec
                 side = {"events": [e.as_dict() for e in out.events], "allocator": ladder.allocator,
@@ -256,7 +261,9 @@ def write_shard(path: Path, ids: list[str], spaces: list[str], rungs: list[str],
     table = pa.Table.from_arrays(
         [pa.array(ids, pa.string()), pa.array(spaces, pa.string()), pa.array(rungs, pa.string()), column,
          pa.array(shas or [None] * len(ids), pa.string())], schema=SHARD_SCHEMA)
-    pq.write_table(table, path, **VECTOR_PARQUET)
+    sink = pa.BufferOutputStream()  # into memory, then one write: straight to a file, Arrow's writer makes many small
+    pq.write_table(table, sink, **VECTOR_PARQUET)  # writes (2.1 ms a 2 MB shard against 1.4, measured; issue 22)
+    Path(path).write_bytes(sink.getvalue())
     return len(ids)
 
 
