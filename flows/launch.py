@@ -11,7 +11,11 @@ the same uvicorn command, the same settings), with two differences that the user
 - at exit it is asked to stop (SIGTERM) and not waited for: Prefect waits up to 5 s for its
   shutdown, which then finishes on its own (recording the last task runs). Its output goes to
   ``<PREFECT_HOME>/kademe-temporary-server.log``, not to this process's stdout, so a caller that
-  reads this process's output is not held until the server has gone.
+  reads this process's output is not held until the server has gone;
+- it does not register Prefect's block types at start (``PREFECT_SERVER_REGISTER_BLOCKS_ON_START``,
+  unless set): the server lives as long as this process, whose flows create no blocks, and on a
+  new Prefect home the registration cost ~1 s of the first run (measured: ready after 12.7 s
+  instead of 13.7 s; an existing home skips it anyway).
 
 With ``PREFECT_API_URL`` set (or ephemeral mode off) the flows run against that server and nothing
 is started. Prefect is imported inside the functions, after ``_prefect_defaults`` has set its
@@ -148,6 +152,9 @@ def temporary_api_url() -> str | None:
     return _temporary.api_url if _temporary is not None else None
 
 
+REGISTER_BLOCKS = ("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", "PREFECT_API_BLOCKS_REGISTER_ON_START")  # the name and its alias
+
+
 class TemporaryServer:
     """Prefect's server in a subprocess on a free loopback port, for this process only.
 
@@ -162,6 +169,8 @@ class TemporaryServer:
         self.log = home / "kademe-temporary-server.log"
         self.env = {**os.environ, **settings_env, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                     "PREFECT__SERVER_FINAL": "1"}
+        if not any(k in self.env for k in REGISTER_BLOCKS):
+            self.env[REGISTER_BLOCKS[0]] = "false"
         self.port = 0
         self.process: subprocess.Popen | None = None
         self._lock = threading.Lock()

@@ -103,6 +103,19 @@ def test_report_rejects_and_progress_artifacts(settings, tmp_path):
     assert progress.type == "progress" and float(progress.data) == 100.0
 
 
+def test_the_progress_artifact_is_posted_every_few_seconds_not_every_shard(settings, monkeypatch):
+    posted = []
+    real = ingest_flows.update_progress_artifact
+    monkeypatch.setattr(ingest_flows, "update_progress_artifact", lambda a, p, *x, **k: posted.append(p) or real(a, p, *x, **k))
+    monkeypatch.setattr(ingest_flows, "PROGRESS_EVERY", 3600.0)
+    s = settings(shard_size=2)
+    state = ingest_flows.ingest_year(2012, **s.flow_parameters(), return_state=True)
+    summary, run_id = state.result(), state.state_details.flow_run_id
+    shards = -(-summary["counts"]["chunks"] // 2)
+    assert shards >= 3 and len(posted) == 2 and posted[-1] == 100.0, (shards, posted)  # the first shard, then the last
+    assert float(artifact("embed-progress-yargitay-2012", run_id).data) == 100.0
+
+
 def _rows(data):
     import json
 

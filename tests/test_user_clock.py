@@ -57,7 +57,10 @@ _prefect_defaults()
 from prefect.settings import get_current_settings
 url = _start_temporary_server()
 from flows.launch import _temporary
-print(json.dumps({"url": url, "settings": get_current_settings().api.url, "env": os.environ.get("PREFECT_API_URL"),
+import urllib.request
+ask = urllib.request.Request(url + "/block_types/filter", data=b"{}", headers={"Content-Type": "application/json"})
+block_types = json.load(urllib.request.build_opener(urllib.request.ProxyHandler({})).open(ask, timeout=30))
+print(json.dumps({"url": url, "block_types": len(block_types), "settings": get_current_settings().api.url, "env": os.environ.get("PREFECT_API_URL"),
                   "temporary": temporary_api_url(), "pid": _temporary.process.pid, "log": str(_temporary.log),
                   "heartbeat": get_current_settings().flows.heartbeat_frequency}), flush=True)
 """
@@ -77,6 +80,7 @@ def test_the_temporary_server_is_asked_to_stop_and_not_waited_for(tmp_path):
     assert seen["url"].startswith("http://127.0.0.1:") and seen["url"].endswith("/api")
     assert seen["settings"] == seen["env"] == seen["temporary"] == seen["url"]
     assert seen["heartbeat"] is None  # no flow-run heartbeats to a server that dies with the process: each flow's end waited ~1 s
+    assert seen["block_types"] == 0  # not registered at start: ~1 s of a first run, for blocks no flow of kademe creates
     assert Path(seen["log"]).parent == tmp_path / "home" and Path(seen["log"]).exists()
     assert "first run with this Prefect home" in err
     deadline = time.monotonic() + 60  # asked to stop (SIGTERM) at exit: it shuts down on its own

@@ -103,6 +103,7 @@ class Ladder:
         self.encode_seconds = 0.0
         self.encode_cpu_seconds = 0.0  # CPU of the calling thread inside the encoder (the stage's own work is the rest)
         self.evicted = False
+        self._unit: dict = {}  # model folder -> whether its output is unit length already (ends in Normalize)
         self.dtypes = rung_dtypes(s.dtype, gpu=self.rung == "gpu", device=self.card.device)
         if self.rung == "gpu":
             load_encoder(self.primary_dir, self.card.device, self.dtypes["gpu"])  # weights first, so free memory is measured without them
@@ -122,7 +123,7 @@ class Ladder:
             return self._embed(texts, n_tokens, tokens)
 
     def _embed(self, texts: list[str], n_tokens: list[int], tokens: TokenIds | None = None) -> Embedded:
-        order = sorted(range(len(texts)), key=lambda i: -n_tokens[i])
+        order = np.argsort(-np.asarray(n_tokens, dtype=np.int64), kind="stable").tolist()  # longest first
         vectors: list[np.ndarray | None] = [None] * len(texts)
         spaces, rungs = [""] * len(texts), [""] * len(texts)
         events: list[OomEvent] = []
@@ -154,8 +155,9 @@ class Ladder:
                 if self.on_event:
                     self.on_event(events[-1])
                 continue
+            space = self._space(rung)
             for i, vec in zip(batch, out):
-                vectors[i], spaces[i], rungs[i] = vec, self._space(rung), rung
+                vectors[i], spaces[i], rungs[i] = vec, space, rung
             self._after_success(rung, padded)
             crash_point("embed-batch")
         return Embedded(vectors, spaces, rungs, events)  # type: ignore[arg-type]
@@ -174,7 +176,9 @@ class Ladder:
         finally:
             self.encode_seconds += time.perf_counter() - start
             self.encode_cpu_seconds += time.thread_time() - cpu
-        return normalized(vecs, unit=self.dtypes[rung] == "float32" and ends_normalized(model))
+        if (unit := self._unit.get(model_dir)) is None:
+            unit = self._unit[model_dir] = ends_normalized(model)
+        return normalized(vecs, unit=unit and self.dtypes[rung] == "float32")
 
     @property
     def degraded(self) -> bool:

@@ -254,7 +254,7 @@ def write_shard(path: Path, ids: list[str], spaces: list[str], rungs: list[str],
     Returns:
         The rows written.
     """
-    lengths = np.fromiter((len(v) for v in vectors), dtype=np.int64, count=len(vectors))
+    lengths = np.fromiter(map(len, vectors), dtype=np.int64, count=len(vectors))
     offsets = np.concatenate([[0], np.cumsum(lengths * 4)]).astype(np.int64)  # in bytes
     flat = np.concatenate(vectors).astype("<f4", copy=False) if vectors else np.zeros(0, "<f4")
     column = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(vectors), [None, pa.py_buffer(offsets), pa.py_buffer(flat)])
