@@ -52,6 +52,26 @@ def test_embedding_from_kept_ids_matches_encode_on_turkish_text(tok, real_texts,
     assert ladder.batches == 3 and ladder.encode_seconds > 0
 
 
+def test_batches_split_by_an_oom_carry_their_own_ids(tok, real_texts, monkeypatch):
+    monkeypatch.setenv("KADEME_FAULT_FAKE_CUDA", "1")  # the gpu rungs compute on the CPU, in float32
+    monkeypatch.setenv("KADEME_FAULT_OOM_TOKENS", "600")  # a genuine OutOfMemoryError above 600 padded tokens
+    chunks = [c for doc in split_tokens(real_texts[:6], tok, 128, 16) for c in doc][:40]
+    texts, counts, ids = [c[0] for c in chunks], [c[1] for c in chunks], [c[2].tobytes() for c in chunks]
+    seen = []
+
+    class Checking(Ladder):
+        def encode_batch(self, rung, batch, padded_tokens):
+            seen.append(batch.ids.padded(tok.pad_token_id)[0].tolist() == tok(list(batch), padding=True)["input_ids"])
+            return super().encode_batch(rung, batch, padded_tokens)
+
+    ladder = Checking(Settings(device="cuda", batch_size=16))
+    out = ladder.embed(texts, counts, ids)
+    assert any(e.action == "split" for e in out.events) and len(seen) > len(out.events) + 2
+    assert all(seen), "every batch, halves included, is fed the ids of its own chunks"
+    want = load_encoder(ladder.primary_dir, "cpu").encode(texts, normalize_embeddings=True)
+    assert np.abs(np.stack(out.vectors) - want).max() < 1e-5
+
+
 def test_without_ids_the_ladder_still_encodes_texts(tok, real_texts):
     chunks = [c for doc in split_tokens(real_texts[:2], tok, 128, 0) for c in doc][:8]
     texts, counts = [c[0] for c in chunks], [c[1] for c in chunks]

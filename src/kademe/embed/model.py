@@ -187,6 +187,10 @@ class TokenIds:
         index = np.arange(offsets[-1], dtype=np.int64) + np.repeat(starts - offsets[:-1], lengths)
         return TokenIds(self.flat[index], offsets)
 
+    def slice(self, start: int, stop: int) -> "TokenIds":
+        """Rows ``start`` to ``stop`` (exclusive): a view of the same buffer, nothing copied."""
+        return TokenIds(self.flat, self.offsets[start:stop + 1], None if self.valid is None else self.valid[start:stop])
+
     def padded(self, pad_id: int, left: bool = False) -> "tuple[np.ndarray, np.ndarray]":
         """``(input_ids, attention_mask)``, int64 rows x longest, padded with ``pad_id`` on the right (or left)."""
         import numpy as np
