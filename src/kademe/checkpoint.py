@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -161,6 +162,22 @@ def iter_columns(path: Path, batch_size: int = 1024, columns: list[str] | None =
     """
     for table in _exact_batches(path, batch_size, columns):
         yield {name: table.column(name) if name in arrow else table.column(name).to_pylist() for name in table.column_names}
+
+
+def binary_values(column, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """A binary column whose values are packed numbers (a shard's float32 vectors, a chunk's int32 token
+    ids) as one numpy array over its buffer, nothing copied, and N+1 offsets into it, in numbers.
+
+    ``dtype`` is a numpy dtype string (``"<f4"``, ``"<i4"``); nulls are not looked at (see ``is_valid``).
+    """
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+        raise TypeError(f"packed {dtype} values are a binary column, not {arr.type}")
+    _, offset_buffer, data = arr.buffers()
+    width = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
+    offsets = np.frombuffer(offset_buffer, dtype=width)[arr.offset:arr.offset + len(arr) + 1].astype(np.int64)
+    flat = np.frombuffer(data, dtype=dtype) if data is not None else np.zeros(0, dtype)
+    return flat, offsets // flat.itemsize
 
 
 class Checkpoint:

@@ -16,7 +16,8 @@ from collections import Counter
 from kademe.checkpoint import Partition, chain_key, iter_parquet, partitions
 from kademe.embed.ladder import Ladder
 from kademe.models import vector_name
-from kademe.embed.reuse import text_sha, vector_identity
+from kademe.chunk import text_sha
+from kademe.embed.reuse import vector_identity
 from kademe.embed.stage import read_shard, summarize_shards, write_shard
 from kademe.errors import KademeError
 from kademe.faults import crash_point

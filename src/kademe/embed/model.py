@@ -153,16 +153,10 @@ class TokenIds:
         if isinstance(ids, TokenIds):
             return ids
         if hasattr(ids, "combine_chunks") or hasattr(ids, "buffers"):  # pyarrow: read its buffers in place
-            import pyarrow as pa
+            from kademe.checkpoint import binary_values
 
-            arr = ids.combine_chunks() if hasattr(ids, "combine_chunks") else ids
-            if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
-                raise TypeError(f"token ids are int32 bytes a row (binary), not {arr.type}")
-            _, off_buf, data = arr.buffers()
-            width = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
-            offsets = np.frombuffer(off_buf, dtype=width)[arr.offset:arr.offset + len(arr) + 1].astype(np.int64) // 4
-            flat = np.frombuffer(data, dtype="<i4") if data is not None else np.zeros(0, "<i4")
-            valid = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else None
+            flat, offsets = binary_values(ids, "<i4")
+            valid = ids.is_valid().to_numpy(zero_copy_only=False) if ids.null_count else None
             return cls(flat, offsets, valid)
         rows = [None if x is None else (np.frombuffer(x, dtype="<i4") if isinstance(x, (bytes, bytearray, memoryview))
                                         else np.asarray(x, dtype="<i4")) for x in ids]

@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kademe.checkpoint import Partition, chain_key
-from kademe.chunk import text_sha  # noqa: F401 (the key of a vector; kept here, where it was)
 from kademe.settings import STAGE_VERSIONS, Settings, model_fingerprint
 
 
@@ -38,7 +37,7 @@ class ReuseIndex:
 
     Example:
         >>> index = ReuseIndex(part, vector_identity(s), space="all-minilm-l6-v2")
-        >>> index.get(text_sha("Birinci cümle."))   # (space, rung, vector) or None
+        >>> index.get(text_sha("Birinci cümle."))   # kademe.chunk.text_sha; (space, rung, vector) or None
     """
 
     def __init__(self, part: Partition, identity: str, space: str, skip: str | None = None):

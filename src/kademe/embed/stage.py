@@ -27,10 +27,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import Checkpoint, chain_key, iter_columns
-from kademe.chunk import ChunkResult
+from kademe.checkpoint import Checkpoint, binary_values, chain_key, iter_columns
+from kademe.chunk import ChunkResult, text_sha
 from kademe.embed.model import TokenIds
-from kademe.embed.reuse import ReuseIndex, text_sha, vector_identity
+from kademe.embed.reuse import ReuseIndex, vector_identity
 from kademe.faults import crash_point
 from kademe.settings import Settings
 
@@ -275,9 +275,7 @@ def read_shard(path: Path) -> tuple[list[str], list[str], list[str], list[np.nda
         flat = vec.values.to_numpy(zero_copy_only=False)
         offsets = vec.offsets.to_numpy()
     else:  # float32 bytes, one vector a value
-        _, offset_buffer, data = vec.buffers()
-        flat = np.frombuffer(data, dtype="<f4") if data is not None else np.zeros(0, "<f4")
-        offsets = np.frombuffer(offset_buffer, dtype=np.int64)[vec.offset:vec.offset + len(vec) + 1] // 4
+        flat, offsets = binary_values(vec, "<f4")
     vectors = [flat[offsets[j]:offsets[j + 1]] for j in range(len(offsets) - 1)]
     return (table.column("point_id").to_pylist(), table.column("space").to_pylist(),
             table.column("rung").to_pylist(), vectors)
