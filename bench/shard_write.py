@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from kademe.embed.stage import SHARD_SCHEMA, VECTOR_PARQUET, read_shard, write_shard
+from kademe.embed.stage import VECTOR_PARQUET, read_shard, shard_table, write_shard
 
 ROWS, DIMS, BATCH = 512, 1024, 32
 
@@ -47,11 +47,7 @@ def shard(rng: np.random.Generator) -> tuple:
 
 def write_buffered(path: Path, ids, spaces, rungs, vectors, shas) -> int:
     """The write before: the same table into an in-memory stream, then one write of its bytes."""
-    offsets = np.concatenate([[0], np.cumsum([len(v) * 4 for v in vectors])]).astype(np.int64)
-    flat = np.concatenate(vectors).astype("<f4", copy=False)
-    column = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(vectors), [None, pa.py_buffer(offsets), pa.py_buffer(flat)])
-    table = pa.Table.from_arrays([pa.array(ids, pa.string()), pa.array(spaces, pa.string()), pa.array(rungs, pa.string()),
-                                  column, pa.array(shas, pa.string())], schema=SHARD_SCHEMA)
+    table = shard_table(ids, spaces, rungs, vectors, shas)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **VECTOR_PARQUET)
     Path(path).write_bytes(sink.getvalue())

@@ -249,25 +249,31 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
 
 def write_shard(path: Path, ids: list[str], spaces: list[str], rungs: list[str], vectors: list[np.ndarray],
                 shas: list[str | None] | None = None) -> int:
-    """Write one shard to ``path``; the vectors go to Arrow as one flat float32 buffer (no per-float Python).
+    """Write one shard to ``path`` (its table: ``shard_table``).
 
     Returns:
         The rows written.
     """
-    lengths = np.fromiter(map(len, vectors), dtype=np.int64, count=len(vectors))
-    offsets = np.concatenate([[0], np.cumsum(lengths * 4)]).astype(np.int64)  # in bytes
-    flat = np.concatenate(vectors).astype("<f4", copy=False) if vectors else np.zeros(0, "<f4")
-    column = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(vectors), [None, pa.py_buffer(offsets), pa.py_buffer(flat)])
-    table = pa.Table.from_arrays(
-        [pa.array(ids, pa.string()), pa.array(spaces, pa.string()), pa.array(rungs, pa.string()), column,
-         pa.array(shas or [None] * len(ids), pa.string())], schema=SHARD_SCHEMA)
+    table = shard_table(ids, spaces, rungs, vectors, shas)
     # Straight to the file, not into memory and then one write: a shard is written between encoder
-    # batches, with cold caches, and there the extra in-memory copy costs 7.7 ms a 2 MB shard
-    # against 3.9 (bench/shard_write.py; back to back, caches warm, the two are within ~20 %).
+    # batches, with cold caches, and there the extra in-memory copy costs 7.3 ms a 2 MB shard
+    # against 3.3 (bench/shard_write.py; back to back, caches warm, the two are within ~20 %).
     # In whole runs it cut the embed stage's own CPU by a third (issue 22).
     with pa.OSFile(str(path), "wb") as sink:
         pq.write_table(table, sink, **VECTOR_PARQUET)
     return len(ids)
+
+
+def shard_table(ids: list[str], spaces: list[str], rungs: list[str], vectors: list[np.ndarray],
+                shas: list[str | None] | None = None) -> pa.Table:
+    """One shard's rows as an Arrow table; the vectors as one flat float32 buffer (no per-float Python)."""
+    lengths = np.fromiter(map(len, vectors), dtype=np.int64, count=len(vectors))
+    offsets = np.concatenate([[0], np.cumsum(lengths * 4)]).astype(np.int64)  # in bytes
+    flat = np.concatenate(vectors).astype("<f4", copy=False) if vectors else np.zeros(0, "<f4")
+    column = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(vectors), [None, pa.py_buffer(offsets), pa.py_buffer(flat)])
+    return pa.Table.from_arrays(
+        [pa.array(ids, pa.string()), pa.array(spaces, pa.string()), pa.array(rungs, pa.string()), column,
+         pa.array(shas or [None] * len(ids), pa.string())], schema=SHARD_SCHEMA)
 
 
 def read_shard(path: Path) -> tuple[list[str], list[str], list[str], list[np.ndarray]]:
