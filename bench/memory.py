@@ -62,7 +62,8 @@ def child(a: argparse.Namespace) -> dict:
     """Import, load and warm the tokenizer, then run the three stages, each with its own peak."""
     import gc
 
-    from kademe.chunk import chunk_limit, chunk_texts, split_texts
+    from kademe.chunk import chunk_limit, chunk_texts
+    from kademe.split import split_texts
     from kademe.clean import clean_records
     from kademe.models import load_tokenizer
     from kademe.settings import Settings

@@ -62,7 +62,7 @@ def run(source: str, workdir: str, store: Path, year: int, env: dict) -> tuple[f
 
 
 def encode_seconds(workdir: str, year: int) -> float:
-    from kademe.checkpoint import Partition
+    from kademe.partition import Partition
 
     return float(Partition(workdir, "yargitay", year).manifest()["embed"].get("encode_seconds", 0.0))
 

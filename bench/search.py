@@ -122,7 +122,8 @@ def build_collection(rows: list[dict], s: Settings) -> dict:
     """Chunk, embed (cached under the workdir), compute bm25 vectors and upsert year by year; timings."""
     import numpy as np
 
-    from kademe.chunk import point_id, split_texts
+    from kademe.ids import point_id
+    from kademe.split import split_texts
     from kademe.embed.model import load_encoder
     from kademe.models import load_tokenizer, max_seq_length, resolve_model, vector_name
     from kademe.store import PointBatch, open_store

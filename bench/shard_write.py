@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from kademe.embed.stage import VECTOR_PARQUET, read_shard, shard_table, write_shard
+from kademe.embed.shards import VECTOR_PARQUET, read_shard, shard_table, write_shard
 
 ROWS, DIMS, BATCH = 512, 1024, 32
 

@@ -72,7 +72,7 @@ STAGES = ("read", "clean", "chunk", "lexical", "embed", "upsert", "verify", "ind
 
 def build_corpus(folder: Path, want_chunks: int, model: Path) -> tuple[str, int]:
     """Write ``real_<YEAR>.ndjson``: the real decisions repeated with fresh ids until >= ``want_chunks`` chunks."""
-    from kademe.chunk import split_texts
+    from kademe.split import split_texts
     from kademe.clean import clean_text
     from kademe.models import load_tokenizer, max_seq_length
 
@@ -92,7 +92,8 @@ def run_year(s: Settings, overlap: bool, profile: dict[str, cProfile.Profile] | 
     """One year through every stage as the flow runs them; seconds per stage, encoder and wall time."""
     from kademe.chunk import chunk_texts
     from kademe.clean import clean_records
-    from kademe.embed.stage import ShardFeed, embed_chunks
+    from kademe.embed.feed import ShardFeed
+    from kademe.embed.stage import embed_chunks
     from kademe.sources import read_year
     from kademe.lexical.stage import sparse_chunks
     from kademe.store import open_store

@@ -30,7 +30,8 @@ from flows.limits import partition_lock
 from flows.parameters import settings_from, takes_settings
 from kademe.chunk import ChunkResult, chunk_texts
 from kademe.clean import CleanResult, clean_records
-from kademe.embed.stage import EmbedResult, ShardFeed, embed_chunks
+from kademe.embed.feed import ShardFeed
+from kademe.embed.stage import EmbedResult, embed_chunks
 from kademe.errors import KademeError
 from kademe.progress import RunProgress
 from kademe.faults import active_instruments, crash_point

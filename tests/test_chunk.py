@@ -6,7 +6,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from kademe.chunk import chunk_texts, plan_chunks, point_id, split_texts
+from kademe.chunk import chunk_texts
+from kademe.ids import point_id
+from kademe.split import plan_chunks, split_texts
 from kademe.clean import clean_records
 from kademe.models import load_tokenizer, resolve_model
 from kademe.testing.sample import make_decision

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kademe.chunk import split_texts
+from kademe.split import split_texts
 from kademe.embed.ladder import Ladder, rung_dtypes
 from kademe.embed.model import embedding_dims, load_encoder, resolve_dtype
 from kademe.models import load_tokenizer, resolve_model

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from kademe.checkpoint import Partition
+from kademe.partition import Partition
 from kademe.cli import main
 from tests.conftest import MODEL, crash_matrix, decision, free_dead_slots, stored_points, write_ndjson
 from tests.test_reliability import api_env, assert_same_points, one_torch_thread, quiet_env  # noqa: F401 - fixtures

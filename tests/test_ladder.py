@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from kademe.chunk import split_texts
+from kademe.split import split_texts
 from kademe.embed.ladder import GROW_AFTER, PROBE_FIRST, Ladder, _halves
 from kademe.embed.model import load_encoder
 from kademe.models import load_tokenizer, resolve_model

@@ -67,7 +67,7 @@ def test_two_corpora_in_one_collection_never_touch_each_other(tmp_path, two_corp
         assert len(points[name]) == sum(result["years"][y]["counts"]["chunks"] for y in YEARS) > 0
     assert {p.payload["doc_id"] for p in points["yargitay"].values()} & {p.payload["doc_id"] for p in points["danistay"].values()}, \
         "the corpora share doc ids: only the corpus keeps their points apart"
-    from kademe.checkpoint import Partition  # each partition keeps its own manifest (one record object per commit)
+    from kademe.partition import Partition  # each partition keeps its own manifest (one record object per commit)
 
     assert all(set(Partition(workdir, c, 2011).manifest()) >= set(ALL_STAGES) for c in ("yargitay", "danistay"))
 
@@ -113,7 +113,7 @@ def test_corpus_defaults_to_the_source_name_and_rejects_unsafe_names():
 
 
 def test_point_ids_differ_by_corpus():
-    from kademe.chunk import point_id
+    from kademe.ids import point_id
 
     assert point_id("yargitay", "2011-1", 0) != point_id("danistay", "2011-1", 0)
     assert point_id("yargitay", "2011-1", 0) == point_id("yargitay", "2011-1", 0)

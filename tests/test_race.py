@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kademe.checkpoint import Partition
+from kademe.partition import Partition
 from kademe.cli import main
 from kademe.storage import open_storage
 from tests.conftest import MODEL, decision, write_ndjson

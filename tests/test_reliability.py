@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kademe.checkpoint import Partition, parquet_rows
+from kademe.parquet_io import parquet_rows
+from kademe.partition import Partition
 from kademe.cli import main
 from kademe.store.edge import EdgeStore
 from tests.conftest import (ALL_STAGES, MODEL, StoredPoint, crash_matrix, decision, free_dead_slots, stored_points, stub_qdrant,

@@ -7,7 +7,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from kademe.chunk import chunk_texts, split_texts, split_tokens
+from kademe.chunk import chunk_texts
+from kademe.split import split_texts, split_tokens
 from kademe.clean import clean_records
 from kademe.embed.ladder import Ladder
 from kademe.embed.model import load_encoder
@@ -132,7 +133,7 @@ def test_the_embed_stage_hashes_no_text_when_the_chunk_file_keeps_the_hashes(set
 def test_a_shard_keeps_its_vectors_as_float32_bytes_and_shards_written_before_still_read(tmp_path):
     import pyarrow as pa
 
-    from kademe.embed.stage import SHARD_SCHEMA, read_shard, write_shard
+    from kademe.embed.shards import SHARD_SCHEMA, read_shard, write_shard
 
     rng = np.random.default_rng(3)
     vectors = [rng.standard_normal(1024).astype(np.float32) for _ in range(4)] + [rng.standard_normal(384).astype(np.float32)]
@@ -157,7 +158,7 @@ def test_a_shard_keeps_its_vectors_as_float32_bytes_and_shards_written_before_st
 def test_column_batches_hold_the_rows_of_row_batches_whatever_the_row_groups(tmp_path, batch):
     import pyarrow as pa
 
-    from kademe.checkpoint import iter_columns, iter_parquet
+    from kademe.parquet_io import iter_columns, iter_parquet
 
     n = 301
     table = pa.table({"point_id": [f"p{k}" for k in range(n)], "n_tokens": list(range(n)),

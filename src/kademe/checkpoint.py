@@ -18,166 +18,15 @@ checkpoint (and deletes its own parts). ``Partition.collect`` deletes parts noth
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import os
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from kademe.faults import crash_point
-from kademe.partition import MANIFEST_KEEP, STALE_TEMP_SECONDS, Partition, _dumps, _loads, partitions  # noqa: F401 - re-exported
-from kademe.storage import new_token
-
-
-def chain_key(*parts: str) -> str:
-    """Hash several keys or fingerprints into one 64-character hex key."""
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-def file_digest(path: Path, chunk: int = 4 * 2**20) -> str:
-    """SHA-256 of a file's bytes, read in 4 MiB pieces."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        crash_point("checkpoint-rename")
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-
-
-def read_json(path: Path) -> Any | None:
-    """Read JSON, or None when the file is missing or torn."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
-class ParquetSink:
-    """Stream record batches into one Parquet file; ``publish(path, rows)`` runs when it closes whole.
-
-    Without ``publish`` the file is written to a temporary name and renamed into place.
-
-    Example:
-        >>> with ParquetSink(Path("out.parquet"), schema) as sink:
-        ...     sink.write(rows)        # a list of dicts matching the schema
-    """
-
-    def __init__(self, path: Path, schema: pa.Schema, publish=None):
-        self.path, self.schema, self.rows, self._publish = path, schema, 0, publish
-        if publish is None:
-            self._atomic = atomic_path(path)
-            self._tmp = self._atomic.__enter__()
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = path
-        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
-
-    def write(self, rows: list[dict]) -> None:
-        if rows:
-            self._writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
-            self.rows += len(rows)
-
-    def __enter__(self) -> ParquetSink:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self._writer.close()
-        if self._publish is None:
-            self._atomic.__exit__(exc_type, exc, tb)
-        elif exc_type is None:
-            self._publish(self.path, self.rows)
-        else:
-            self.path.unlink(missing_ok=True)
-
-
-def parquet_rows(path: Path) -> int | None:
-    """Row count from a Parquet footer, or None when the file is missing or torn."""
-    try:
-        return pq.ParquetFile(path).metadata.num_rows
-    except (FileNotFoundError, OSError, pa.ArrowException):
-        return None
-
-
-def _exact_batches(path: Path, batch_size: int, columns: list[str] | None) -> Iterator[pa.Table]:
-    """Tables of exactly ``batch_size`` rows (the last may be shorter), whatever the file's row groups.
-
-    Batches do not follow row groups, so batch ``i`` always holds rows ``i*batch_size`` onwards:
-    shard numbers stay stable however the file was written. Memory stays bounded by a batch.
-    """
-    pending: list[pa.Table] = []
-    held = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns):
-        pending.append(pa.Table.from_batches([batch]))
-        held += batch.num_rows
-        while held >= batch_size:
-            table = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
-            yield table.slice(0, batch_size)
-            rest = table.slice(batch_size)
-            pending, held = ([rest] if rest.num_rows else []), rest.num_rows
-    if held:
-        yield pa.concat_tables(pending) if len(pending) > 1 else pending[0]
-
-
-def iter_parquet(path: Path, batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[list[dict]]:
-    """Read a Parquet file back as lists of exactly ``batch_size`` dicts (the last may be shorter; see ``_exact_batches``)."""
-    for table in _exact_batches(path, batch_size, columns):
-        yield table.to_pylist()
-
-
-def iter_columns(path: Path, batch_size: int = 1024, columns: list[str] | None = None,
-                 arrow: tuple[str, ...] = ()) -> Iterator[dict[str, list]]:
-    """``iter_parquet``'s batches (the same rows in each), column by column: ``{name: [values]}``.
-
-    No dict per row: the embed and lexical stages read every chunk of a year this way and want its
-    columns as lists anyway (issue 22). Columns named in ``arrow`` stay pyarrow arrays (no Python
-    object per value: the embed stage reads the token ids' buffers in place).
-    """
-    for table in _exact_batches(path, batch_size, columns):
-        yield {name: table.column(name) if name in arrow else table.column(name).to_pylist() for name in table.column_names}
-
-
-def binary_values(column, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-    """A binary column whose values are packed numbers (a shard's float32 vectors, a chunk's int32 token
-    ids) as one numpy array over its buffer, nothing copied, and N+1 offsets into it, in numbers.
-
-    ``dtype`` is a numpy dtype string (``"<f4"``, ``"<i4"``); nulls are not looked at (see ``is_valid``).
-    """
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
-        raise TypeError(f"packed {dtype} values are a binary column, not {arr.type}")
-    _, offset_buffer, data = arr.buffers()
-    width = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
-    offsets = np.frombuffer(offset_buffer, dtype=width)[arr.offset:arr.offset + len(arr) + 1].astype(np.int64)
-    flat = np.frombuffer(data, dtype=dtype) if data is not None else np.zeros(0, dtype)
-    return flat, offsets // flat.itemsize
+from kademe.parquet_io import ParquetSink, parquet_rows
+from kademe.storage import dump_json, load_json, new_token
 
 
 class Checkpoint:
@@ -205,7 +54,8 @@ class Checkpoint:
     took, and reaches ``<stage>-done``.
     """
 
-    def __init__(self, part: Partition, stage: str, key: str):
+    def __init__(self, part, stage: str, key: str):
+        # part: the kademe.partition.Partition it belongs to (not imported: the partition hands out checkpoints)
         self.part, self.stage, self.key = part, stage, key
         self.storage = part.storage
         self.token = new_token()
@@ -240,7 +90,7 @@ class Checkpoint:
     # -- whole checkpoints ------------------------------------------------------------------------
     def done(self) -> dict | None:
         """The committed done file's data, whole or not; None when nothing is committed."""
-        meta = _loads(self.storage.get(self.done_name))
+        meta = load_json(self.storage.get(self.done_name))
         return meta if meta and meta.get("key") == self.key else None
 
     def hit(self) -> dict | None:
@@ -311,7 +161,7 @@ class Checkpoint:
             parts[f"{self.dir}/{marker['file']}"] = [marker["rows"], marker["bytes"]]
         meta = {"key": self.key, "stage": self.stage, "files": {rel: v[0] for rel, v in parts.items()},
                 "bytes": {rel: v[1] for rel, v in parts.items()}, **figures}
-        if not self.storage.put(self.done_name, _dumps(meta), create=True):
+        if not self.storage.put(self.done_name, dump_json(meta), create=True):
             winner = self.done()
             if winner is None:
                 raise RuntimeError(f"{self.done_name} exists but cannot be read back")
@@ -346,7 +196,7 @@ class Checkpoint:
                 if self._marker(i) not in sizes:
                     todo.append(i)
                     continue
-                marker = _loads(self.storage.get(self._marker(i)))
+                marker = load_json(self.storage.get(self._marker(i)))
                 if not marker or sizes.get(self._name(f"{self.dir}/{marker.get('file')}"), (None,))[0] != marker.get("bytes"):
                     self.storage.delete(self._marker(i))
                     todo.append(i)
@@ -367,16 +217,16 @@ class Checkpoint:
         size = path.stat().st_size
         self.storage.put_file(self._name(f"{self.dir}/{rel}"), path)
         marker = {"file": rel, "rows": rows, "bytes": size, **side}
-        if not self.storage.put(self._marker(i), _dumps(marker), create=True):
+        if not self.storage.put(self._marker(i), dump_json(marker), create=True):
             self.storage.delete(self._name(f"{self.dir}/{rel}"))
-            marker = _loads(self.storage.get(self._marker(i))) or marker
+            marker = load_json(self.storage.get(self._marker(i))) or marker
         self.shards[i] = marker
         return marker
 
     def shard_marker(self, i: int) -> dict | None:
         """Shard ``i``'s committed marker (its part's name, rows, and what the stage stored beside)."""
         if i not in self.shards:
-            marker = _loads(self.storage.get(self._marker(i)))
+            marker = load_json(self.storage.get(self._marker(i)))
             if marker is None:
                 return None
             self.shards[i] = marker
@@ -394,7 +244,7 @@ class Checkpoint:
 
     def mark(self, i: int, **data: Any) -> None:
         """Commit a shard that has no part (an upsert acknowledged by the store): ``shard-<i>.done``."""
-        self.storage.put(self._name(f"{self.dir}/shard-{i:05d}.done"), _dumps(data), create=True)
+        self.storage.put(self._name(f"{self.dir}/shard-{i:05d}.done"), dump_json(data), create=True)
 
     def marked(self) -> set[int]:
         """The shards ``mark`` committed."""
@@ -404,8 +254,8 @@ class Checkpoint:
     # -- successors -------------------------------------------------------------------------------
     def successor(self) -> str | None:
         """The key of the checkpoint that replaced this one (``kademe upgrade``), if any."""
-        return (_loads(self.storage.get(self._name(f"{self.dir}.next"))) or {}).get("key")
+        return (load_json(self.storage.get(self._name(f"{self.dir}.next"))) or {}).get("key")
 
     def supersede(self, key: str) -> None:
         """Name ``key`` as this checkpoint's successor (create-only: the first upgrade wins)."""
-        self.storage.put(self._name(f"{self.dir}.next"), _dumps({"key": key}), create=True)
+        self.storage.put(self._name(f"{self.dir}.next"), dump_json({"key": key}), create=True)

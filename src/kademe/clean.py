@@ -20,7 +20,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from kademe.casenumbers import normalize_case_number
-from kademe.checkpoint import Partition, chain_key, iter_parquet
+from kademe.keys import chain_key
+from kademe.parquet_io import iter_parquet
+from kademe.partition import Partition
 from kademe.settings import Settings
 from kademe.sources import SURROGATES, ReadResult
 

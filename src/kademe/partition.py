@@ -2,18 +2,17 @@
 
 The manifest is one record object per commit or hit (``manifest/<stage>/<time_ns>-<token>.json``),
 never rewritten: the newest record of a stage is its entry, so concurrent stages, processes and
-hosts never lose one (issue 20). ``kademe.checkpoint`` re-exports ``Partition`` and ``partitions``.
+hosts never lose one (issue 20).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from kademe.storage import Storage, local_root, new_token, open_storage
+from kademe.storage import Storage, dump_json, load_json, local_root, new_token, open_storage
 
 if TYPE_CHECKING:
     from kademe.checkpoint import Checkpoint
@@ -21,17 +20,6 @@ if TYPE_CHECKING:
 
 STALE_TEMP_SECONDS = 3600  # an unnamed part or temporary file untouched this long belongs to a dead run
 MANIFEST_KEEP = 8  # manifest records kept per stage by ``collect`` (the newest wins; older ones are history)
-
-
-def _loads(data: bytes | None) -> Any | None:
-    try:
-        return json.loads(data) if data is not None else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
-def _dumps(data: Any) -> bytes:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str).encode()
 
 
 @dataclass(frozen=True)
@@ -88,10 +76,10 @@ class Partition:
                 newest[stage] = name
         out = {}
         for stage, name in sorted(newest.items()):
-            if (entry := _loads(storage.get(name))) is not None:
+            if (entry := load_json(storage.get(name))) is not None:
                 out[stage] = entry
         if not out and not storage.remote:  # a partition written before issue 20: its state.json
-            out = _loads(storage.get(f"{self.prefix}/state.json")) or {}
+            out = load_json(storage.get(f"{self.prefix}/state.json")) or {}
         return out
 
     def record(self, stage: str, entry: dict) -> None:
@@ -101,14 +89,14 @@ class Partition:
         the newest name (a nanosecond clock, then the writer's token) is the stage's entry.
         """
         name = f"{self.prefix}/manifest/{stage}/{time.time_ns():020d}-{new_token()}.json"
-        self.storage.put(name, _dumps(entry), create=True)
+        self.storage.put(name, dump_json(entry), create=True)
 
     def committed(self, stage: str) -> list[dict]:
         """The done files of ``stage``'s committed checkpoints in this partition, newest first."""
         storage = self.storage
         found = {name: mtime for name, (_, mtime) in storage.list(self.prefix).items()
                  if name.count("/") == 2 and name.rsplit("/", 1)[1].startswith(f"{stage}-") and name.endswith(".json")}
-        metas = [_loads(storage.get(name)) for name in sorted(found, key=found.get, reverse=True)]
+        metas = [load_json(storage.get(name)) for name in sorted(found, key=found.get, reverse=True)]
         return [m for m in metas if m and m.get("stage") == stage and m.get("key")]
 
     def checkpoint(self, stage: str, key: str) -> Checkpoint:
@@ -150,13 +138,13 @@ class Partition:
         for name in objects:
             rel = name[len(self.prefix) + 1:]
             if "/" not in rel and rel.endswith(".json") and rel != "report.json":  # a done file
-                named |= {f"{self.prefix}/{f}" for f in (_loads(storage.get(name)) or {}).get("files", {})}
+                named |= {f"{self.prefix}/{f}" for f in (load_json(storage.get(name)) or {}).get("files", {})}
                 committed.add(rel[:-len(".json")])
         for name in objects:
             rel = name[len(self.prefix) + 1:]
             folder = rel.split("/")[0]
             if rel.count("/") == 1 and folder not in committed and rel.rsplit("/", 1)[1].startswith("shard-") and rel.endswith(".json"):
-                if (f := (_loads(storage.get(name)) or {}).get("file")):
+                if (f := (load_json(storage.get(name)) or {}).get("file")):
                     named.add(f"{self.prefix}/{folder}/{f}")
         cutoff = time.time() - older_than
         gone = [name for name, (_, mtime) in objects.items()

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kademe.checkpoint import Partition
+from kademe.partition import Partition
 
 COUNT_KEYS = ("read", "documents", "duplicates", "rejected", "chunks", "embedded", "upserted")
 CHANGE_KEYS = ("new", "changed", "unchanged", "removed")

@@ -168,7 +168,7 @@ class Settings(BaseSettings):
 
     def partition(self, year: int):
         """The ``Partition`` of ``year`` in this run's corpus (``kademe.checkpoint``)."""
-        from kademe.checkpoint import Partition
+        from kademe.partition import Partition
 
         return Partition(self.workdir, self.corpus_name, year)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from kademe.checkpoint import chain_key, file_digest
+from kademe.keys import chain_key, file_digest
 from kademe.errors import KademeError
 from kademe.settings import Settings
 

@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kademe.checkpoint import Partition, chain_key, file_digest, partitions
+from kademe.keys import chain_key, file_digest
+from kademe.partition import Partition, partitions
 from kademe.errors import KademeError
 from kademe.settings import Settings
 

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from kademe.errors import KademeError
 
@@ -41,6 +43,18 @@ def local_root(workdir: str | Path) -> Path:
     """The folder of a local workdir (``file://`` stripped)."""
     text = str(workdir)
     return Path(text[len("file://"):] if text.startswith("file://") else text)
+
+
+def load_json(data: bytes | None) -> Any | None:
+    """An object's JSON, or None when it is missing or torn (the one JSON codec of the workdir)."""
+    try:
+        return json.loads(data) if data is not None else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def dump_json(data: Any) -> bytes:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str).encode()
 
 
 def new_token() -> str:

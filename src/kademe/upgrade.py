@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from kademe.checkpoint import Partition, chain_key, iter_parquet, partitions
+from kademe.keys import chain_key
+from kademe.parquet_io import iter_parquet
+from kademe.partition import Partition, partitions
 from kademe.embed.ladder import Ladder
 from kademe.models import vector_name
-from kademe.chunk import text_sha
+from kademe.ids import text_sha
 from kademe.embed.reuse import vector_identity
-from kademe.embed.stage import read_shard, summarize_shards, write_shard
+from kademe.embed.shards import read_shard, write_shard
+from kademe.embed.stage import summarize_shards
 from kademe.errors import KademeError
 from kademe.faults import crash_point
 from kademe.settings import Settings, model_fingerprint

@@ -14,10 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import Partition, chain_key, iter_parquet
+from kademe.keys import chain_key
+from kademe.parquet_io import iter_parquet
+from kademe.partition import Partition
 from kademe.chunk import ChunkResult
 from kademe.models import resolve_model, vector_name
-from kademe.embed.stage import EmbedResult, ShardFeed, embed_key, read_shard
+from kademe.embed.feed import ShardFeed
+from kademe.embed.shards import read_shard
+from kademe.embed.stage import EmbedResult, embed_key
 from kademe.errors import KademeError
 from kademe.faults import crash_point
 from kademe.settings import Settings

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import Partition, partitions
+from kademe.partition import Partition, partitions
 from kademe.settings import Settings
 from kademe.store import Store, Where, open_store
 

@@ -153,7 +153,7 @@ class TokenIds:
         if isinstance(ids, TokenIds):
             return ids
         if hasattr(ids, "combine_chunks") or hasattr(ids, "buffers"):  # pyarrow: read its buffers in place
-            from kademe.checkpoint import binary_values
+            from kademe.parquet_io import binary_values
 
             flat, offsets = binary_values(ids, "<i4")
             valid = ids.is_valid().to_numpy(zero_copy_only=False) if ids.null_count else None

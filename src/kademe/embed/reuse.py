@@ -13,7 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import Partition, chain_key
+from kademe.keys import chain_key
+from kademe.partition import Partition
 from kademe.settings import STAGE_VERSIONS, Settings, model_fingerprint
 
 
@@ -69,7 +70,7 @@ class ReuseIndex:
         if path not in self._tables:
             if len(self._tables) >= 4:
                 self._tables.pop(next(iter(self._tables)))
-            from kademe.embed.stage import read_shard
+            from kademe.embed.shards import read_shard
 
             self._tables[path] = read_shard(path)
         ids, spaces, rungs, vectors = self._tables[path]

@@ -16,37 +16,25 @@ While it runs, finished shards are handed to the upsert stage through a ``ShardF
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import Checkpoint, binary_values, chain_key, iter_columns
-from kademe.chunk import ChunkResult, text_sha
+from kademe.checkpoint import Checkpoint
+from kademe.chunk import ChunkResult
+from kademe.embed.feed import ShardFeed
 from kademe.embed.model import TokenIds
 from kademe.embed.reuse import ReuseIndex, vector_identity
+from kademe.embed.shards import write_shard
 from kademe.faults import crash_point
+from kademe.ids import text_sha
+from kademe.keys import chain_key
+from kademe.parquet_io import iter_columns
 from kademe.settings import Settings
-
-# A vector is one binary value: its float32 values, little-endian. Parquet then writes no list levels
-# (one per float), so a shard of 512 x 1024 dims writes in 5.7 ms instead of 8.8 and reads back in
-# 1.2 ms instead of 7.6 (issue 22). Shards written before hold ``list<float32>``; ``read_shard`` reads both.
-SHARD_SCHEMA = pa.schema(
-    [("point_id", pa.string()), ("space", pa.string()), ("rung", pa.string()), ("vector", pa.large_binary()),
-     ("text_sha", pa.string())]
-)
-
-# Floats neither compress nor fit a dictionary: writing the vectors plain, without dictionary or
-# statistics, takes ~1/4 of the time of zstd with Arrow's defaults, for the same file size.
-VECTOR_PARQUET = {"compression": {"point_id": "zstd", "space": "zstd", "rung": "zstd", "vector": "none",
-                                  "text_sha": "zstd"},
-                  "use_dictionary": ["space", "rung"], "write_statistics": ["point_id"]}
 
 Progress = Callable[[int, int], None]  # (chunks embedded so far, total chunks)
 Events = Callable[[str], None]  # one line per OOM event or rung change, as it happens
@@ -79,62 +67,6 @@ class EmbedResult:
                    summary["device"], summary["allocator"], cached, summary.get("dtype"),
                    0.0 if cached else cp.seconds, 0.0 if cached else summary.get("encode_seconds", 0.0),
                    0 if cached else summary.get("embedded", count), count if cached else summary.get("reused", 0))
-
-
-class ShardFeed:
-    """Hands finished shards from the embed stage to the upsert stage, at most ``depth`` ahead.
-
-    The shards themselves are files (renamed into place, so a visible shard is whole); the feed
-    only says which are ready. If the consumer goes away (its task failed), the producer stops
-    waiting and writes the rest to disk, where the retried consumer finds them.
-
-    Example:
-        >>> feed = ShardFeed(depth=2)
-        >>> feed.put(0); feed.wait(0)
-        True
-    """
-
-    def __init__(self, depth: int = 2):
-        self.depth = depth
-        self._cond = threading.Condition()
-        self._ready: set[int] = set()
-        self._taken = 0
-        self._closed = False
-        self._error: BaseException | None = None
-        self._consumer_gone = False
-
-    def put(self, i: int) -> None:
-        """Shard ``i`` is on disk; wait while the consumer is ``depth`` shards behind."""
-        with self._cond:
-            self._ready.add(i)
-            self._cond.notify_all()
-            self._cond.wait_for(lambda: self._consumer_gone or len(self._ready) - self._taken < self.depth)
-
-    def wait(self, i: int) -> bool:
-        """Wait until shard ``i`` is ready; False when the producer finished without it (then read the disk)."""
-        with self._cond:
-            self._cond.wait_for(lambda: i in self._ready or self._closed)
-            if i not in self._ready and self._error is not None:
-                raise RuntimeError(f"the embed stage failed before shard {i}: {self._error}") from self._error
-            return i in self._ready
-
-    def taken(self) -> None:
-        """The consumer finished one shard."""
-        with self._cond:
-            self._taken += 1
-            self._cond.notify_all()
-
-    def close(self, error: BaseException | None = None) -> None:
-        """The producer is done (or failed with ``error``)."""
-        with self._cond:
-            self._closed, self._error = True, error
-            self._cond.notify_all()
-
-    def leave(self) -> None:
-        """The consumer stops consuming (its task failed): never make the producer wait again."""
-        with self._cond:
-            self._consumer_gone = True
-            self._cond.notify_all()
 
 
 def embed_key(chunks: ChunkResult, s: Settings, year: int) -> str:
@@ -245,49 +177,6 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
     meta = cp.commit(**summary, shard_size=s.shard_size, shards=n_shards, vector_identity=identity,
                      own_cpu_seconds=round(own_cpu, 3))
     return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=False)
-
-
-def write_shard(path: Path, ids: list[str], spaces: list[str], rungs: list[str], vectors: list[np.ndarray],
-                shas: list[str | None] | None = None) -> int:
-    """Write one shard to ``path`` (its table: ``shard_table``).
-
-    Returns:
-        The rows written.
-    """
-    table = shard_table(ids, spaces, rungs, vectors, shas)
-    # Straight to the file, not into memory and then one write: a shard is written between encoder
-    # batches, with cold caches, and there the extra in-memory copy costs 7.3 ms a 2 MB shard
-    # against 3.3 (bench/shard_write.py; back to back, caches warm, the two are within ~20 %).
-    # In whole runs it cut the embed stage's own CPU by a third (issue 22).
-    with pa.OSFile(str(path), "wb") as sink:
-        pq.write_table(table, sink, **VECTOR_PARQUET)
-    return len(ids)
-
-
-def shard_table(ids: list[str], spaces: list[str], rungs: list[str], vectors: list[np.ndarray],
-                shas: list[str | None] | None = None) -> pa.Table:
-    """One shard's rows as an Arrow table; the vectors as one flat float32 buffer (no per-float Python)."""
-    lengths = np.fromiter(map(len, vectors), dtype=np.int64, count=len(vectors))
-    offsets = np.concatenate([[0], np.cumsum(lengths * 4)]).astype(np.int64)  # in bytes
-    flat = np.concatenate(vectors).astype("<f4", copy=False) if vectors else np.zeros(0, "<f4")
-    column = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(vectors), [None, pa.py_buffer(offsets), pa.py_buffer(flat)])
-    return pa.Table.from_arrays(
-        [pa.array(ids, pa.string()), pa.array(spaces, pa.string()), pa.array(rungs, pa.string()), column,
-         pa.array(shas or [None] * len(ids), pa.string())], schema=SHARD_SCHEMA)
-
-
-def read_shard(path: Path) -> tuple[list[str], list[str], list[str], list[np.ndarray]]:
-    """``(point ids, spaces, rungs, vectors)`` of one shard; each vector a float32 view of one buffer."""
-    table = pq.read_table(path)
-    vec = table.column("vector").combine_chunks()
-    if pa.types.is_list(vec.type):  # a shard written before issue 22: list<float32>
-        flat = vec.values.to_numpy(zero_copy_only=False)
-        offsets = vec.offsets.to_numpy()
-    else:  # float32 bytes, one vector a value
-        flat, offsets = binary_values(vec, "<f4")
-    vectors = [flat[offsets[j]:offsets[j + 1]] for j in range(len(offsets) - 1)]
-    return (table.column("point_id").to_pylist(), table.column("space").to_pylist(),
-            table.column("rung").to_pylist(), vectors)
 
 
 def _dtypes(ladder, rungs: list[str]) -> dict[str, str]:

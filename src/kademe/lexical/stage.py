@@ -15,7 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import Partition, chain_key, iter_columns
+from kademe.keys import chain_key
+from kademe.parquet_io import iter_columns
+from kademe.partition import Partition
 from kademe.chunk import ChunkResult
 from kademe.lexical.bm25 import analyzer_fingerprint, sparse_documents
 from kademe.settings import Settings

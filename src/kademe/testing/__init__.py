@@ -139,7 +139,7 @@ def sample_chunks(n: int, model: str = DEFAULT_MODEL, seed: int = 7) -> tuple[li
 
     Mostly full-length chunks (the model's maximum, 256 for MiniLM), and the shorter tails.
     """
-    from kademe.chunk import split_texts
+    from kademe.split import split_texts
     from kademe.models import load_tokenizer, max_seq_length
     from kademe.testing.sample import iter_decisions
 
