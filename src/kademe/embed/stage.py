@@ -59,6 +59,7 @@ class EmbedResult:
     encode_seconds: float = 0.0
     embedded: int = 0  # chunks this run encoded
     reused: int = 0  # chunks whose vector came from a checkpoint (issue 21)
+    model_revision: str | None = None  # the Hub commit of the model that made the vectors (issue 30)
 
     @classmethod
     def from_summary(cls, cp: Checkpoint, shards: int, count: int, summary: dict, cached: bool) -> EmbedResult:
@@ -66,7 +67,8 @@ class EmbedResult:
         return cls(cp.key, cp.folder, shards, count, summary["rungs"], summary["oom_events"], summary["degraded"],
                    summary["device"], summary["allocator"], cached, summary.get("dtype"),
                    0.0 if cached else cp.seconds, 0.0 if cached else summary.get("encode_seconds", 0.0),
-                   0 if cached else summary.get("embedded", count), count if cached else summary.get("reused", 0))
+                   0 if cached else summary.get("embedded", count), count if cached else summary.get("reused", 0),
+                   summary.get("model_revision"))
 
 
 def embed_key(chunks: ChunkResult, s: Settings, year: int) -> str:
@@ -186,7 +188,7 @@ def _dtypes(ladder, rungs: list[str]) -> dict[str, str]:
 
 def summarize_shards(cp: Checkpoint, n_shards: int, s: Settings) -> dict:
     """Rungs, OOM events, allocator, device, dtypes, the degraded flag and chunks embedded/reused over all shards."""
-    from kademe.models import vector_name
+    from kademe.models import resolve_model, snapshot_commit, vector_name
 
     rungs: Counter[str] = Counter()
     events: list[dict] = []
@@ -212,6 +214,7 @@ def summarize_shards(cp: Checkpoint, n_shards: int, s: Settings) -> dict:
         "dtype": ",".join(sorted(set(dtypes.values()))) or None,
         "allocator": allocator,
         "model": s.model,
+        "model_revision": snapshot_commit(resolve_model(s.model)),  # the Hub commit loaded (None: a folder, the packaged model)
         "space": vector_name(s.model),
         "encode_seconds": round(encode, 3),
         "embedded": embedded,
