@@ -230,8 +230,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from kademe.embed.plan import plan_model
 
-    model = Settings(**{k: v for k in ("model", "model_revision") if (v := getattr(args, k)) is not None}).model
-    result = plan_model(model, gpu_mem_gb=args.gpu_mem, max_tokens=args.max_tokens, attention=args.attention, dtype=args.dtype)
+    result = plan_model(settings_from_args(args).model, gpu_mem_gb=args.gpu_mem, max_tokens=args.max_tokens, attention=args.attention, dtype=args.dtype)
     _emit(args, result, _format_plan)
     return 0
 
