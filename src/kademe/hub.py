@@ -63,8 +63,8 @@ def download_snapshot(repo_id: str, revision: str | None = None, weights: bool =
     """Download what sentence-transformers loads of ``repo_id`` at ``revision`` into the cache; its snapshot folder.
 
     Files already in the cache are not fetched again; a file cut off mid-body is resumed by
-    huggingface_hub (a ranged request). Progress goes to stderr: one line before and after, and
-    huggingface_hub's bars on a terminal.
+    huggingface_hub within the call (a ranged request); a failed call keeps the files it finished.
+    Progress goes to stderr: a line before and after, and huggingface_hub's progress bar between.
 
     Raises:
         KademeError: offline mode, unknown repository or revision, no access, the Hub unreachable,
