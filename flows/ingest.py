@@ -195,7 +195,8 @@ def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
         error=None if check["ok"] else f"verify failed: {check}",
         corpus=s.corpus, dtype=embedded.dtype, instruments=active_instruments(),
         stages={**{name: r.seconds for name, r in stages.items()}, "index": index, "verify": verified},
-        changes={"documents": clean.changes, "chunks": {"embedded": embedded.embedded, "reused": embedded.reused}},
+        changes={"documents": clean.changes, "chunks": {"embedded": embedded.embedded, "reused": embedded.reused},
+                 "points": upserted.points},
         model_revision=embedded.model_revision,
     )
     publish_year(year, s, summary)

@@ -246,6 +246,13 @@ class Checkpoint:
         """Commit a shard that has no part (an upsert acknowledged by the store): ``shard-<i>.done``."""
         self.storage.put(self._name(f"{self.dir}/shard-{i:05d}.done"), dump_json(data), create=True)
 
+    def unmark(self) -> None:
+        """Withdraw every ``mark``: a new run of the key redoes each shard (issue 29: an earlier run's marks
+        vouch for store writes that later runs may have overwritten)."""
+        for name in self.storage.list(self._name(self.dir)):
+            if name.endswith(".done"):
+                self.storage.delete(name)
+
     def marked(self) -> set[int]:
         """The shards ``mark`` committed."""
         names = self.storage.list(self._name(self.dir))

@@ -62,6 +62,12 @@ CRASH_POINTS = (
 # Inside Qdrant Edge's ``optimize()``, once a segment is being built (``temp_segments/`` holds it):
 # its own kill test (tests/test_store.py), since the flow's tiny test years never reach a build.
 STORE_CRASH_POINTS = ("index-build",)
+# Inside a night's delta (issue 29): reached only when the store already holds an earlier checkpoint
+# of the partition (its own kill matrix: tests/test_nights.py).
+NIGHT_CRASH_POINTS = (
+    "upsert-delta",  # a shard's changed points are acknowledged by the store, the next not yet sent
+    "upsert-delete",  # a batch of withdrawn points is deleted, the rest not yet
+)
 # The points of ``kademe upgrade`` (its own kill matrix; the embed checkpoint's points apply too).
 UPGRADE_CRASH_POINTS = (
     "upgrade-start",

@@ -11,6 +11,7 @@ from kademe.partition import Partition
 
 COUNT_KEYS = ("read", "documents", "duplicates", "rejected", "chunks", "embedded", "upserted")
 CHANGE_KEYS = ("new", "changed", "unchanged", "removed")
+POINT_KEYS = ("written", "deleted", "unchanged")  # changes.points: what the upsert stage did to the store (issue 29)
 STAGE_KEYS = ("read", "clean", "chunk", "lexical", "embed", "upsert", "index", "verify")
 
 
@@ -39,10 +40,11 @@ def year_summary(
 
     ``counts`` must add up: ``read == documents + duplicates + rejected`` and ``embedded ==
     upserted == chunks`` for a completed year. ``changes`` (issue 21) is ``{"documents": {"new",
-    "changed", "unchanged", "removed"}, "chunks": {"embedded", "reused"}}``: what this run found
-    changed in the source since the last ingest, and how many vectors it encoded or took from the
-    checkpoints. ``model_revision`` is the Hub commit of the model that made the year's vectors (None
-    for a folder or the packaged model), from the embed checkpoint (issue 30).
+    "changed", "unchanged", "removed"}, "chunks": {"embedded", "reused"}, "points": {"written",
+    "deleted", "unchanged"}}``: what this run found changed in the source since the last ingest, how
+    many vectors it encoded or took from the checkpoints, and how many points it wrote to the store,
+    deleted from it and left as they were. ``model_revision`` is the Hub commit of the model that made
+    the year's vectors (None for a folder or the packaged model), from the embed checkpoint (issue 30).
     """
     summary = {
         "status": status,
@@ -63,6 +65,7 @@ def year_summary(
         "instruments": instruments or [],
     }
     summary["changes"] = changes or {"documents": {k: 0 for k in CHANGE_KEYS}, "chunks": {"embedded": 0, "reused": 0}}
+    summary["changes"].setdefault("points", {k: 0 for k in POINT_KEYS})
     if error:
         summary["error"] = error
     return summary
@@ -122,6 +125,8 @@ def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
         d, k = ch["documents"], ch["chunks"]
         lines += ["", f"Documents since the last ingest: {d['new']} new, {d['changed']} changed, {d['unchanged']} unchanged, "
                       f"{d['removed']} removed. Chunks embedded {k['embedded']}, vectors reused {k['reused']}."]
+        if pts := ch.get("points"):
+            lines[-1] += f" Points written {pts['written']}, deleted {pts['deleted']}, unchanged {pts['unchanged']}."
     if summary.get("stages"):
         lines += ["", "| " + " | ".join(STAGE_KEYS) + " |", "|" + "---:|" * len(STAGE_KEYS),
                   "| " + " | ".join(f"{summary['stages'].get(k, 0.0):.1f} s" for k in STAGE_KEYS) + " |"]

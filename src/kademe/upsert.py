@@ -3,21 +3,29 @@
 Point ids are deterministic (``kademe.chunk.point_id`` over corpus, doc_id and chunk index), so a
 re-upsert overwrites and never duplicates. Every count, scroll and delete is filtered on the
 partition ``(corpus, year)``: a run of one corpus never touches another corpus's points.
+
+A night writes the change, not the year (issue 29): against the digests of the checkpoint the
+store holds (``kademe.delta``), only new and changed points are upserted and the withdrawn ones
+deleted; a night with no change writes nothing to the store. Without digests (the first run, a
+workdir from before, a store changed by hand) the stage upserts every point and prunes.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow.parquet as pq
 
+from kademe.checkpoint import Checkpoint
 from kademe.keys import chain_key
 from kademe.parquet_io import iter_parquet
 from kademe.partition import Partition
 from kademe.chunk import ChunkResult
+from kademe.delta import StoreState, point_digests, read_digests, read_state, touched_ids, write_digests, write_state
 from kademe.models import resolve_model, vector_name
 from kademe.embed.feed import ShardFeed
 from kademe.embed.shards import read_shard
@@ -28,16 +36,28 @@ from kademe.settings import Settings
 from kademe.lexical.stage import SparseResult, read_sparse
 from kademe.store import SPARSE, PointBatch, Store, Where, open_store
 
+BUFFER_POINTS = 16_384  # changed points a delta holds in memory (~70 MB at 1024 dims); more are read again
+DELETE_POINTS = 4096  # withdrawn points per delete request
 PAYLOAD_FIELDS = ("corpus", "doc_id", "year", "chunk_index", "text", "date", "chamber", "esas_no", "karar_no")
 
 
 @dataclass(frozen=True)
 class UpsertResult:
+    """``upserted``: the partition's points in the store after the run; ``written`` / ``pruned`` /
+    ``unchanged``: what this run wrote, deleted and left as it was (issue 29)."""
+
     key: str
     upserted: int
     pruned: int
     cached: bool
     seconds: float = 0.0
+    written: int = 0
+    unchanged: int = 0
+
+    @property
+    def points(self) -> dict[str, int]:
+        """``{"written", "deleted", "unchanged"}``: the summary's ``changes.points``."""
+        return {"written": self.written, "deleted": self.pruned, "unchanged": self.unchanged}
 
 
 def collection_spaces(s: Settings) -> dict[str, int]:
@@ -99,39 +119,128 @@ def upsert_points(chunks: ChunkResult, sparse: SparseResult, year: int, s: Setti
             feed.leave()
 
 
-def _upsert(cp, store: Store, part: Partition, chunks: ChunkResult, sparse: SparseResult, vectors, s: Settings,
-            feed: ShardFeed | None) -> UpsertResult:
+def _upsert(cp: Checkpoint, store: Store, part: Partition, chunks: ChunkResult, sparse: SparseResult, vectors: Checkpoint,
+            s: Settings, feed: ShardFeed | None) -> UpsertResult:
     created = ensure_collection(store, s)
-    if not created and (meta := cp.hit()) is not None and store.count(Where(part.corpus, part.year)) == chunks.count:
-        return UpsertResult(cp.key, meta["upserted"], 0, cached=True)
+    state = read_state(part, s)
+    held = 0 if created else store.count(Where(part.corpus, part.year))
+    # a hit only when the store holds this checkpoint's points and no run was killed writing (kademe.delta)
+    trusted = state is None or (state.clean and state.applied == cp.key)
+    if not created and trusted and held == chunks.count and (meta := cp.hit()) is not None:
+        return UpsertResult(cp.key, meta["upserted"], 0, cached=True, unchanged=chunks.count)
     cp.crash("start")
-    n_shards = -(-chunks.count // s.shard_size)
-    # aligned with the embed and lexical shards; not the token ids, which only the encoder reads
-    rows_iter = iter_parquet(chunks.chunks, batch_size=s.shard_size, columns=["point_id", "meta", *PAYLOAD_FIELDS])
-    checked: set[str] = set()
-    marked = cp.marked()
-    for i in range(n_shards):
-        rows = next(rows_iter)
-        if feed:
-            feed.wait(i)
-        if i in marked and not created:
+    base, forced = None, set()
+    if not created and state is not None and state.applied and (state.clean or state.touched is not None):
+        base = read_digests(part, state.applied)
+        if base is not None and state.clean and held != len(base):
+            base = None  # the store does not hold what the state says (changed by hand): write everything
+        forced = set(state.touched or ())
+    run = _Run(cp, store, part, chunks, sparse, vectors, s, feed, state or StoreState())
+    return run.whole(created) if base is None else run.delta(base, forced)
+
+
+class _Run:
+    """One run of the stage over a partition's shards: the whole partition, or the delta against a base."""
+
+    def __init__(self, cp, store, part, chunks, sparse, vectors, s, feed, state: StoreState):
+        self.cp, self.store, self.part, self.chunks, self.sparse = cp, store, part, chunks, sparse
+        self.vectors, self.s, self.feed, self.state = vectors, s, feed, state
+        self.n_shards = -(-chunks.count // s.shard_size)
+        self.models = (s.model, s.fallback_model)
+        self.checked: set[str] = set()
+
+    def shards(self, follow: bool = True) -> Iterator[tuple[int, list[dict], tuple]]:
+        """``(i, chunk rows, (ids, spaces, rungs, dense, sparse))`` of each shard, following the feed
+        (``follow``: the first pass; a second reads the committed shards)."""
+        feed = self.feed if follow else None
+        # aligned with the embed and lexical shards; not the token ids, which only the encoder reads
+        rows_iter = iter_parquet(self.chunks.chunks, batch_size=self.s.shard_size, columns=["point_id", "meta", *PAYLOAD_FIELDS])
+        for i in range(self.n_shards):
+            rows = next(rows_iter)
+            if feed:
+                feed.wait(i)
+            ids, spaces, rungs, dense = read_shard(self.vectors.shard_file(i))
+            if new := set(spaces) - self.checked:
+                ensure_collection(self.store, self.s, new)
+                self.checked |= new
+            sparse_ids, sparse_vecs = read_sparse(self.sparse.shard(i))
+            in_step(rows, ids, sparse_ids)
+            yield i, rows, (ids, spaces, rungs, dense, sparse_vecs)
             _taken(feed)
-            continue
-        ids, spaces, rungs, dense = read_shard(vectors.shard_file(i))
-        new = set(spaces) - checked
-        if new:
-            ensure_collection(store, s, new)
-            checked |= new
-        sparse_ids, sparse_vecs = read_sparse(sparse.shard(i))
-        store.upsert(point_batches(rows, ids, spaces, rungs, dense, sparse_ids, sparse_vecs, s))
-        crash_point("upsert-batch")
-        cp.mark(i, points=len(rows))
-        cp.crash("shard")
-        _taken(feed)
-    cp.crash("prune")
-    pruned = prune_partition(store, chunks, part)
-    cp.commit(upserted=chunks.count, pruned=pruned)
-    return UpsertResult(cp.key, chunks.count, pruned, cached=False, seconds=cp.seconds)
+
+    def whole(self, created: bool) -> UpsertResult:
+        """Upsert every point, shard by shard (resumable), then prune what the chunks no longer produce."""
+        cp, s = self.cp, self.s
+        resuming = self.state.applying == cp.key or not self.state.applied and self.state.clean
+        marked = cp.marked() if resuming and not created else set()
+        if not resuming:
+            cp.unmark()  # markers of an earlier run of this key vouch for nothing written since
+        write_state(self.part, s, StoreState(self.state.applied, cp.key, None))
+        ids_all, digests, written = [], [], 0
+        for i, rows, (ids, spaces, rungs, dense, sparse_vecs) in self.shards():
+            ids_all += ids
+            digests += point_digests(rows, spaces, rungs, dense, sparse_vecs, self.models)
+            if i in marked:
+                continue
+            self.store.upsert(point_batches(rows, ids, spaces, rungs, dense, sparse_ids=ids, sparse_vecs=sparse_vecs, s=s))
+            written += len(ids)
+            crash_point("upsert-batch")
+            cp.mark(i, points=len(rows))
+            cp.crash("shard")
+        cp.crash("prune")
+        pruned = prune_partition(self.store, self.chunks, self.part)
+        return self.commit(ids_all, digests, written, pruned, unchanged=self.chunks.count - written)
+
+    def delta(self, base: dict[str, bytes], forced: set[str]) -> UpsertResult:
+        """Write the points that are new or changed against ``base`` (or ``forced``), delete the withdrawn ones.
+
+        The state names every id this run may touch before the first store write, so a kill in
+        the writes or deletes leaves the next run knowing which ids to rewrite.
+        """
+        cp, s = self.cp, self.s
+        ids_all, digests, pending, buffered = [], [], [], 0
+        for i, rows, (ids, spaces, rungs, dense, sparse_vecs) in self.shards():
+            shard_digests = point_digests(rows, spaces, rungs, dense, sparse_vecs, self.models)
+            ids_all += ids
+            digests += shard_digests
+            changed = [j for j, (pid, d) in enumerate(zip(ids, shard_digests)) if pid in forced or base.get(pid) != d]
+            if changed:
+                batches = None
+                if buffered < BUFFER_POINTS:  # held in memory; beyond it the shard is read again
+                    batches = point_batches([rows[j] for j in changed], [ids[j] for j in changed],
+                                            [spaces[j] for j in changed], [rungs[j] for j in changed],
+                                            [dense[j] for j in changed], [ids[j] for j in changed],
+                                            [sparse_vecs[j] for j in changed], s)
+                    buffered += len(changed)
+                pending.append((i, changed, batches))
+        current = set(ids_all)
+        withdrawn = sorted(pid for pid in base.keys() | forced if pid not in current)
+        writes = {ids_all[i * s.shard_size + j] for i, changed, _ in pending for j in changed}
+        if writes or withdrawn:  # before the first store write: which ids a kill would leave in doubt
+            write_state(self.part, s, StoreState(self.state.applied, cp.key, touched_ids(forced, writes, set(withdrawn))))
+        reread = {i for i, _, batches in pending if batches is None}
+        again = {i: (rows, cols) for i, rows, cols in self.shards(follow=False) if i in reread} if reread else {}
+        for i, changed, batches in pending:
+            if batches is None:  # a large delta: this shard was not held in memory
+                rows, (ids, spaces, rungs, dense, sparse_vecs) = again[i]
+                batches = point_batches([rows[j] for j in changed], [ids[j] for j in changed], [spaces[j] for j in changed],
+                                        [rungs[j] for j in changed], [dense[j] for j in changed], [ids[j] for j in changed],
+                                        [sparse_vecs[j] for j in changed], s)
+            self.store.upsert(batches)
+            crash_point("upsert-delta")
+        cp.crash("prune")
+        for start in range(0, len(withdrawn), DELETE_POINTS):
+            self.store.delete(withdrawn[start:start + DELETE_POINTS])
+            crash_point("upsert-delete")
+        return self.commit(ids_all, digests, len(writes), len(withdrawn), unchanged=len(current) - len(writes))
+
+    def commit(self, ids: list[str], digests: list[bytes], written: int, pruned: int, unchanged: int) -> UpsertResult:
+        cp = self.cp
+        write_digests(cp, ids, digests)
+        cp.commit(upserted=self.chunks.count, pruned=pruned, written=written, unchanged=unchanged)
+        write_state(self.part, self.s, StoreState(applied=cp.key))
+        return UpsertResult(cp.key, self.chunks.count, pruned, cached=False, seconds=cp.seconds, written=written,
+                            unchanged=unchanged)
 
 
 def _taken(feed: ShardFeed | None) -> None:
@@ -139,12 +248,17 @@ def _taken(feed: ShardFeed | None) -> None:
         feed.taken()
 
 
-def point_batches(rows: list[dict], ids: list[str], spaces: list[str], rungs: list[str], vectors: list[np.ndarray],
-                  sparse_ids: list[str], sparse_vecs: list, s: Settings) -> list[PointBatch]:
-    """One ``PointBatch`` per vector space in the shard (usually one: the primary model's)."""
+def in_step(rows: list[dict], ids: list[str], sparse_ids: list[str]) -> None:
+    """Raise unless a shard's chunk rows, dense vectors and sparse vectors name the same points in the same order."""
     if [r["point_id"] for r in rows] != ids or ids != sparse_ids:
         raise KademeError(f"Checkpoints of partition out of step at point {rows[0]['point_id'] if rows else '?'}.\n\n"
                           "Delete the partition's embed-* and lexical-* checkpoints and rerun.")
+
+
+def point_batches(rows: list[dict], ids: list[str], spaces: list[str], rungs: list[str], vectors: list[np.ndarray],
+                  sparse_ids: list[str], sparse_vecs: list, s: Settings) -> list[PointBatch]:
+    """One ``PointBatch`` per vector space in the shard (usually one: the primary model's)."""
+    in_step(rows, ids, sparse_ids)
     groups: dict[str, list[int]] = defaultdict(list)
     for j, space in enumerate(spaces):
         groups[space].append(j)
@@ -176,6 +290,6 @@ def prune_partition(store: Store, chunks: ChunkResult, part: Partition) -> int:
     """
     expected = expected_ids(chunks.chunks)
     stale = [pid for pid, _ in store.scroll(Where(part.corpus, part.year), fields=()) if pid not in expected]
-    for start in range(0, len(stale), 4096):
-        store.delete(stale[start:start + 4096])
+    for start in range(0, len(stale), DELETE_POINTS):
+        store.delete(stale[start:start + DELETE_POINTS])
     return len(stale)

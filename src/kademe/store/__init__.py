@@ -16,6 +16,7 @@ from kademe.store.base import (
     CollectionInfo,
     Hit,
     PointBatch,
+    Segment,
     Store,
     StoreUnavailable,
     Where,
@@ -23,7 +24,7 @@ from kademe.store.base import (
     is_transient,
 )
 
-__all__ = ["SPARSE", "CollectionInfo", "Hit", "PointBatch", "Store", "StoreUnavailable",
+__all__ = ["SPARSE", "CollectionInfo", "Hit", "PointBatch", "Segment", "Store", "StoreUnavailable",
            "Where", "call", "is_transient", "open_store"]
 
 

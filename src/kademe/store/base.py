@@ -110,6 +110,24 @@ class CollectionInfo:
     points: int
 
 
+@dataclass(frozen=True)
+class Segment:
+    """One segment of the collection, as the engine keeps it (issue 29: a night must not rebuild the year's).
+
+    ``points``: vectors the segment stores, deleted ones included; ``deleted``: of those, marked
+    deleted (None where the engine does not say); ``indexed``: its dense vectors have an HNSW
+    graph; ``built``: when that graph was written (ns; the same value before and after a night means
+    the graph was not rebuilt); ``bytes``: on disk.
+    """
+
+    name: str
+    points: int
+    deleted: int | None
+    indexed: bool
+    built: int | None = None
+    bytes: int | None = None
+
+
 class Store:
     """The interface. Both engines implement every method; nothing else is public.
 
@@ -171,6 +189,10 @@ class Store:
             nearest query on it. Scores are the engine's (RRF or cosine or BM25).
         """
         raise NotImplementedError
+
+    def segments(self) -> list[Segment]:
+        """The collection's segments, oldest index first where the engine tells them; [] without a collection."""
+        return []
 
     def optimize(self) -> float:
         """Build what the engine indexes (Edge: HNSW via ``optimize()``); seconds spent. Server: 0."""

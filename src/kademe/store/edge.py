@@ -73,10 +73,12 @@ from kademe.store.base import (
     CollectionInfo,
     Hit,
     PointBatch,
+    Segment,
     Store,
     Where,
     call,
 )
+from kademe.store.edge_segments import read_segments
 from kademe.store.design import DESIGN, Design, rebuild_hint
 from kademe.store.folder import TEMP_SEGMENTS, FolderLock, clear_temp_segments
 
@@ -350,6 +352,13 @@ class EdgeStore(Store):
                                                for q in queries])
         points = call("query", self._shard.query, request, where=self.where)
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+
+    def segments(self) -> list[Segment]:
+        """The shard's segments, read from its folder (``kademe.store.edge_segments``), largest first."""
+        if self._shard is None:
+            return []
+        call("flush", self._shard.flush, where=self.where)  # the deleted bitmaps on disk say what the engine knows
+        return read_segments(self.path)
 
     def optimize(self) -> float:
         """Build the HNSW and payload indexes in-process (blocks); seconds spent."""

@@ -1,0 +1,146 @@
+"""A night in the store (issue 29): only the change is written, the year's index survives, a kill anywhere resumes.
+
+The year of tests/test_incremental.py is ingested (version 1), then a night brings version 2 (one
+decision withdrawn, one edited, two appended). The night's upsert writes only the points that are
+new or changed and deletes the withdrawn ones; a night with no change writes nothing; a kill inside
+the delta's writes or deletes, then a rerun (of the same night, or of another source), ends at the
+from-scratch point set.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kademe.delta import read_state
+from kademe.settings import Settings
+from tests.conftest import MODEL, crash_matrix, free_dead_slots, stored_points
+from tests.test_incremental import TUNING, YEAR, grown, ingest  # noqa: F401 - fixtures
+from tests.test_reliability import api_env, assert_same_points, one_torch_thread  # noqa: F401 - fixtures
+
+
+def wal_bytes(workdir: Path) -> dict[str, int]:
+    """Sizes of the Edge store's write-ahead log files: a store write grows them."""
+    return {p.name: p.stat().st_size for p in (workdir / "qdrant" / "inc" / "wal").glob("*") if p.is_file()}
+
+
+def expected_delta(before: dict, after: dict) -> tuple[int, int]:
+    """(points to write, points to delete) from one point set to another: new ids, or a payload that changed."""
+    written = sum(1 for pid, p in after.items() if pid not in before or before[pid].payload != p.payload)
+    return written, len(before.keys() - after.keys())
+
+
+@pytest.mark.slow
+def test_a_night_writes_only_the_changed_points_and_a_quiet_night_writes_nothing(grown, tmp_path):  # noqa: F811
+    workdir = tmp_path / "work"
+    shutil.copytree(grown["first_work"], workdir)
+    first_points = stored_points(workdir, "inc")
+    assert grown["first"]["changes"]["points"] == {"written": len(first_points), "deleted": 0, "unchanged": 0}
+
+    y = ingest(grown["v2"], workdir)
+
+    written, deleted = expected_delta(first_points, grown["scratch_points"])
+    assert 0 < written < y["counts"]["chunks"] / 2 and deleted > 0
+    assert y["changes"]["points"] == {"written": written, "deleted": deleted, "unchanged": y["counts"]["chunks"] - written}
+    assert y["counts"]["upserted"] == y["counts"]["chunks"] and y["verify"]["ok"]
+    assert_same_points(stored_points(workdir, "inc"), grown["scratch_points"])
+    state = read_state(Settings(workdir=str(workdir), corpus="yargitay", collection="inc").partition(int(YEAR)),
+                       Settings(workdir=str(workdir), collection="inc"))
+    assert state is not None and state.clean and state.touched is None
+
+    wal = wal_bytes(workdir)
+    again = ingest(grown["v2"], workdir)  # no change: checkpoint hits, nothing written to the store
+    assert again["changes"]["points"] == {"written": 0, "deleted": 0, "unchanged": y["counts"]["chunks"]}
+    assert "upsert" in again["cached"] and wal_bytes(workdir) == wal
+
+
+NIGHT_CRASHES = ["upsert-delta:1", "upsert-delete:1", "upsert-start:1", "upsert-prune:1", "upsert-done:1"]
+DEFAULT_NIGHT_CRASHES = {"upsert-delta:1"}
+
+
+def night_args(source: Path, workdir: Path) -> list[str]:
+    return ["ingest", "--source", str(source), "--years", YEAR, "--workdir", str(workdir), "--collection", "inc", *TUNING]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", crash_matrix(NIGHT_CRASHES, DEFAULT_NIGHT_CRASHES))
+def test_a_night_killed_in_its_store_writes_reruns_to_the_from_scratch_points(spec, grown, tmp_path, api_env):  # noqa: F811
+    workdir = tmp_path / "work"
+    shutil.copytree(grown["first_work"], workdir)
+    crashed = subprocess.run([sys.executable, "-m", "kademe.cli", *night_args(grown["v2"], workdir)], capture_output=True,
+                             text=True, env={**api_env, "KADEME_FAULT_CRASH_AT": spec}, timeout=300)
+    assert crashed.returncode == 137, f"{spec} was never reached (exit {crashed.returncode}):\n{crashed.stderr[-3000:]}"
+    free_dead_slots()
+
+    y = ingest(grown["v2"], workdir)
+
+    assert y["status"] == "completed" and y["verify"]["ok"] and y["counts"] == grown["scratch"]["counts"]
+    assert_same_points(stored_points(workdir, "inc"), grown["scratch_points"])
+
+
+@pytest.mark.slow
+def test_a_half_applied_night_followed_by_another_source_ends_at_that_source(grown, tmp_path, api_env):  # noqa: F811
+    """Killed mid-delta, then run with the first version again (the next night brought it back): the ids the
+    killed night touched are rewritten too, so the store holds exactly version 1's points."""
+    workdir = tmp_path / "work"
+    shutil.copytree(grown["first_work"], workdir)
+    first_points = stored_points(workdir, "inc")
+    crashed = subprocess.run([sys.executable, "-m", "kademe.cli", *night_args(grown["v2"], workdir)], capture_output=True,
+                             text=True, env={**api_env, "KADEME_FAULT_CRASH_AT": "upsert-delete:1"}, timeout=300)
+    assert crashed.returncode == 137, crashed.stderr[-3000:]
+    free_dead_slots()
+    assert stored_points(workdir, "inc") != first_points, "the killed night wrote part of its delta"
+
+    y = ingest(grown["v1"], workdir)
+
+    written, deleted = expected_delta(first_points, grown["scratch_points"])
+    assert y["verify"]["ok"] and y["changes"]["points"]["written"] <= written + deleted
+    assert_same_points(stored_points(workdir, "inc"), first_points)
+
+
+def test_night_crash_points_are_listed():
+    from kademe.faults import NIGHT_CRASH_POINTS
+
+    assert {spec.split(":")[0] for spec in NIGHT_CRASHES} >= set(NIGHT_CRASH_POINTS)
+
+
+# -- the year's index survives a night (Qdrant Edge) -------------------------------------------------
+def year_points(n: int, dims: int, seed: int, year: int = 2011, start: int = 0):
+    import uuid
+
+    from kademe.store import PointBatch
+
+    rng = np.random.default_rng(seed)
+    ids = [str(uuid.UUID(int=start + i + 1)) for i in range(n)]
+    payloads = [{"corpus": "c", "year": year, "doc_id": f"d{start + i}"} for i in range(n)]
+    return PointBatch(ids, payloads, "v", rng.standard_normal((n, dims)).astype(np.float32))
+
+
+def test_a_one_percent_night_leaves_the_years_indexed_segment_untouched(tmp_path):
+    """3,000 points of 1024 dims (above the 10,000 KB indexing threshold) are indexed into one segment; a
+    night overwrites 1 % and deletes 0.5 %, and ``optimize`` then leaves that segment and its HNSW graph
+    as they were: the night's points go to a small appendable segment."""
+    from kademe.store.edge import EdgeStore
+
+    with EdgeStore.open(tmp_path / "c") as store:
+        store.create({"v": 1024})
+        store.upsert([year_points(3000, 1024, seed=1)])
+        cold = store.optimize()
+        before = store.segments()
+        night = year_points(30, 1024, seed=2, start=100)  # 30 points of the year, changed
+        store.upsert([night])
+        store.delete([str(__import__("uuid").UUID(int=i + 1)) for i in range(2000, 2015)])
+        seconds = store.optimize()
+        after = store.segments()
+
+    indexed = [seg for seg in before if seg.indexed]
+    assert len(indexed) == 1 and indexed[0].points == 3000
+    year = next(seg for seg in after if seg.name == indexed[0].name)
+    assert year.indexed and year.built == indexed[0].built and year.points == 3000 and year.deleted == 45
+    rest = [seg for seg in after if seg.name != year.name]
+    assert sum(seg.points for seg in rest) == 30 and not any(seg.indexed for seg in rest)
+    assert seconds < cold / 5, f"the night's optimize took {seconds:.2f} s against {cold:.2f} s for the year"
