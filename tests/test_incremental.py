@@ -95,7 +95,7 @@ def test_first_ingest_reports_every_document_new(grown):
 
 
 INCREMENTAL_CRASHES = ["clean-done:1", "chunk-done:1", "embed-shard:1", "embed-batch:1", "checkpoint-rename:6",
-                       "upsert-batch:1", "upsert-prune:1", "embed-done:1"]
+                       "upsert-delta:1", "upsert-prune:1", "embed-done:1"]  # a night writes its delta (issue 29)
 # By default: mid-embed of the new texts, an unnamed part, the prune of the withdrawn decision's points;
 # the others are marked exhaustive (python -m pytest -m exhaustive).
 DEFAULT_CRASHES = {"embed-batch:1", "checkpoint-rename:6", "upsert-prune:1"}

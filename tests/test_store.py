@@ -248,9 +248,11 @@ def test_edge_create_writes_the_design_before_any_point(tmp_path):
     config = json.loads((folder / "edge_config.json").read_text())
     assert config["hnsw_config"] == {"m": DESIGN.m, "ef_construct": DESIGN.ef_construct, "max_indexing_threads": 0,
                                      "full_scan_threshold": DESIGN.full_scan_threshold_kb, "payload_m": DESIGN.payload_m}
-    assert {k: config["optimizers"][k] for k in ("default_segment_number", "max_segment_size", "indexing_threshold")} == {
+    assert {k: config["optimizers"][k] for k in ("default_segment_number", "max_segment_size", "indexing_threshold",
+                                                 "deleted_threshold", "vacuum_min_vector_number")} == {
         "default_segment_number": DESIGN.default_segment_number, "max_segment_size": DESIGN.max_segment_size_kb,
-        "indexing_threshold": DESIGN.indexing_threshold_kb}
+        "indexing_threshold": DESIGN.indexing_threshold_kb, "deleted_threshold": DESIGN.deleted_threshold,
+        "vacuum_min_vector_number": DESIGN.vacuum_min_vector_number}
     assert config["vectors"][PRIMARY]["memory"] == "cold", "float32 originals on disk"
     assert config["vectors"][PRIMARY]["quantization_config"] == {"scalar": {"type": "int8", "quantile": 0.99,
                                                                              "memory": "cold"}}
@@ -279,7 +281,8 @@ def test_the_server_gets_the_same_design_in_its_requests(tmp_path, monkeypatch):
                                                           payload_m=DESIGN.payload_m)
     assert create["optimizers_config"] == models.OptimizersConfigDiff(
         default_segment_number=DESIGN.default_segment_number, max_segment_size=DESIGN.max_segment_size_kb,
-        indexing_threshold=DESIGN.indexing_threshold_kb)
+        indexing_threshold=DESIGN.indexing_threshold_kb, deleted_threshold=DESIGN.deleted_threshold,
+        vacuum_min_vector_number=DESIGN.vacuum_min_vector_number)
     vector = create["vectors_config"][PRIMARY]
     assert vector.on_disk is True and vector.quantization_config == models.ScalarQuantization(
         scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, quantile=0.99, always_ram=True))

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from kademe.delta import read_state
 from kademe.settings import Settings
+from kademe.store import Where
 from tests.conftest import MODEL, crash_matrix, free_dead_slots, stored_points
 from tests.test_incremental import TUNING, YEAR, grown, ingest  # noqa: F401 - fixtures
 from tests.test_reliability import api_env, assert_same_points, one_torch_thread  # noqa: F401 - fixtures
@@ -124,6 +125,8 @@ def test_a_one_percent_night_leaves_the_years_indexed_segment_untouched(tmp_path
     """3,000 points of 1024 dims (above the 10,000 KB indexing threshold) are indexed into one segment; a
     night overwrites 1 % and deletes 0.5 %, and ``optimize`` then leaves that segment and its HNSW graph
     as they were: the night's points go to a small appendable segment."""
+    import uuid
+
     from kademe.store.edge import EdgeStore
 
     with EdgeStore.open(tmp_path / "c") as store:
@@ -133,7 +136,7 @@ def test_a_one_percent_night_leaves_the_years_indexed_segment_untouched(tmp_path
         before = store.segments()
         night = year_points(30, 1024, seed=2, start=100)  # 30 points of the year, changed
         store.upsert([night])
-        store.delete([str(__import__("uuid").UUID(int=i + 1)) for i in range(2000, 2015)])
+        store.delete([str(uuid.UUID(int=i + 1)) for i in range(2000, 2015)])
         seconds = store.optimize()
         after = store.segments()
 
@@ -144,3 +147,27 @@ def test_a_one_percent_night_leaves_the_years_indexed_segment_untouched(tmp_path
     rest = [seg for seg in after if seg.name != year.name]
     assert sum(seg.points for seg in rest) == 30 and not any(seg.indexed for seg in rest)
     assert seconds < cold / 5, f"the night's optimize took {seconds:.2f} s against {cold:.2f} s for the year"
+
+
+def test_optimize_vacuums_a_segment_once_a_fifth_of_it_is_deleted(tmp_path):
+    """Nights overwrite and delete; past ``deleted_threshold`` (0.2) the next optimize rewrites the segment
+    without its deleted points, so the store does not keep every old version (issue 29, point 4)."""
+    import uuid
+
+    from kademe.store.edge import EdgeStore
+
+    with EdgeStore.open(tmp_path / "c") as store:
+        store.create({"v": 1024})
+        store.upsert([year_points(3000, 1024, seed=1)])
+        store.optimize()
+        store.delete([str(uuid.UUID(int=i + 1)) for i in range(500)])  # 1/6: below the threshold
+        store.optimize()
+        kept = store.segments()
+        store.delete([str(uuid.UUID(int=i + 1)) for i in range(500, 700)])  # 7/30: past it
+        store.optimize()
+        vacuumed = store.segments()
+        assert store.count(Where()) == 2300
+
+    assert kept[0].points == 3000 and kept[0].deleted == 500
+    assert vacuumed[0].name != kept[0].name and vacuumed[0].points == 2300 and vacuumed[0].deleted == 0
+    assert vacuumed[0].indexed

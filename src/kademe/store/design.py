@@ -16,6 +16,13 @@ settings") and bench/README.md (store, years).
   ("cold"): searches page the quantized vectors into the OS page cache, where they stay. Reading
   them at open ("pinned" or "cached") cost 0.9-1.5 s per 50,000 points on this machine, against
   0.35 s for the whole open cold; a server (long-running) keeps them in RAM (``always_ram``).
+* Vacuum (issue 29): a night overwrites or deletes ~1 % of a year's points, and the engine only marks
+  the old versions deleted. A segment whose deleted share passes ``deleted_threshold`` (and that
+  holds at least ``vacuum_min_vector_number`` vectors) is rewritten by the next optimize, which
+  kademe runs after each year (Edge) or the server's optimizer runs by itself. 0.2 keeps a year's
+  store within ~1.25x of a from-scratch one, at the price of one rebuild of the year's segment every
+  ~20 nights of 1 % change (bench/README.md, store nights). Set explicitly, on both engines, so the
+  bound does not move with an engine's default.
 * ``year`` (integer, principal) and ``corpus`` (keyword, tenant) are indexed before any point
   arrives, so every segment built later carries them.
 """
@@ -42,6 +49,8 @@ class Design:
     default_segment_number: int | None = 64
     max_segment_size_kb: int | None = 8_000_000
     indexing_threshold_kb: int | None = 10_000
+    deleted_threshold: float | None = 0.2
+    vacuum_min_vector_number: int | None = 1_000
     quantization: str | None = "int8"
     quantized_memory: str = "cold"  # "cold" (memory-mapped, paged in by searches), "cached" or "pinned" (read at open)
     hnsw_ef: int | None = 256
@@ -56,7 +65,8 @@ class Design:
 DESIGN = Design()
 # What kademe created before issue 18: no HNSW, optimizer or quantization settings (engine defaults).
 LEGACY = Design(m=None, ef_construct=None, full_scan_threshold_kb=None, payload_m=None, default_segment_number=None,
-                max_segment_size_kb=None, indexing_threshold_kb=None, quantization=None, hnsw_ef=None,
+                max_segment_size_kb=None, indexing_threshold_kb=None, deleted_threshold=None,
+                vacuum_min_vector_number=None, quantization=None, hnsw_ef=None,
                 oversampling=None, legacy=True)
 
 

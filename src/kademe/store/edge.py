@@ -147,7 +147,9 @@ def edge_config(dense: dict[str, int], sparse: Sequence[str], design: Design) ->
                                                payload_m=design.payload_m)
         extra["optimizers"] = EdgeOptimizersConfig(default_segment_number=design.default_segment_number,
                                                    max_segment_size=design.max_segment_size_kb,
-                                                   indexing_threshold=design.indexing_threshold_kb)
+                                                   indexing_threshold=design.indexing_threshold_kb,
+                                                   deleted_threshold=design.deleted_threshold,
+                                                   vacuum_min_vector_number=design.vacuum_min_vector_number)
     return EdgeConfig(vectors=vectors, payload_memory=Memory.Cold,
                       sparse_vectors={name: EdgeSparseVectorParams(modifier=Modifier.Idf) for name in sparse}, **extra)
 

@@ -54,7 +54,9 @@ def server_config(design: Design) -> dict:
                                                  payload_m=design.payload_m),
             "optimizers_config": models.OptimizersConfigDiff(default_segment_number=design.default_segment_number,
                                                              max_segment_size=design.max_segment_size_kb,
-                                                             indexing_threshold=design.indexing_threshold_kb)}
+                                                             indexing_threshold=design.indexing_threshold_kb,
+                                                             deleted_threshold=design.deleted_threshold,
+                                                             vacuum_min_vector_number=design.vacuum_min_vector_number)}
 
 
 def server_quantization(design: Design) -> models.ScalarQuantization | models.BinaryQuantization | None:
