@@ -16,6 +16,9 @@ and the JSON say so, and its open/query figures are at that N, not at N.
 
     python bench/store.py [--n 200000] [--rounds 3] [--baseline-n 20000] [--edge-only] [--skip-index]
 
+With ``--real --years Y --repeat R``: year-filtered recall@10 on the real corpus, each year holding it R
+times (boilerplate), at 1024 dims (bench/store_real.py says what it measures; issue 29).
+
 With ``--years Y --per-year P``: Y yearly partitions in one Edge collection, legacy settings
 against the issue-18 design (bench/store_years.py says what it measures).
 
@@ -150,6 +153,10 @@ def summarize(runs: dict[str, list[dict]], n: dict[str, int]) -> dict:
 
 
 def main() -> None:
+    if "--real" in sys.argv[1:] and any(a == "--repeat" or a.startswith("--repeat=") for a in sys.argv[1:]):  # issue 29
+        from store_real import main as real_main
+
+        return real_main(sys.argv[1:])
     if any(a == "--years" or a.startswith("--years=") for a in sys.argv[1:]):  # issue 18: yearly partitions
         from store_years import main as years_main
 

@@ -19,6 +19,11 @@
 #   KADEME_START_TIMEOUT  seconds to wait for the server's /api/health (default 120)
 #   KADEME_STOP_TIMEOUT   seconds between TERM and KILL (default 10)
 #   KADEME_PYTHON         python used for health checks (default python3)
+#   PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED, PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD,
+#   PREFECT_SERVER_EVENTS_RETENTION_PERIOD
+#                         the started server's retention (Prefect >= 3.6.29; default events,flow_runs,
+#                         P14D and P7D: flow runs with their task runs, logs and artifacts 14 days after
+#                         they end, events 7 days). See deployments/README.md ("Prefect's database").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -97,7 +102,11 @@ start_server() {
   echo "$url" >"$STATE/server.url"
   # The database lives in the state dir, apart from ~/.prefect, unless one is configured.
   local db=${PREFECT_SERVER_DATABASE_CONNECTION_URL:-${PREFECT_API_DATABASE_CONNECTION_URL:-sqlite+aiosqlite:///$STATE/prefect.db}}
+  # Retention (issue 29): without it every nightly run's flow run, task runs and logs stay forever.
   PREFECT_SERVER_DATABASE_CONNECTION_URL=$db PREFECT_SERVER_ANALYTICS_ENABLED=false \
+  PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED=${PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED:-events,flow_runs} \
+  PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD=${PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD:-P14D} \
+  PREFECT_SERVER_EVENTS_RETENTION_PERIOD=${PREFECT_SERVER_EVENTS_RETENTION_PERIOD:-P7D} \
     launch server prefect server start --host 127.0.0.1 --port "$PORT"
   pid=$(cat "$STATE/server.pid")
   say "server starting: $url (pid $pid, log $STATE/server.log)"

@@ -59,6 +59,59 @@ def test_a_night_writes_only_the_changed_points_and_a_quiet_night_writes_nothing
     assert "upsert" in again["cached"] and wal_bytes(workdir) == wal
 
 
+def delta_ids(before: dict, after: dict) -> tuple[set[str], set[str]]:
+    """The ids a night must write (new, or a payload that changed) and delete."""
+    return ({pid for pid, p in after.items() if pid not in before or before[pid].payload != p.payload},
+            set(before) - set(after))
+
+
+@pytest.mark.slow
+def test_the_server_path_sends_only_the_delta(grown, tmp_path, monkeypatch):  # noqa: F811
+    """Through qdrant-client (local mode standing in for a server), the night's requests carry exactly the
+    changed points' ids and the withdrawn ones' deletes."""
+    import contextlib
+    import io
+    import json
+
+    from qdrant_client import QdrantClient
+
+    from kademe.cli import main
+
+    url = f"path:{tmp_path / 'qdrant-local'}"
+
+    def ingest_server(source: Path) -> dict:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["ingest", "--source", str(source), "--years", YEAR, "--workdir", str(tmp_path / "work"),
+                         "--collection", "inc", "--qdrant-url", url, *TUNING, "--json"])
+        assert code == 0, out.getvalue()
+        return json.loads(out.getvalue())["years"][YEAR]
+
+    ingest_server(grown["v1"])
+    sent: dict[str, set] = {"upsert": set(), "delete": set()}
+    real_upload, real_upsert, real_delete = QdrantClient.upload_collection, QdrantClient.upsert, QdrantClient.delete
+    monkeypatch.setattr(QdrantClient, "upload_collection",
+                        lambda self, name, **kw: (sent["upsert"].update(map(str, kw["ids"])), real_upload(self, name, **kw))[1])
+    monkeypatch.setattr(QdrantClient, "upsert",
+                        lambda self, name, points, **kw: (sent["upsert"].update(str(p.id) for p in points),
+                                                          real_upsert(self, name, points, **kw))[1])
+    monkeypatch.setattr(QdrantClient, "delete",
+                        lambda self, name, points_selector, **kw: (sent["delete"].update(map(str, points_selector.points)),
+                                                                   real_delete(self, name, points_selector, **kw))[1])
+    y = ingest_server(grown["v2"])
+
+    written, deleted = delta_ids(_first_points(grown, tmp_path), grown["scratch_points"])
+    assert sent == {"upsert": written, "delete": deleted}
+    assert y["changes"]["points"] == {"written": len(written), "deleted": len(deleted),
+                                      "unchanged": y["counts"]["chunks"] - len(written)} and y["verify"]["ok"]
+
+
+def _first_points(grown, tmp_path: Path) -> dict:
+    copy = tmp_path / "first-copy"
+    shutil.copytree(grown["first_work"], copy)
+    return stored_points(copy, "inc")
+
+
 NIGHT_CRASHES = ["upsert-delta:1", "upsert-delete:1", "upsert-start:1", "upsert-prune:1", "upsert-done:1"]
 DEFAULT_NIGHT_CRASHES = {"upsert-delta:1"}
 
