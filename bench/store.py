@@ -16,6 +16,9 @@ and the JSON say so, and its open/query figures are at that N, not at N.
 
     python bench/store.py [--n 200000] [--rounds 3] [--baseline-n 20000] [--edge-only] [--skip-index]
 
+With ``--nights K --n N``: a year of N points, then K nights of 1 % change: index seconds, segments,
+bytes, and recall/p50 against a from-scratch store (bench/store_nights.py; issue 29).
+
 With ``--real --years Y --repeat R``: year-filtered recall@10 on the real corpus, each year holding it R
 times (boilerplate), at 1024 dims (bench/store_real.py says what it measures; issue 29).
 
@@ -153,6 +156,10 @@ def summarize(runs: dict[str, list[dict]], n: dict[str, int]) -> dict:
 
 
 def main() -> None:
+    if any(a == "--nights" or a.startswith("--nights=") for a in sys.argv[1:]):  # issue 29: a year of nights
+        from store_nights import main as nights_main
+
+        return nights_main(sys.argv[1:])
     if "--real" in sys.argv[1:] and any(a == "--repeat" or a.startswith("--repeat=") for a in sys.argv[1:]):  # issue 29
         from store_real import main as real_main
 

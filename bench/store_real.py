@@ -68,7 +68,7 @@ def recall(found: list[list[str]], truth_ids: list[list[str]], scores: list[dict
 
 
 def run(args) -> dict:
-    from qdrant_edge import QueryRequest, Query, SearchParams
+    from qdrant_edge import QuantizationSearchParams, Query, QueryRequest, SearchParams
 
     from kademe.store import PointBatch, Where
     from kademe.store.edge import EdgeStore, edge_filter
@@ -108,6 +108,10 @@ def run(args) -> dict:
             found: dict[str, list] = {"kademe": [], "qdrant-defaults": [], "exact": []}
             lat: dict[str, list] = {k: [] for k in found}
             params = {"qdrant-defaults": None, "exact": SearchParams(exact=True)}
+            for ef, over in args.grid:  # --grid: other search parameters, to choose kademe's
+                params[f"ef{ef}-over{over:g}"] = SearchParams(hnsw_ef=ef, quantization=QuantizationSearchParams(
+                    rescore=True, oversampling=over))
+                found[f"ef{ef}-over{over:g}"], lat[f"ef{ef}-over{over:g}"] = [], []
             for q, y in enumerate(qyears):
                 where = Where(corpus="real", year=y)
                 t = time.perf_counter()
@@ -132,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--years", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="copies of the corpus in each year, under fresh ids")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--grid", type=lambda v: [(int(a), float(b)) for a, b in (x.split(":") for x in v.split(","))],
+                    default=[], help="hnsw_ef:oversampling pairs to query as well, e.g. 256:4,512:2")
     ap.add_argument("--model-dir", type=Path, default=Path(tempfile.gettempdir()) / "kademe-minilm-wide")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=RESULTS / "store-real.json")
