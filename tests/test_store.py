@@ -273,6 +273,7 @@ def test_the_server_gets_the_same_design_in_its_requests(tmp_path, monkeypatch):
         s.create({PRIMARY: DIM})
         s.upsert([PointBatch(["00000000-0000-0000-0000-000000000001"], [{"corpus": "c", "year": 2011}], PRIMARY,
                              np.ones((1, DIM), dtype=np.float32))])
+        s.query(dense=[(PRIMARY, np.ones(DIM, dtype=np.float32))], limit=1)
         s.query(dense=[(PRIMARY, np.ones(DIM, dtype=np.float32))], where=Where(year=2011), limit=1)
 
     (_, create), = sent["create_collection"]
@@ -289,9 +290,10 @@ def test_the_server_gets_the_same_design_in_its_requests(tmp_path, monkeypatch):
     schemas = {a[1]: a[2] for a, _ in sent["create_payload_index"]}
     assert schemas["year"].is_principal is True and schemas["year"].type == "integer"
     assert schemas["corpus"].is_tenant is True and schemas["doc_id"].on_disk is True
-    (_, query), = sent["query_points"]
+    (_, query), (_, filtered) = sent["query_points"]
     assert query["search_params"] == models.SearchParams(hnsw_ef=DESIGN.hnsw_ef, quantization=models.QuantizationSearchParams(
         rescore=True, oversampling=DESIGN.oversampling))
+    assert filtered["search_params"] == models.SearchParams(exact=True), "one point behind the filter: an exact scan"
 
 
 @pytest.mark.parametrize("kind", ["edge", "server"])

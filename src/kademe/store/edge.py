@@ -344,13 +344,13 @@ class EdgeStore(Store):
             queries.append(Query.Nearest(sparse_vector(sparse), using=SPARSE))
         if not queries:
             raise ValueError("query needs at least one dense or sparse query vector")
-        flt = edge_filter(where)
+        flt, params = edge_filter(where), self._query_params(where)
         if len(queries) == 1:
             request = QueryRequest(limit=limit, query=queries[0], filter=flt, with_payload=True, with_vector=False,
-                                   params=self._params)
+                                   params=params)
         else:
             request = QueryRequest(limit=limit, query=Fusion.Rrf(k=RRF_K), with_payload=True, with_vector=False,
-                                   prefetches=[Prefetch(limit=prefetch_limit, query=q, filter=flt, params=self._params)
+                                   prefetches=[Prefetch(limit=prefetch_limit, query=q, filter=flt, params=params)
                                                for q in queries])
         points = call("query", self._shard.query, request, where=self.where)
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
@@ -361,6 +361,12 @@ class EdgeStore(Store):
             return []
         call("flush", self._shard.flush, where=self.where)  # the deleted bitmaps on disk say what the engine knows
         return read_segments(self.path)
+
+    def _query_params(self, where: Where | None) -> SearchParams | None:
+        """The design's search parameters, or an exact scan when the filter matches few points (``Design.exact_points``)."""
+        if self._params is None or where is None or not DESIGN.exact_points or self.count(where) > DESIGN.exact_points:
+            return self._params
+        return SearchParams(exact=True)
 
     def optimize(self) -> float:
         """Build the HNSW and payload indexes in-process (blocks); seconds spent."""

@@ -282,13 +282,16 @@ class ServerStore(Store):
         if not queries:
             raise ValueError("query needs at least one dense or sparse query vector")
         flt = server_filter(where)
+        # few points behind the filter: an exact scan (issue 29; the design's exact_points)
+        params = models.SearchParams(exact=True) if where is not None and DESIGN.exact_points and \
+            self.count(where) <= DESIGN.exact_points else search_params()
         if len(queries) == 1:
             (using, vector), = queries
-            kwargs: dict = {"query": vector, "using": using, "query_filter": flt, "search_params": search_params()}
+            kwargs: dict = {"query": vector, "using": using, "query_filter": flt, "search_params": params}
         else:
             kwargs = {"query": models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
                       "prefetch": [models.Prefetch(query=v, using=n, filter=flt, limit=prefetch_limit,
-                                                   params=search_params()) for n, v in queries]}
+                                                   params=params) for n, v in queries]}
         with warnings.catch_warnings():  # local mode: "exact (brute-force) search, so `search_params` has no effect"
             warnings.simplefilter("ignore", UserWarning)
             result = call("query", self.client.query_points, self.collection, limit=limit, with_payload=True,
