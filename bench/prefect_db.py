@@ -29,11 +29,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
+from _machine import machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -115,7 +115,7 @@ def shift_nights(db: Path, bounds: list[list[float]]) -> None:
             have = {r[1] for r in con.execute(f"pragma table_info({table})")}
             for col in (c for c in columns if c in have):
                 for k in range(n):  # rows move into the past, out of every later night's range
-                    lo_s, hi_s = (datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f") for t in starts[k:k + 2])
+                    lo_s, hi_s = (datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S.%f") for t in starts[k:k + 2])
                     con.execute(f"update {table} set {col} = strftime('%Y-%m-%d %H:%M:%f', {col}, '-{n - k} days') "
                                 f"|| substr({col}, 24) where {col} >= ? and {col} < ?", (lo_s, hi_s))
         con.commit()
@@ -134,8 +134,9 @@ def measure(mode: str, nights: int, retention_days: int, loop_seconds: int, root
         env.update(PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED="events,flow_runs",
                    PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD=f"P{retention_days}D",
                    PREFECT_SERVER_EVENTS_RETENTION_PERIOD=f"P{min(retention_days, 7)}D")
+    log = open(home / "server.log", "wb")  # noqa: SIM115 - the server writes it until the finally below
     server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=open(home / "server.log", "wb"), stderr=subprocess.STDOUT)
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         try:
             wait_healthy(url)
@@ -161,6 +162,7 @@ def measure(mode: str, nights: int, retention_days: int, loop_seconds: int, root
     finally:
         server.terminate()
         server.wait(timeout=60)
+        log.close()
     with sqlite3.connect(db) as con:  # reclaim the space of deleted rows (the server is stopped)
         con.execute("vacuum")
         con.execute("pragma wal_checkpoint(truncate)")  # VACUUM in WAL mode writes the new file through the WAL

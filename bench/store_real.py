@@ -85,7 +85,7 @@ def run(args) -> dict:
            for y in range(2000, 2000 + args.years)}
     year_vectors = np.tile(vectors, (args.repeat, 1))  # the same rows every year, under fresh ids
     out: dict = {"chunks": len(texts), "repeat": args.repeat, "years": args.years, "points": n_year * args.years,
-                 "dim": int(vectors.shape[1]), "unique_vectors_per_year": int(len(np.unique(vectors, axis=0)))}
+                 "dim": int(vectors.shape[1]), "unique_vectors_per_year": len(np.unique(vectors, axis=0))}
     try:
         with EdgeStore.open(folder) as store:
             store.create({SPACE: vectors.shape[1]})

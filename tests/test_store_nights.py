@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from kademe.delta import read_state
 from kademe.settings import Settings
 from kademe.store import Where
-from tests.conftest import MODEL, crash_matrix, free_dead_slots, stored_points
+from tests.conftest import crash_matrix, free_dead_slots, stored_points
 from tests.test_incremental import TUNING, YEAR, grown, ingest  # noqa: F401 - fixtures
 from tests.test_reliability import api_env, assert_same_points, one_torch_thread  # noqa: F401 - fixtures
 
@@ -106,7 +107,7 @@ def test_the_server_path_sends_only_the_delta(grown, tmp_path, monkeypatch):  # 
                                       "unchanged": y["counts"]["chunks"] - len(written)} and y["verify"]["ok"]
 
 
-def _first_points(grown, tmp_path: Path) -> dict:
+def _first_points(grown, tmp_path: Path) -> dict:  # noqa: F811 - the fixture's value
     copy = tmp_path / "first-copy"
     shutil.copytree(grown["first_work"], copy)
     return stored_points(copy, "inc")
@@ -125,7 +126,7 @@ def night_args(source: Path, workdir: Path) -> list[str]:
 def test_a_night_killed_in_its_store_writes_reruns_to_the_from_scratch_points(spec, grown, tmp_path, api_env):  # noqa: F811
     workdir = tmp_path / "work"
     shutil.copytree(grown["first_work"], workdir)
-    crashed = subprocess.run([sys.executable, "-m", "kademe.cli", *night_args(grown["v2"], workdir)], capture_output=True,
+    crashed = subprocess.run([sys.executable, "-m", "kademe.cli", *night_args(grown["v2"], workdir)], capture_output=True, check=False,
                              text=True, env={**api_env, "KADEME_FAULT_CRASH_AT": spec}, timeout=300)
     assert crashed.returncode == 137, f"{spec} was never reached (exit {crashed.returncode}):\n{crashed.stderr[-3000:]}"
     free_dead_slots()
@@ -143,7 +144,7 @@ def test_a_half_applied_night_followed_by_another_source_ends_at_that_source(gro
     workdir = tmp_path / "work"
     shutil.copytree(grown["first_work"], workdir)
     first_points = stored_points(workdir, "inc")
-    crashed = subprocess.run([sys.executable, "-m", "kademe.cli", *night_args(grown["v2"], workdir)], capture_output=True,
+    crashed = subprocess.run([sys.executable, "-m", "kademe.cli", *night_args(grown["v2"], workdir)], capture_output=True, check=False,
                              text=True, env={**api_env, "KADEME_FAULT_CRASH_AT": "upsert-delete:1"}, timeout=300)
     assert crashed.returncode == 137, crashed.stderr[-3000:]
     free_dead_slots()
