@@ -120,3 +120,22 @@ def test_a_store_held_by_a_running_ingest_is_reported_busy_with_its_pid(ingested
     assert (p["points"], p["committed"], p["stages"]["upsert"]["rerun"], p["rerun"]) == (None, STAGES, "unknown", [])
     assert code == 0 and f"store: busy (held by pid {pid})" in out
     assert out.splitlines()[3].split()[:4] == ["yargitay/2011", "6/6", "4", "busy"]
+
+
+def test_without_a_collection_status_uses_the_stores_only_one_or_lists_them(ingested, tmp_path, capsys):
+    work = tmp_path / "work"
+    shutil.copytree(ingested / "work", work)
+    only = status_json(capsys, "--workdir", str(work), "--shard-size", "4")
+    assert (only["collection"], only["collections"], only["store"]["state"], only["store"]["points"]) == ("st", ["st"], "ok", 8)
+    assert [p["rerun"] for p in only["partitions"].values()] == [[], []]
+
+    shutil.copytree(work / "qdrant" / "st", work / "qdrant" / "other")
+    several = status_json(capsys, "--workdir", str(work), "--shard-size", "4")
+    assert (several["collection"], several["collections"]) == (None, ["other", "st"])
+    assert (several["store"]["state"], several["store"]["where"]) == ("unchosen", str(work / "qdrant"))
+    p = several["partitions"]["yargitay/2011"]
+    assert (p["points"], p["stages"]["upsert"]["rerun"], p["stages"]["upsert"]["why"]) == (
+        None, "unknown", "collections other, st: pass --collection NAME")
+    code, out = cli(capsys, "status", "--workdir", str(work))
+    assert code == 0 and out.splitlines()[:2] == [f"workdir {work}, collections other, st (edge: {work / 'qdrant'})",
+                                                  "store: collections other, st: pass --collection NAME"]

@@ -178,7 +178,7 @@ def test_the_embed_summary_counts_rungs_from_the_markers_and_from_older_shards(s
     s = settings(chunk_tokens=64, chunk_overlap=8, shard_size=5)
     chunks = chunk_texts(clean_records(read_year(2011, s), 2011, s), 2011, s)
     result = embed_chunks(chunks, 2011, s)
-    cp = s.partition(2011).checkpoint("embed", embed_key(chunks, s, 2011))
+    cp = s.partition(2011).checkpoint("embed", embed_key(chunks.key, s, 2011))
     markers = [cp.shard_marker(i) for i in range(result.shards)]
     assert result.shards > 2 and sum(sum(m["rungs"].values()) for m in markers) == result.count == sum(result.rungs.values())
     assert result.rungs == {"cpu": result.count}

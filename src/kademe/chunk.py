@@ -49,6 +49,15 @@ def chunk_limit(s: Settings) -> tuple[int, Path]:
     return min(s.chunk_tokens or ceiling, ceiling), model_dir
 
 
+def chunk_key(clean_key: str, s: Settings) -> str:
+    """The chunk checkpoint's key: the clean checkpoint's key and the chunk settings (the model's identity included).
+
+    Raises:
+        KademeError: the model cannot be resolved (its identity is part of the key).
+    """
+    return chain_key(clean_key, s.fingerprint("chunk"))
+
+
 def chunk_texts(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
     """Chunk one year's clean documents into ``chunk-<key>.parquet``.
 
@@ -61,7 +70,7 @@ def chunk_texts(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
         A ``ChunkResult``; every chunk has ``n_tokens <= max_seq_length`` of the model.
     """
     part = s.partition(year)
-    cp = part.checkpoint("chunk", chain_key(clean.key, s.fingerprint("chunk")))
+    cp = part.checkpoint("chunk", chunk_key(clean.key, s))
     if (meta := cp.hit()) is not None:
         return ChunkResult(cp.key, cp.file(), meta["chunks"], cached=True)
 

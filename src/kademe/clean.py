@@ -130,6 +130,11 @@ def _class_char(c: int) -> str:
     return f"\\U{c:08x}"
 
 
+def clean_key(read_key: str, s: Settings) -> str:
+    """The clean checkpoint's key: the read checkpoint's key and the clean settings."""
+    return chain_key(read_key, s.fingerprint("clean"))
+
+
 def clean_records(read: ReadResult, year: int, s: Settings) -> CleanResult:
     """Validate and clean one year's records into ``clean-<key>.parquet``; write ``rejects.ndjson``.
 
@@ -144,7 +149,7 @@ def clean_records(read: ReadResult, year: int, s: Settings) -> CleanResult:
         A ``CleanResult``.
     """
     part = s.partition(year)
-    cp = part.checkpoint("clean", chain_key(read.key, s.fingerprint("clean")))
+    cp = part.checkpoint("clean", clean_key(read.key, s))
     if (meta := cp.hit()) is not None and part.get_text("rejects.ndjson") is not None:
         unchanged = {"new": 0, "changed": 0, "unchanged": meta["documents"], "removed": 0}
         return CleanResult(cp.key, cp.file(), meta["documents"], meta["duplicates"], meta["rejected"], cached=True,

@@ -258,7 +258,8 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from kademe.status import format_status, status
+    from kademe.status import status
+    from kademe.status_text import format_status
 
     s = settings_from_args(args)
     result = status(s, parse_years(args.years) if args.years else None)

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from kademe.keys import chain_key, file_digest
 from kademe.errors import KademeError
+from kademe.partition import Partition
 from kademe.settings import Settings
 
 LINE_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
@@ -69,6 +70,11 @@ def resolve_source(source: str | None, year: int) -> Path:
     return matches[0]
 
 
+def read_key(source: Path, part: Partition, s: Settings) -> str:
+    """The read checkpoint's key: the source file's bytes, the read settings and the partition."""
+    return chain_key(file_digest(source), s.fingerprint("read"), part.corpus, str(part.year))
+
+
 def read_year(year: int, s: Settings) -> ReadResult:
     """Parse the year's source into ``read-<key>.parquet`` (records) and ``read-rejects-<key>.parquet``
     in the partition ``(s.corpus, year)``.
@@ -84,7 +90,7 @@ def read_year(year: int, s: Settings) -> ReadResult:
     part = s.partition(year)
     part.sweep_temp()  # the first stage of a partition: clear what a killed run left
     part.collect()  # and the parts no commit names (a dead writer's, a lost race's), once they are old
-    cp = part.checkpoint("read", chain_key(file_digest(path), s.fingerprint("read"), part.corpus, str(year)))
+    cp = part.checkpoint("read", read_key(path, part, s))
     if (meta := cp.hit()) is not None:
         return ReadResult(cp.key, cp.file(), cp.file("rejects"), meta["read"], meta["rejected"], cached=True)
 

@@ -93,6 +93,11 @@ def ensure_collection(store: Store, s: Settings, writes: set[str] = frozenset())
     return False
 
 
+def upsert_key(embed_key: str, lexical_key: str, s: Settings) -> str:
+    """The upsert checkpoint's key: the embed and lexical checkpoints' keys and the store settings."""
+    return chain_key(embed_key, lexical_key, s.fingerprint("upsert"))
+
+
 def upsert_points(chunks: ChunkResult, sparse: SparseResult, year: int, s: Settings,
                   feed: ShardFeed | None = None, embedded: EmbedResult | None = None) -> UpsertResult:
     """Upsert a partition's points shard by shard (resumable), then delete its stale points.
@@ -108,9 +113,9 @@ def upsert_points(chunks: ChunkResult, sparse: SparseResult, year: int, s: Setti
         An ``UpsertResult`` with the points written and the stale ones removed.
     """
     part = s.partition(year)
-    ekey = embedded.key if embedded else embed_key(chunks, s, year)
+    ekey = embedded.key if embedded else embed_key(chunks.key, s, year)
     vectors = part.checkpoint("embed", ekey)  # read shard by shard, as the embed stage commits them
-    cp = part.checkpoint("upsert", chain_key(ekey, sparse.key, s.fingerprint("upsert")))
+    cp = part.checkpoint("upsert", upsert_key(ekey, sparse.key, s))
     try:
         with open_store(s) as store:
             return _upsert(cp, store, part, chunks, sparse, vectors, s, feed)

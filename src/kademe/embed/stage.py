@@ -71,14 +71,14 @@ class EmbedResult:
                    summary.get("model_revision"))
 
 
-def embed_key(chunks: ChunkResult, s: Settings, year: int) -> str:
+def embed_key(chunk_key: str, s: Settings, year: int) -> str:
     """The embed checkpoint's key, known before embedding starts (the upsert stage follows it).
 
     A checkpoint that ``kademe upgrade`` replaced names its successor: the key is then the
     upgraded checkpoint's.
     """
     part = s.partition(year)
-    key = chain_key(chunks.key, s.fingerprint("embed"))
+    key = chain_key(chunk_key, s.fingerprint("embed"))
     while nxt := part.checkpoint("embed", key).successor():
         key = nxt
     return key
@@ -99,7 +99,7 @@ def embed_chunks(chunks: ChunkResult, year: int, s: Settings, progress: Progress
     Returns:
         An ``EmbedResult``; ``cached`` is True when every shard was already there.
     """
-    cp = s.partition(year).checkpoint("embed", embed_key(chunks, s, year))
+    cp = s.partition(year).checkpoint("embed", embed_key(chunks.key, s, year))
     n_shards = -(-chunks.count // s.shard_size)
     try:
         result = _embed(cp, chunks, n_shards, s, progress, feed, events)

@@ -42,6 +42,11 @@ class SparseResult:
         return self.part.checkpoint("lexical", self.key).shard_file(i)
 
 
+def lexical_key(chunk_key: str, s: Settings) -> str:
+    """The lexical checkpoint's key: the chunk checkpoint's key, the lexical settings and the analyzer."""
+    return chain_key(chunk_key, s.fingerprint("lexical"), analyzer_fingerprint(s.bm25_language))
+
+
 def sparse_chunks(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
     """Compute the BM25 document vector of every chunk of a partition (resumable per shard).
 
@@ -54,7 +59,7 @@ def sparse_chunks(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
         A ``SparseResult``; ``cached`` is True when every shard was already there.
     """
     part = s.partition(year)
-    cp = part.checkpoint("lexical", chain_key(chunks.key, s.fingerprint("lexical"), analyzer_fingerprint(s.bm25_language)))
+    cp = part.checkpoint("lexical", lexical_key(chunks.key, s))
     n_shards = -(-chunks.count // s.shard_size)
     if cp.hit() is not None:
         return SparseResult(cp.key, cp.folder, n_shards, chunks.count, cached=True, part=part)

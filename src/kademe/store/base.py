@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    retry,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from kademe.errors import KademeError
 from kademe.faults import maybe_store_error
@@ -36,6 +41,29 @@ INTEGER_FIELDS = ("year",)
 
 class StoreUnavailable(KademeError):
     """The store stayed unreachable through every per-call retry (the flow may retry the whole task later)."""
+
+
+class StoreBusy(KademeError):
+    """Another process holds the store (an ingest writing a year); ``holder`` names it: ``pid N`` or ``another process``."""
+
+    def __init__(self, message: str, holder: str = "another process"):
+        super().__init__(message)
+        self.holder = holder
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a collection lives, found without opening (or creating) anything.
+
+    ``backend`` is ``"edge"`` or ``"server"``; ``where`` the Edge folder or the URL; ``missing`` says
+    why nothing is there to open (empty when something may be: a server is only known once asked);
+    ``collections``, when asked for (``list_collections``), the names found there.
+    """
+
+    backend: str
+    where: str
+    missing: str = ""
+    collections: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -194,6 +222,16 @@ class Store:
         """The collection's segments, oldest index first where the engine tells them; [] without a collection."""
         return []
 
+    def index_state(self) -> dict:
+        """What the engine says about its index, collection-wide (segments hold every partition's points).
+
+        Returns:
+            ``{"state": "indexed" | "partly indexed" | "unindexed" | "pending" | "unknown", "segments",
+            "points", "indexed_vectors", ...}``: Edge reports segments and indexed vectors; a server adds
+            its ``status`` (green: optimized; yellow: optimizing; grey: optimizations pending).
+        """
+        return {"state": "unknown"}
+
     def optimize(self) -> float:
         """Build what the engine indexes (Edge: HNSW via ``optimize()``); seconds spent. Server: 0."""
         return 0.0
@@ -206,6 +244,17 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def coverage(indexed_vectors: int, points: int) -> str:
+    """``indexed`` when the engine counts an indexed vector per point, ``partly indexed``, or ``unindexed``.
+
+    Qdrant builds HNSW per segment and only above a segment's indexing threshold; an unindexed segment
+    is searched by an exact scan, which is fast while it is small.
+    """
+    if not indexed_vectors:
+        return "unindexed"
+    return "indexed" if indexed_vectors >= points else "partly indexed"
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -11,16 +11,11 @@ killed mid-way left in ``temp_segments/`` (the engine itself never does: ~4 GB a
 
 The collection's HNSW, optimizer and quantization settings come from ``kademe.store.design``;
 queries carry its search parameters (``hnsw_ef``, rescoring) when the collection has them.
-
-Points are built from ``array.array("f")`` rows cut from one copy of the batch's float32 buffer:
-the binding reads those through the buffer protocol, ~4x faster than a list from ``row.tolist()``
-and ~5x faster than an ndarray row, which it reads element by element (2,048 x 1024 dims: 0.045 s
-against 0.17 s and 0.22 s), with the same float32 values.
+``kademe.store.edge_shapes`` turns the design, filters and point batches into the engine's types.
 """
 
 from __future__ import annotations
 
-import array
 import json
 import sys
 import time
@@ -29,37 +24,21 @@ from pathlib import Path
 
 import numpy as np
 from qdrant_edge import (
-    BinaryQuantizationConfig,
     CountRequest,
     Distance,
-    EdgeConfig,
-    EdgeOptimizersConfig,
     EdgeShard,
-    EdgeSparseVectorParams,
-    EdgeVectorParams,
-    FieldCondition,
-    Filter,
     Fusion,
-    HasVectorCondition,
-    HnswIndexConfig,
     IntegerIndexParams,
     KeywordIndexParams,
-    MatchAny,
-    MatchValue,
     Memory,
     Modifier,
     PayloadSchemaType,
     PayloadSelector,
-    Point,
     Prefetch,
-    QuantizationSearchParams,
     Query,
     QueryRequest,
-    ScalarQuantizationConfig,
-    ScalarType,
     ScrollRequest,
     SearchParams,
-    SparseVector,
     UpdateOperation,
 )
 
@@ -72,105 +51,32 @@ from kademe.store.base import (
     SPARSE,
     CollectionInfo,
     Hit,
+    Location,
     PointBatch,
     Segment,
     Store,
     Where,
     call,
+    coverage,
 )
 from kademe.store.edge_segments import read_segments
 from kademe.store.design import DESIGN, Design, rebuild_hint
+from kademe.store.edge_shapes import (
+    designed,
+    edge_config,
+    edge_filter,
+    edge_points,
+    search_params,
+    sparse_vector,
+)
 from kademe.store.folder import TEMP_SEGMENTS, FolderLock, clear_temp_segments
+
+__all__ = ["EdgeStore", "designed", "edge_filter", "edge_points", "search_params"]
 
 UPDATE_POINTS = 2048  # points per engine update: large enough to amortise, small enough to stay ~10 MB
 SHARED_VALUES = ("corpus",)  # keyword fields whose values many points share: in every filter, the tenant index
 FLUSH_POINTS = 50_000  # flush (acknowledge the WAL) after this many points: bounds what the next open replays
 _said_legacy: set[str] = set()  # folders already told they lack the issue-18 settings (once per process)
-
-
-def edge_filter(where: Where | None) -> Filter | None:
-    """The Qdrant Edge ``Filter`` for ``where`` (None when it matches everything).
-
-    Example:
-        >>> edge_filter(Where(corpus="yargitay", year=[2011, 2012]))
-    """
-    if where is None:
-        return None
-    pairs, should, has_vector = where.clauses()
-    must: list = [FieldCondition(key, match=MatchAny(value) if isinstance(value, list) else MatchValue(value))
-                  for key, value in pairs]
-    if should:
-        must.append(Filter(should=[FieldCondition(key, match=MatchAny(values)) for key, values in should.items()]))
-    if has_vector:
-        must.append(HasVectorCondition(has_vector))
-    return Filter(must=must) if must else None
-
-
-def sparse_vector(pair: tuple[np.ndarray, np.ndarray]) -> SparseVector:
-    indices, values = pair
-    return SparseVector(np.asarray(indices, dtype=np.uint32).tolist(), np.asarray(values, dtype=np.float32).tolist())
-
-
-def edge_points(batch: PointBatch) -> list[Point]:
-    """``Point``s of one batch: float32 rows as vectors, the bm25 vector beside them when present."""
-    vectors = np.ascontiguousarray(batch.vectors, dtype=np.float32)
-    width = vectors.shape[1] if vectors.ndim == 2 else 0
-    flat = array.array("f", vectors.tobytes())
-    rows = [flat[i * width:(i + 1) * width] for i in range(len(batch.ids))]
-    if batch.sparse is None:
-        return [Point(pid, {batch.space: rows[i]}, batch.payloads[i]) for i, pid in enumerate(batch.ids)]
-    return [Point(pid, {batch.space: rows[i], SPARSE: sparse_vector(batch.sparse[i])}, batch.payloads[i])
-            for i, pid in enumerate(batch.ids)]
-
-
-def edge_config(dense: dict[str, int], sparse: Sequence[str], design: Design) -> EdgeConfig:
-    """The shard's ``EdgeConfig`` for ``design`` (``LEGACY``: what kademe created before issue 18).
-
-    Original vectors and payloads are memory-mapped "cold" in both: not pre-read into the page
-    cache on every open (the default "cached" warms all 800 MB of vectors at 200,000 x 1024 dims on
-    each open: 0.97 s against 0.49 s cold). With a design, searches run on int8 copies (cold as
-    well: read at open they cost ~1 s per 50,000 points) and rescore on the originals. Vectors
-    added later (add_vectors: a fallback model) get the engine's default.
-    """
-    quantization = None
-    memory = {"cold": Memory.Cold, "cached": Memory.Cached, "pinned": Memory.Pinned}[design.quantized_memory]
-    if design.quantization == "int8":
-        quantization = ScalarQuantizationConfig(ScalarType.Int8, quantile=0.99, memory=memory)
-    elif design.quantization == "binary":
-        quantization = BinaryQuantizationConfig(memory=memory)
-    vectors = {name: EdgeVectorParams(size=size, distance=Distance.Cosine, memory=Memory.Cold,
-                                      quantization_config=quantization) for name, size in dense.items()}
-    extra: dict = {}
-    if not design.legacy:
-        extra["hnsw_config"] = HnswIndexConfig(m=design.m, ef_construct=design.ef_construct,
-                                               full_scan_threshold=design.full_scan_threshold_kb,
-                                               payload_m=design.payload_m)
-        extra["optimizers"] = EdgeOptimizersConfig(default_segment_number=design.default_segment_number,
-                                                   max_segment_size=design.max_segment_size_kb,
-                                                   indexing_threshold=design.indexing_threshold_kb,
-                                                   deleted_threshold=design.deleted_threshold,
-                                                   vacuum_min_vector_number=design.vacuum_min_vector_number)
-    return EdgeConfig(vectors=vectors, payload_memory=Memory.Cold,
-                      sparse_vectors={name: EdgeSparseVectorParams(modifier=Modifier.Idf) for name in sparse}, **extra)
-
-
-def designed(config: dict) -> bool:
-    """Whether a shard's edge_config.json comes from a design (issue 18), not from an earlier kademe.
-
-    Not ``hnsw_config``: loading an older shard writes the engine's derived HNSW defaults into the
-    file once a segment is indexed. Older shards have no optimizer settings and no quantization.
-    """
-    return "optimizers" in config or any(v.get("quantization_config") for v in config.get("vectors", {}).values())
-
-
-def search_params(config: dict, design: Design = DESIGN) -> SearchParams | None:
-    """Query-time parameters for a shard with ``config`` (its edge_config.json); None for a legacy one
-    (queried as before issue 18, at the engine's defaults)."""
-    if not designed(config):
-        return None
-    quantized = any(v.get("quantization_config") for v in config.get("vectors", {}).values())
-    return SearchParams(hnsw_ef=design.hnsw_ef, quantization=QuantizationSearchParams(
-        rescore=True, oversampling=design.oversampling) if quantized else None)
 
 
 class EdgeStore(Store):
@@ -188,6 +94,18 @@ class EdgeStore(Store):
         if shard is not None:
             self._params = search_params(self._config())
 
+    @staticmethod
+    def locate(path: Path, collection: str) -> Location:
+        """Where the collection ``collection`` lives (``path``) and, when nothing is there, why."""
+        held = (Path(path) / "edge_config.json").is_file()
+        return Location("edge", str(path), "" if held else f"no collection '{collection}' at '{path}'")
+
+    @staticmethod
+    def collections(root: Path) -> list[str]:
+        """The collections under ``root`` (``<workdir>/qdrant``): its folders that hold a shard, sorted."""
+        root = Path(root)
+        return sorted(p.name for p in root.iterdir() if (p / "edge_config.json").is_file()) if root.is_dir() else []
+
     @classmethod
     def open(cls, path: Path) -> EdgeStore:
         """Open (and lock) the store in ``path``; ``info()`` is None until ``create()``.
@@ -197,7 +115,7 @@ class EdgeStore(Store):
         leftovers) and says once per process when the collection predates the issue-18 settings.
 
         Raises:
-            KademeError: another process has the folder open (it says which, since when).
+            StoreBusy: another process has the folder open (it says which, since when).
 
         Example:
             >>> with EdgeStore.open(Path("work/qdrant/kararlar")) as store:
@@ -367,6 +285,13 @@ class EdgeStore(Store):
         if self._params is None or where is None or not DESIGN.exact_points or self.count(where) > DESIGN.exact_points:
             return self._params
         return SearchParams(exact=True)
+
+    def index_state(self) -> dict:
+        if self._shard is None:
+            return {"state": "unknown"}
+        info = call("index_state", self._shard.info, where=self.where)
+        return {"state": coverage(info.indexed_vectors_count, info.points_count), "segments": info.segments_count,
+                "points": info.points_count, "indexed_vectors": info.indexed_vectors_count}
 
     def optimize(self) -> float:
         """Build the HNSW and payload indexes in-process (blocks); seconds spent."""

@@ -17,12 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-from kademe.errors import KademeError
+from kademe.store.base import StoreBusy
 
 LOCK_NAME = ".kademe.lock"
 TEMP_SEGMENTS = "temp_segments"  # the engine's scratch folder for segments being built
 
-__all__ = ["LOCK_NAME", "TEMP_SEGMENTS", "FolderLock", "clear_temp_segments", "in_use_message"]
+__all__ = ["LOCK_NAME", "TEMP_SEGMENTS", "FolderLock", "clear_temp_segments", "holder_record", "in_use_message"]
 
 
 class FolderLock:
@@ -37,9 +37,10 @@ class FolderLock:
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(self.fd, 4096, 0).decode(errors="replace")
+            record = holder_record(os.pread(self.fd, 4096, 0).decode(errors="replace"))
             os.close(self.fd)
-            raise KademeError(in_use_message(folder, holder)) from None
+            holder = f"pid {record['pid']}" if record.get("pid") else "another process"
+            raise StoreBusy(in_use_message(folder, record), holder=holder) from None
         os.ftruncate(self.fd, 0)
         program = "python -c" if sys.argv[0] == "-c" else os.path.basename(sys.argv[0] or "python")
         me = {"pid": os.getpid(), "command": " ".join([program, *sys.argv[1:]])[:300], "since": time.time()}
@@ -52,16 +53,22 @@ class FolderLock:
             self.fd = -1
 
 
-def in_use_message(folder: Path, holder: str) -> str:
-    """The refusal when another process holds the folder: who, since when, what to do.
-
-    ``holder`` is the lock file's text: a JSON record, or a bare pid from an earlier kademe.
-    """
+def holder_record(text: str) -> dict:
+    """The lock file's text as ``{"pid", "command", "since"}`` (what is known): a JSON record, or a bare
+    pid from an earlier kademe; ``{}`` when it says nothing."""
     try:
-        record = json.loads(holder)
+        record = json.loads(text)
         record = record if isinstance(record, dict) else {"pid": record}
     except ValueError:
-        record = {"pid": holder.strip()} if holder.strip().isdigit() else {}
+        record = {"pid": text.split()[0]} if text.split() and text.split()[0].isdigit() else {}
+    try:
+        return {**record, "pid": int(record["pid"])} if record.get("pid") else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+def in_use_message(folder: Path, record: dict) -> str:
+    """The refusal when another process holds the folder: who (``holder_record``), since when, what to do."""
     who = ""
     if record.get("pid"):
         who = f": process {record['pid']}" + (f" ({record['command']})" if record.get("command") else "")

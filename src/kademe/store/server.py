@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -32,91 +33,29 @@ from kademe.store.base import (
     SPARSE,
     CollectionInfo,
     Hit,
+    Location,
     PointBatch,
     Store,
+    StoreBusy,
     StoreUnavailable,
     Where,
     call,
+    coverage,
 )
 from kademe.store.design import DESIGN, Design, rebuild_hint
+from kademe.store.server_shapes import (
+    point_vectors,
+    search_params,
+    server_config,
+    server_filter,
+    server_quantization,
+    server_schema,
+    sparse_vector,
+)
 
 BATCH = 256  # points per request: ~1 MB of 1024-dim float32 as JSON is ~4 MB, well under the 32 MB limit
 LOCAL_PREFIX = "path:"
 _said_legacy: set[tuple[str, str]] = set()  # (url, collection) already told they lack the design
-
-
-def server_config(design: Design) -> dict:
-    """``create_collection`` keyword arguments for ``design`` (beyond the vectors); empty for ``LEGACY``."""
-    if design.legacy:
-        return {}
-    return {"hnsw_config": models.HnswConfigDiff(m=design.m, ef_construct=design.ef_construct,
-                                                 full_scan_threshold=design.full_scan_threshold_kb,
-                                                 payload_m=design.payload_m),
-            "optimizers_config": models.OptimizersConfigDiff(default_segment_number=design.default_segment_number,
-                                                             max_segment_size=design.max_segment_size_kb,
-                                                             indexing_threshold=design.indexing_threshold_kb,
-                                                             deleted_threshold=design.deleted_threshold,
-                                                             vacuum_min_vector_number=design.vacuum_min_vector_number)}
-
-
-def server_quantization(design: Design) -> models.ScalarQuantization | models.BinaryQuantization | None:
-    """The quantized copy kept in RAM (``always_ram``), the originals staying on disk."""
-    if design.quantization == "int8":
-        return models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
-            type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
-    if design.quantization == "binary":
-        return models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
-    return None
-
-
-def server_schema(name: str, design: Design):
-    """The payload index of ``name``: ``year`` principal, ``corpus`` tenant, the rest on disk."""
-    if design.legacy:
-        return models.PayloadSchemaType.INTEGER if name in INTEGER_FIELDS else models.PayloadSchemaType.KEYWORD
-    if name in INTEGER_FIELDS:
-        return models.IntegerIndexParams(type=models.IntegerIndexType.INTEGER, lookup=True, range=True,
-                                         is_principal=True, on_disk=True)
-    if name == "corpus":
-        return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
-    return models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, on_disk=True)
-
-
-def search_params(design: Design = DESIGN) -> models.SearchParams:
-    """Query-time parameters: ``hnsw_ef``, and rescoring on the originals (ignored where nothing is quantized)."""
-    return models.SearchParams(hnsw_ef=design.hnsw_ef, quantization=models.QuantizationSearchParams(
-        rescore=True, oversampling=design.oversampling))
-
-
-def server_filter(where: Where | None) -> models.Filter | None:
-    """The qdrant-client ``Filter`` for ``where`` (None when it matches everything).
-
-    Example:
-        >>> server_filter(Where(corpus="yargitay", any_of={"esas_no": ["2022/14549"]}))
-    """
-    if where is None:
-        return None
-    pairs, should, has_vector = where.clauses()
-    must: list = [models.FieldCondition(key=key, match=models.MatchAny(any=value) if isinstance(value, list)
-                                        else models.MatchValue(value=value)) for key, value in pairs]
-    if should:
-        must.append(models.Filter(should=[models.FieldCondition(key=key, match=models.MatchAny(any=values))
-                                          for key, values in should.items()]))
-    if has_vector:
-        must.append(models.HasVectorCondition(has_vector=has_vector))
-    return models.Filter(must=must) if must else None
-
-
-def _sparse(pair: tuple[np.ndarray, np.ndarray]) -> models.SparseVector:
-    indices, values = pair
-    return models.SparseVector(indices=np.asarray(indices).tolist(), values=np.asarray(values, dtype=np.float32).tolist())
-
-
-def point_vectors(batch: PointBatch) -> list[dict]:
-    """Each point's named vectors: one ``tolist()`` of the whole matrix (C speed), bm25 beside it."""
-    rows = np.asarray(batch.vectors, dtype=np.float32).tolist()
-    if batch.sparse is None:
-        return [{batch.space: row} for row in rows]
-    return [{batch.space: row, SPARSE: _sparse(sp)} for row, sp in zip(rows, batch.sparse)]
 
 
 class ServerStore(Store):
@@ -130,6 +69,16 @@ class ServerStore(Store):
         self.where = url
         self.local = local
         self.parallel = parallel
+
+    @staticmethod
+    def locate(url: str) -> Location:
+        """Where a collection at ``url`` lives; a local-mode folder that does not exist holds nothing."""
+        local = url[len(LOCAL_PREFIX):] if url.startswith(LOCAL_PREFIX) else None
+        return Location("server", url, f"no local-mode store at '{local}'" if local is not None and not Path(local).is_dir() else "")
+
+    def collections(self) -> list[str]:
+        """The names of every collection the server holds, sorted."""
+        return sorted(c.name for c in call("collections", self.client.get_collections, where=self.where).collections)
 
     @classmethod
     def connect(cls, url: str, collection: str, api_key: str | None = None, grpc: bool = False,
@@ -145,6 +94,7 @@ class ServerStore(Store):
 
         Raises:
             StoreUnavailable: nothing answers at ``url``.
+            StoreBusy: another process holds the local-mode folder.
             KademeError: the server refused the API key.
 
         Example:
@@ -157,7 +107,7 @@ class ServerStore(Store):
             except RuntimeError as e:  # local mode locks its folder (portalocker)
                 if "already accessed" not in str(e):
                     raise
-                raise KademeError(f"The Qdrant local-mode store at '{location}' is in use by another process.\n\n"
+                raise StoreBusy(f"The Qdrant local-mode store at '{location}' is in use by another process.\n\n"
                                   "Wait for it to finish, or run a Qdrant server and pass --qdrant-url.") from None
             return cls(client, collection, url, local=True, parallel=1)
         client = QdrantClient(url=url, api_key=api_key, prefer_grpc=grpc, check_compatibility=False)
@@ -278,7 +228,7 @@ class ServerStore(Store):
     ) -> list[Hit]:
         queries: list[tuple[str, object]] = [(name, np.asarray(v, dtype=np.float32).tolist()) for name, v in dense]
         if sparse is not None:
-            queries.append((SPARSE, _sparse(sparse)))
+            queries.append((SPARSE, sparse_vector(sparse)))
         if not queries:
             raise ValueError("query needs at least one dense or sparse query vector")
         flt = server_filter(where)
@@ -297,6 +247,14 @@ class ServerStore(Store):
             result = call("query", self.client.query_points, self.collection, limit=limit, with_payload=True,
                           with_vectors=False, where=self.where, **kwargs)
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in result.points]
+
+    def index_state(self) -> dict:
+        info = call("index_state", self.client.get_collection, self.collection, where=self.where)
+        colour = str(getattr(info.status, "value", info.status))
+        state = {"yellow": "pending", "grey": "pending"}.get(colour) or (
+            coverage(info.indexed_vectors_count or 0, info.points_count or 0) if colour == "green" else "unknown")
+        return {"state": state, "status": colour, "segments": info.segments_count, "points": info.points_count,
+                "indexed_vectors": info.indexed_vectors_count or 0}
 
     def close(self) -> None:
         self.client.close()
