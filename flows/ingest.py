@@ -28,6 +28,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.gpu import gpu_slot
 from flows.limits import partition_lock
 from flows.parameters import settings_from, takes_settings
+from kademe.checkpoint import shard_count
 from kademe.chunk import ChunkResult, chunk_texts
 from kademe.clean import CleanResult, clean_records
 from kademe.embed.feed import ShardFeed
@@ -138,7 +139,7 @@ def _feed_depth(chunks: ChunkResult, s: Settings) -> int:
     The upsert starts when the lexical stage is done; until then the embed shards wait on disk
     instead of stalling the encoder. On one core the stages take turns anyway: two shards ahead.
     """
-    return 2 if (os.cpu_count() or 1) < 2 else max(2, -(-chunks.count // s.shard_size) + 1)
+    return 2 if (os.cpu_count() or 1) < 2 else max(2, shard_count(chunks.count, s.shard_size) + 1)
 
 
 def _result_or_leave(future, feed: ShardFeed):

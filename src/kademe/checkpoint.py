@@ -29,6 +29,16 @@ from kademe.parquet_io import ParquetSink, parquet_rows
 from kademe.storage import dump_json, load_json, new_token
 
 
+def shard_count(count: int, shard_size: int) -> int:
+    """The shards ``count`` rows take at ``shard_size`` rows a shard (the last one partial).
+
+    Example:
+        >>> shard_count(1025, 512)
+        3
+    """
+    return -(-count // shard_size)
+
+
 class Checkpoint:
     """One stage's output for one partition: parts under this writer's names, a done file as the commit.
 

@@ -10,18 +10,16 @@ reused, re-upserts overwrite (deterministic ids), and the end state equals an un
 
 from __future__ import annotations
 
+import functools
 import json
-from collections import Counter
-
 from kademe.keys import chain_key
 from kademe.parquet_io import iter_parquet
 from kademe.partition import Partition, partitions
-from kademe.embed.ladder import Ladder
 from kademe.models import same_model, vector_name
-from kademe.ids import text_sha
 from kademe.embed.reuse import vector_identity
-from kademe.embed.shards import read_shard, write_shard
-from kademe.embed.stage import summarize_shards
+from kademe.chunk import ChunkResult
+from kademe.embed.shards import read_shard
+from kademe.embed.stage import embed_shards, summarize_shards
 from kademe.errors import KademeError
 from kademe.faults import crash_point
 from kademe.settings import Settings, model_fingerprint
@@ -61,34 +59,38 @@ def upgrade_partition(part: Partition, s: Settings, store: Store | None = None) 
 
 
 def _upgrade(part: Partition, s: Settings, store: Store, manifest: dict) -> tuple[int, list[dict]]:
+    """Re-embed the fallback-model chunks through the embed stage's shard loop, keeping the primary vectors.
+
+    Each shard of the new checkpoint is written by ``embed_shards`` (the degraded checkpoint's primary
+    vectors kept, the rest encoded by the primary model alone), then its upgraded points are upserted;
+    the new checkpoint commits once every shard's points are acknowledged.
+    """
     old = manifest["embed"]
+    shard_size = old.get("shard_size", s.shard_size)
+    primary_only = s.model_copy(update={"fallback_model": None, "shard_size": shard_size})  # upgrading must not degrade again
     cp = part.checkpoint("embed", chain_key(old["key"], "upgrade", model_fingerprint(s.model) or ""))
     before = part.checkpoint("embed", old["key"])
-    chunks = part.checkpoint("chunk", manifest["chunk"]["key"])
-    chunks.meta = chunks.done()
+    chunk_cp = part.checkpoint("chunk", manifest["chunk"]["key"])
+    chunk_cp.meta = chunk_cp.done()
+    chunks = ChunkResult(chunk_cp.key, chunk_cp.file(), chunk_cp.meta["chunks"], cached=True)
     sparse = part.checkpoint("lexical", manifest["lexical"]["key"])
-    primary, ladder = vector_name(s.model), None
-    primary_only = s.model_copy(update={"fallback_model": None})  # upgrading must not degrade again
-    n_shards = old["shards"]
+    primary, n_shards = vector_name(s.model), old["shards"]
     pending = set(cp.pending(n_shards))
-    upgraded, events = 0, []
-    for i, rows in enumerate(iter_parquet(chunks.file(), batch_size=old.get("shard_size", s.shard_size))):
-        ids, spaces, rungs, vectors = read_shard(before.shard_file(i))
-        todo = [j for j, space in enumerate(spaces) if space != primary]
+    rows_iter = iter_parquet(chunks.chunks, batch_size=shard_size)
+    upgraded = 0
+    degraded_shard = functools.lru_cache(maxsize=2)(lambda i: read_shard(before.shard_file(i)))
+
+    def keep_primary(i: int, shas: list[str]) -> list:
+        _, spaces, rungs, vectors = degraded_shard(i)
+        return [(sp, rung, vec) if sp == primary else None for sp, rung, vec in zip(spaces, rungs, vectors)]
+
+    def upsert_upgraded(i: int) -> None:  # the store acknowledges them before the manifest swaps
+        nonlocal upgraded
+        rows = next(rows_iter)
         if i in pending:
-            side = {k: v for k, v in (before.shard_marker(i) or {}).items() if k not in ("file", "rows", "bytes")}
-            if todo:
-                ladder = ladder or Ladder(primary_only)
-                out = ladder.embed([rows[j]["text"] for j in todo], [rows[j]["n_tokens"] for j in todo], [rows[j].get("token_ids") for j in todo])
-                events += [e.as_dict() for e in out.events]
-                for j, vec, space, rung in zip(todo, out.vectors, out.spaces, out.rungs):
-                    vectors[j], spaces[j], rungs[j] = vec, space, rung
-                side["upgrade_events"] = [e.as_dict() for e in out.events]
-            shas = [text_sha(r["text"]) for r in rows]
-            side["rungs"] = dict(Counter(rungs))  # the summary counts rungs from the markers
-            cp.put_shard(i, lambda path: write_shard(path, ids, spaces, rungs, vectors, shas), **side)
             crash_point("upgrade-shard")
-        if todo:  # (re)write the upgraded points: the store acknowledges them before the manifest swaps
+        todo = [j for j, space in enumerate(degraded_shard(i)[1]) if space != primary]
+        if todo:  # (re)write the upgraded points
             ids, spaces, rungs, vectors = read_shard(cp.shard_file(i))
             sparse_ids, sparse_vecs = read_sparse(sparse.shard_file(i))
             pick = lambda xs: [xs[j] for j in todo]  # noqa: E731
@@ -96,10 +98,13 @@ def _upgrade(part: Partition, s: Settings, store: Store, manifest: dict) -> tupl
                                        pick(sparse_ids), pick(sparse_vecs), s))
             upgraded += len(todo)
             crash_point("upgrade-upsert")
+
+    embed_shards(cp, chunks, primary_only, keep_primary, on_shard=upsert_upgraded)
+    events = [e for i in sorted(pending) for e in (cp.shard_marker(i) or {}).get("events", [])]
     summary = summarize_shards(cp, n_shards, s)
     summary["oom_events"] = (before.done() or {}).get("oom_events", []) + events
     crash_point("upgrade-swap")
-    cp.commit(**summary, upgraded_from=old["key"], shard_size=old.get("shard_size", s.shard_size), shards=n_shards,
+    cp.commit(**summary, upgraded_from=old["key"], shard_size=shard_size, shards=n_shards,
               vector_identity=vector_identity(s))
     return upgraded, events
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import Checkpoint
+from kademe.checkpoint import Checkpoint, shard_count
 from kademe.keys import chain_key
 from kademe.parquet_io import iter_parquet
 from kademe.partition import Partition
@@ -150,7 +150,7 @@ class _Run:
     def __init__(self, cp, store, part, chunks, sparse, vectors, s, feed, state: StoreState):
         self.cp, self.store, self.part, self.chunks, self.sparse = cp, store, part, chunks, sparse
         self.vectors, self.s, self.feed, self.state = vectors, s, feed, state
-        self.n_shards = -(-chunks.count // s.shard_size)
+        self.n_shards = shard_count(chunks.count, s.shard_size)
         self.models = (s.model, s.fallback_model)
         self.checked: set[str] = set()
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from kademe.checkpoint import Checkpoint
+from kademe.checkpoint import Checkpoint, shard_count
 from kademe.chunk import ChunkResult
 from kademe.embed.feed import ShardFeed
 from kademe.embed.model import TokenIds
@@ -38,6 +38,7 @@ from kademe.settings import Settings
 
 Progress = Callable[[int, int], None]  # (chunks embedded so far, total chunks)
 Events = Callable[[str], None]  # one line per OOM event or rung change, as it happens
+Found = Callable[[int, list[str]], list]  # (shard, its text hashes) -> per chunk (space, rung, vector) to keep, or None
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def embed_chunks(chunks: ChunkResult, year: int, s: Settings, progress: Progress
         An ``EmbedResult``; ``cached`` is True when every shard was already there.
     """
     cp = s.partition(year).checkpoint("embed", embed_key(chunks.key, s, year))
-    n_shards = -(-chunks.count // s.shard_size)
+    n_shards = shard_count(chunks.count, s.shard_size)
     try:
         result = _embed(cp, chunks, n_shards, s, progress, feed, events)
     except BaseException as e:
@@ -121,11 +122,48 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
         return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=True)
 
     cp.crash("start")
-    from kademe.models import vector_name
-
     identity = vector_identity(s)
-    pending = set(cp.pending(n_shards))
-    ladder, reuse = None, None  # the model is loaded, and the old vectors indexed, only if some shard needs them
+    own_cpu = embed_shards(cp, chunks, s, _reused(cp, s, identity), progress, feed.put if feed else None, events)
+    summary = summarize_shards(cp, n_shards, s)
+    # own_cpu_seconds: this run's (a resumed run's covers the shards it embedded); issue 22 point 4 holds it to
+    # <= 5 % of the encoder's time. Waiting (for the cores or the GIL, held by the stages beside it) is not in it.
+    meta = cp.commit(**summary, shard_size=s.shard_size, shards=n_shards, vector_identity=identity,
+                     own_cpu_seconds=round(own_cpu, 3))
+    return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=False)
+
+
+def _reused(cp: Checkpoint, s: Settings, identity: str) -> Found:
+    """The vectors this partition embedded before (``ReuseIndex``), indexed once some shard needs them."""
+    index = None
+
+    def found(i: int, shas: list[str]) -> list:
+        nonlocal index
+        if index is None:
+            from kademe.models import vector_name
+
+            index = ReuseIndex(cp.part, identity, vector_name(s.model), skip=cp.key)
+        return [index.get(sha) for sha in shas] if index.where else [None] * len(shas)  # a first run has nothing to reuse
+
+    return found
+
+
+def embed_shards(cp: Checkpoint, chunks: ChunkResult, s: Settings, reuse: Found, progress: Progress | None = None,
+                 on_shard: Callable[[int], None] | None = None, events: Events | None = None) -> float:
+    """Write ``cp``'s pending shards of ``chunks`` (``s.shard_size`` each): kept vectors, the rest encoded.
+
+    The one shard loop: the embed stage keeps what ``ReuseIndex`` finds, ``kademe upgrade`` what the
+    degraded checkpoint holds in the primary space. Each shard is committed on its own (its marker
+    holds the OOM events, device, dtypes, chunks embedded and reused).
+
+    Args:
+        reuse: ``(shard, text hashes)`` -> per chunk ``(space, rung, vector)`` to keep, or None to encode.
+        on_shard: called with each shard's index, in order, once it is committed (written now or before).
+
+    Returns:
+        This thread's CPU seconds outside the encoder (reading, planning, bookkeeping, shard writes).
+    """
+    pending = set(cp.pending(shard_count(chunks.count, s.shard_size)))
+    ladder = None  # the model is loaded only if some shard needs it
     columns = ["point_id", "text", "n_tokens"]
     kept = pq.read_schema(chunks.chunks).names
     columns += [c for c in ("token_ids", "text_sha") if c in kept]  # a chunk file from before issue 22 keeps neither:
@@ -133,11 +171,9 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
     own_cpu = time.thread_time()  # this thread's CPU outside the encoder: reading, planning, bookkeeping, shard writes
     for i, cols in enumerate(iter_columns(chunks.chunks, batch_size=s.shard_size, columns=columns, arrow=("token_ids",))):
         if i in pending:
-            if reuse is None:
-                reuse = ReuseIndex(cp.part, identity, vector_name(s.model), skip=cp.key)
             texts, ids = cols["text"], cols["point_id"]
             shas = cols["text_sha"] if "text_sha" in cols else [text_sha(t) for t in texts]
-            found = [reuse.get(sha) for sha in shas] if reuse.where else [None] * len(shas)  # a first run has nothing to reuse
+            found = reuse(i, shas)
             todo = [j for j, f in enumerate(found) if f is None]
             spaces, rungs, vectors = [None] * len(ids), [None] * len(ids), [None] * len(ids)
             for j, f in enumerate(found):
@@ -167,18 +203,11 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
             cp.put_shard(i, lambda path: write_shard(path, ids, spaces, rungs, vectors, shas), **side,
                          embedded=len(todo), reused=len(ids) - len(todo), rungs=dict(Counter(rungs)))
             cp.crash("shard")
-        if feed:
-            feed.put(i)
+        if on_shard:
+            on_shard(i)
         if progress:
             progress(min((i + 1) * s.shard_size, chunks.count), chunks.count)
-
-    own_cpu = time.thread_time() - own_cpu - (ladder.encode_cpu_seconds if ladder is not None else 0.0)
-    summary = summarize_shards(cp, n_shards, s)
-    # own_cpu_seconds: this run's (a resumed run's covers the shards it embedded); issue 22 point 4 holds it to
-    # <= 5 % of the encoder's time. Waiting (for the cores or the GIL, held by the stages beside it) is not in it.
-    meta = cp.commit(**summary, shard_size=s.shard_size, shards=n_shards, vector_identity=identity,
-                     own_cpu_seconds=round(own_cpu, 3))
-    return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=False)
+    return time.thread_time() - own_cpu - (ladder.encode_cpu_seconds if ladder is not None else 0.0)
 
 
 def _dtypes(ladder, rungs: list[str]) -> dict[str, str]:

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kademe.checkpoint import shard_count
 from kademe.keys import chain_key
 from kademe.parquet_io import iter_columns
 from kademe.partition import Partition
@@ -60,7 +61,7 @@ def sparse_chunks(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
     """
     part = s.partition(year)
     cp = part.checkpoint("lexical", lexical_key(chunks.key, s))
-    n_shards = -(-chunks.count // s.shard_size)
+    n_shards = shard_count(chunks.count, s.shard_size)
     if cp.hit() is not None:
         return SparseResult(cp.key, cp.folder, n_shards, chunks.count, cached=True, part=part)
 
