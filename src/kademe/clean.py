@@ -170,7 +170,7 @@ def clean_records(read: ReadResult, year: int, s: Settings) -> CleanResult:
                 except RecursionError:
                     doc, reason, detail = None, "too_deep", "JSON nested too deeply to clean"
                 if doc is not None:
-                    digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+                    digest = _doc_digest(doc)  # one hash a document: duplicates, and what changed since the last run
                     first = seen.setdefault(doc["doc_id"], (digest, item["line"]))
                     if first[1] != item["line"]:
                         if first[0] == digest:
@@ -181,7 +181,7 @@ def clean_records(read: ReadResult, year: int, s: Settings) -> CleanResult:
                     rejects.append({"line": item["line"], "reason": reason, "detail": detail, "raw": item["record"][:300], "stage": "clean"})
                 else:
                     rows.append({"line": item["line"], **doc})
-                    digests[doc["doc_id"]] = _doc_digest(rows[-1])
+                    digests[doc["doc_id"]] = digest
             cp.crash("batch")
             docs.write(rows)
     rejects.sort(key=lambda r: r["line"])

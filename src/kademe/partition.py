@@ -67,6 +67,14 @@ class Partition:
         data = self.storage.get(f"{self.prefix}/{name}")
         return None if data is None else data.decode("utf-8")
 
+    def put_json(self, name: str, data: dict) -> None:
+        """Write a plain JSON file of the partition (``report.json``) with the workdir's codec: the last writer wins."""
+        self.storage.put(f"{self.prefix}/{name}", dump_json(data))
+
+    def get_json(self, name: str) -> dict | None:
+        """A plain JSON file of the partition; None when it is missing or torn."""
+        return load_json(self.storage.get(f"{self.prefix}/{name}"))
+
     def manifest(self) -> dict:
         """``{stage: newest entry}``: for each stage, the newest of its manifest records."""
         storage, newest = self.storage, {}

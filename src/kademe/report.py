@@ -91,17 +91,13 @@ def write_report(part: Partition, summary: dict) -> Path:
     """Save the summary as ``<workdir>/<corpus>/<year>/report.json`` (whole or not at all; the last run wins),
     stamped ``finished`` (UTC)."""
     stamped = {**summary, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    part.put_text("report.json", json.dumps(stamped, indent=2, ensure_ascii=False, default=str))
+    part.put_json("report.json", stamped)
     return part.path / "report.json"
 
 
 def read_report(part: Partition) -> dict | None:
     """The partition's last ``report.json``, or None when there is none (or it is torn)."""
-    text = part.get_text("report.json")
-    try:
-        return json.loads(text) if text is not None else None
-    except json.JSONDecodeError:
-        return None
+    return part.get_json("report.json")
 
 
 def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:

@@ -24,10 +24,10 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from kademe.errors import KademeError
 
@@ -60,6 +60,39 @@ def dump_json(data: Any) -> bytes:
 def new_token() -> str:
     """A writer's name for its part files: no other writer can take it."""
     return uuid.uuid4().hex[:16]
+
+
+def write_whole(path: Path, write: Callable[[BinaryIO], object], create: bool = False) -> bool:
+    """Create, then publish: ``write(f)`` fills a temporary file beside ``path``, which then takes the name.
+
+    The one way kademe makes a local file appear whole or not at all. The temporary file is
+    ``.<name>.<token>.tmp`` (``Partition.sweep_temp`` removes a dead writer's). Publishing is a
+    ``rename`` over ``path``, or with ``create`` a ``link()``, which fails on an existing name: the
+    create-only commit, like ``O_EXCL`` but never torn.
+
+    Returns:
+        False when ``create`` and ``path`` already exists (nothing written there); True otherwise.
+
+    Example:
+        >>> write_whole(Path("work/a.json"), lambda f: f.write(b"{}"), create=True)
+        True
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{new_token()}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            write(f)
+        if not create:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+    finally:
+        with _quiet():
+            os.unlink(tmp)
 
 
 class Storage:
@@ -98,9 +131,6 @@ class Storage:
         """A local path to write the part ``name`` into before ``put_file``."""
         raise NotImplementedError
 
-    def exists(self, name: str) -> bool:
-        return self.get(name) is not None
-
 
 class LocalStorage(Storage):
     """A folder. A create-only put writes a temporary file and ``link()``s it: the name appears whole or not at all."""
@@ -115,23 +145,8 @@ class LocalStorage(Storage):
         return self.root / name
 
     def put(self, name: str, data: bytes, create: bool = False) -> bool:
-        path = self.path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            if not create:
-                os.replace(tmp, path)  # an overwrite of a plain file (report, rejects): not part of the commit protocol
-                return True
-            try:
-                os.link(tmp, path)  # fails with EEXIST: the create-only commit, like O_EXCL but never torn
-                return True
-            except FileExistsError:
-                return False
-        finally:
-            with _quiet():
-                os.unlink(tmp)
+        # create: the commit protocol's create-only put; else an overwrite of a plain file (report, rejects)
+        return write_whole(self.path(name), lambda f: f.write(data), create=create)
 
     def put_file(self, name: str, path: Path) -> None:
         if path != self.path(name):
@@ -238,13 +253,8 @@ class ObjectStorage(Storage):
 
     def fetch(self, name: str) -> Path:
         path = self.cache / name
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{new_token()}.tmp")
-            with open(tmp, "wb") as f:
-                for chunk in self._obs.get(self._store, name).stream():
-                    f.write(chunk)
-            os.replace(tmp, path)  # a local cache of an immutable object: rename is fine here
+        if not path.exists():  # a local cache of an immutable object: whoever renames last, the bytes are the same
+            write_whole(path, lambda f: f.writelines(self._obs.get(self._store, name).stream()))
         return path
 
     def spool(self, name: str) -> Path:
@@ -274,7 +284,3 @@ class _quiet:
 
     def __exit__(self, exc_type, exc, tb):
         return exc_type is not None and issubclass(exc_type, self.errors)
-
-
-def age(mtime: float) -> float:
-    return time.time() - mtime

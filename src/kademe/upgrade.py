@@ -11,7 +11,6 @@ reused, re-upserts overwrite (deterministic ids), and the end state equals an un
 from __future__ import annotations
 
 import functools
-import json
 from kademe.keys import chain_key
 from kademe.parquet_io import iter_parquet
 from kademe.partition import Partition, partitions
@@ -117,11 +116,10 @@ def _point_old_to_new(part: Partition, entry: dict) -> None:
 
 
 def _update_report(part: Partition, entry: dict, check: dict) -> None:
-    text = part.get_text("report.json")
-    if text:
-        report = json.loads(text)
+    report = part.get_json("report.json")
+    if report is not None:
         report.update(degraded=entry["degraded"], rungs=entry["rungs"], verify=check)
-        part.put_text("report.json", json.dumps(report, indent=2, ensure_ascii=False, default=str))
+        part.put_json("report.json", report)
 
 
 def upgrade_years(s: Settings, years: list[int]) -> dict:

@@ -139,8 +139,8 @@ def sample_chunks(n: int, model: str = DEFAULT_MODEL, seed: int = 7) -> tuple[li
 
     Mostly full-length chunks (the model's maximum, 256 for MiniLM), and the shorter tails.
     """
-    from kademe.split import split_texts
     from kademe.models import load_tokenizer, max_seq_length
+    from kademe.split import split_texts
     from kademe.testing.sample import iter_decisions
 
     model_dir = resolve_model(model)
