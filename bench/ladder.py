@@ -80,7 +80,7 @@ def run_ladder(texts, counts, regrow: bool, batch_size: int = 32, ceilings: tupl
     s = Settings(device="cuda", batch_size=batch_size, dtype=ARGS_DTYPE["setting"])
     ladder = SharedCard(s, *ceilings, len(texts)) if ceilings else Ladder(s)
     if not regrow:
-        ladder.grow_after = 10**9
+        ladder.budget.grow_after = 10**9
     t = time.perf_counter()
     out = ladder.embed(texts, counts)
     return time.perf_counter() - t, ladder, out.events
@@ -148,7 +148,7 @@ def main() -> None:
     args = ap.parse_args()
     if not args.gpu:
         os.environ["KADEME_FAULT_FAKE_CUDA"] = os.environ.get("KADEME_FAULT_FAKE_CUDA", "1")
-    from kademe.embed.ladder import rung_dtypes
+    from kademe.embed.rungs import rung_dtypes
 
     ARGS_DTYPE.update(setting=args.dtype, gpu=rung_dtypes(args.dtype)["gpu"])
     info = {"machine": machine(), "versions": versions(VERSIONS), "date": time.strftime("%Y-%m-%d"), "repeat": args.repeat,
@@ -219,8 +219,8 @@ def on_card(args, info: dict) -> dict:
 
     def ladder() -> float:
         secs, lad, evs = run_ladder(texts, counts, regrow=True, batch_size=max(GPU_SIZES))
-        ladder_info.update(oom_events=[e.as_dict() for e in evs], final_budget_tokens=lad.budget,
-                           cost_per_token_bytes=lad.cost_per_token, rung=lad.rung, allocator=lad.allocator)
+        ladder_info.update(oom_events=[e.as_dict() for e in evs], final_budget_tokens=lad.budget.tokens,
+                           cost_per_token_bytes=lad.budget.cost_per_token, rung=lad.rung, allocator=lad.allocator)
         return secs
 
     times = interleaved(args.repeat, {"ladder": ladder, **{f"static-{r}": functools.partial(run_static, texts, counts, r) for r in GPU_SIZES}})

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from kademe.split import split_texts
-from kademe.embed.ladder import Ladder, rung_dtypes
+from kademe.embed.ladder import Ladder
+from kademe.embed.rungs import rung_dtypes
 from kademe.embed.model import embedding_dims, load_encoder, resolve_dtype
 from kademe.models import load_tokenizer, resolve_model
-from kademe.embed.plan import KNOWN_SHAPES, bytes_per_token, dtype_bytes_of, estimate, max_token_budget
+from kademe.embed.memory import bytes_per_token, dtype_bytes_of, estimate, max_token_budget
+from kademe.embed.shape import KNOWN_SHAPES
 from kademe.errors import KademeError
 from kademe.settings import Settings
 from tests.conftest import MODEL
@@ -71,7 +73,7 @@ def test_half_precision_halves_the_paper_cost_and_doubles_the_budget(fake_gpu):
     fake_gpu.setenv("KADEME_FAULT_FREE_MB", "20")
     full, half = (Ladder(Settings(device="cuda", dtype=d, batch_size=512)) for d in ("float32", "float16"))
     assert half._paper_cost() * 2 == full._paper_cost()
-    assert abs(half.budget / full.budget - 2) < 0.01, (half.budget, full.budget)
+    assert abs(half.budget.tokens / full.budget.tokens - 2) < 0.01, (half.budget.tokens, full.budget.tokens)
     bge = KNOWN_SHAPES["BAAI/bge-m3"]
     assert bytes_per_token(bge, 512, "float32") == 2 * bytes_per_token(bge, 512, "bfloat16")
     assert estimate(bge, 1, 128, "bfloat16") == estimate(bge, 1, 128, 2)

@@ -58,7 +58,7 @@ def test_plan_from_free_memory_and_calibrate_on_the_card(long_chunks, cpu_vector
     ladder = Ladder(Settings(device="cuda", batch_size=64))
     out = ladder.embed(*long_chunks)
     assert set(out.rungs) == {"gpu"} and not out.events
-    assert ladder.cost_per_token and ladder.cost_per_token > 0, "bytes per padded token measured on the card"
+    assert ladder.budget.cost_per_token and ladder.budget.cost_per_token > 0, "bytes per padded token measured on the card"
     assert np.min(np.sum(np.asarray(out.vectors) * cpu_vectors, axis=1)) >= 0.999
 
 

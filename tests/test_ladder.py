@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from kademe.split import split_texts
-from kademe.embed.ladder import GROW_AFTER, PROBE_FIRST, Ladder, _halves
+from kademe.embed.batches import halves as _halves
+from kademe.embed.budget import GROW_AFTER, PROBE_FIRST
+from kademe.embed.ladder import Ladder
 from kademe.embed.model import load_encoder
 from kademe.models import load_tokenizer, resolve_model
 from kademe.embed.oom import frozen_heap, is_oom, release_memory
@@ -103,7 +105,7 @@ def test_budget_grows_back_after_an_outlier(fake_gpu):
     ladder = Ladder(Settings(device="cuda", batch_size=32, token_budget=8192))
     out = ladder.embed(texts, n_tokens)
     assert out.events and out.events[0].padded_tokens == 8192
-    assert ladder.budget >= 1800, "the budget came back up near the largest size that fits"
+    assert ladder.budget.tokens >= 1800, "the budget came back up near the largest size that fits"
     assert all(e.rung == "gpu" for e in out.events)
 
 
@@ -166,19 +168,20 @@ def test_memory_freed_mid_year_is_used_again(fake_gpu):
 
         ladder = SharedCard(Settings(device="cuda", batch_size=32, token_budget=8192))
         if not regrow:
-            ladder.grow_after = 10**9
+            ladder.budget.grow_after = 10**9
         out = ladder.embed(["kısa metin"] * n, [256] * n)
         assert len(out.vectors) == n and set(out.rungs) == {"gpu"}
         return ladder
 
-    assert run(regrow=True).budget >= 3072, "grew back towards the freed 4096 tokens"
-    assert run(regrow=False).budget <= 1024
+    assert run(regrow=True).budget.tokens >= 3072, "grew back towards the freed 4096 tokens"
+    assert run(regrow=False).budget.tokens <= 1024
 
 
 def free_mb_for(tokens: int) -> float:
     """The free memory (MiB) for which the planner's budget is ``tokens`` padded tokens of MiniLM."""
-    from kademe.embed.ladder import SAFETY
-    from kademe.embed.plan import bytes_per_token, load_shape
+    from kademe.embed.budget import SAFETY
+    from kademe.embed.memory import bytes_per_token
+    from kademe.embed.shape import load_shape
 
     return tokens * bytes_per_token(load_shape(resolve_model(MODEL)), 256, dtype_bytes=4) / SAFETY / 2**20
 
@@ -205,7 +208,7 @@ def test_planning_from_free_memory_makes_the_oom_rare(fake_gpu):
     ladder = Ladder(Settings(device="cuda", batch_size=32))
     planned = ladder.embed(texts, n_tokens)
     assert unplanned.events, "batch 32 x 256 does not fit a 2048-token card"
-    assert planned.events == [] and 1400 <= ladder.budget <= 1536, ladder.budget
+    assert planned.events == [] and 1400 <= ladder.budget.tokens <= 1536, ladder.budget.tokens
     assert len(planned.vectors) == n and set(planned.rungs) == {"gpu"}
 
 

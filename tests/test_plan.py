@@ -9,19 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kademe.embed.plan import (
-    KNOWN_SHAPES,
-    MemoryEstimate,
-    ModelShape,
-    bytes_per_token,
-    estimate,
-    format_table,
-    load_shape,
-    max_token_budget,
-    plan_table,
-    resolve_shape,
-    shape_from_config,
-)
+from kademe.embed.memory import MemoryEstimate, bytes_per_token, estimate, max_token_budget
+from kademe.embed.plan import format_table, plan_table
+from kademe.embed.shape import KNOWN_SHAPES, ModelShape, load_shape, resolve_shape, shape_from_config
 
 GB = 10**9
 GIB = 2**30

@@ -22,19 +22,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kademe.embed.model import Batch, TokenIds, encode_tokenized, ends_normalized, evict_encoder, load_encoder, normalized, resolve_dtype
+from kademe.embed.batches import Ranked, halves
+from kademe.embed.budget import Budget
 from kademe.embed.card import Card, choose_card
+from kademe.embed.model import (
+    Batch,
+    TokenIds,
+    encode_tokenized,
+    ends_normalized,
+    evict_encoder,
+    load_encoder,
+    normalized,
+)
 from kademe.embed.oom import frozen_heap, is_oom, release_memory
-from kademe.models import max_seq_length, resolve_model, vector_name
+from kademe.embed.rungs import RUNGS, rung_dtypes
 from kademe.faults import crash_point
+from kademe.models import max_seq_length, resolve_model, vector_name
 from kademe.settings import Settings
 
-RUNGS = ("gpu", "gpu-batch1", "gpu-small", "cpu")
-GROW_AFTER = 8  # successes in a row before a shrunken budget grows again
-PROBE_FIRST = 16  # near a known ceiling, successes in a row before trying the failed size again ...
-PROBE_MAX = 512  # ... doubling after every try that fails, up to this; a try that fits starts over
-FREED = 1.25  # free memory this many times what it was at the ceiling's OOM: try the ceiling again now
-SAFETY = 0.8  # share of free memory the planner may use
 
 
 @dataclass
@@ -90,13 +95,6 @@ class Ladder:
         self.max_len = max_seq_length(self.primary_dir)
         self.rung = "gpu" if self.card.gpu_rungs(s.device) else "cpu"
         self.allocator: str | None = None
-        self.ceiling: int | None = None  # smallest padded size seen to fail on the gpu rung
-        self.ceiling_free: int | None = None  # free memory measured just after that failure, if known
-        self.floor = 0  # largest padded size seen to succeed on the gpu rung
-        self.cost_per_token: float | None = None  # measured bytes per padded token (where the card measures it)
-        self.streak = 0
-        self.probe_wait = PROBE_FIRST
-        self.grow_after = GROW_AFTER  # bench/ladder.py sets it out of reach to measure halving-only
         self.on_event: Callable[[OomEvent], None] | None = None  # told of each OOM as it happens (the progress display)
         self.batches = 0
         self.batches_on_gpu = 0
@@ -107,7 +105,8 @@ class Ladder:
         self.dtypes = rung_dtypes(s.dtype, gpu=self.rung == "gpu", device=self.card.device)
         if self.rung == "gpu":
             load_encoder(self.primary_dir, self.card.device, self.dtypes["gpu"])  # weights first, so free memory is measured without them
-        self.budget = self._planned_budget()
+        self.budget = Budget(self.card, s.token_budget or s.batch_size * self.max_len, self.max_len, self._paper_cost,
+                             on_gpu=self.rung == "gpu")
 
     # -- public -------------------------------------------------------------------------------
     def embed(self, texts: list[str], n_tokens: list[int], ids=None) -> Embedded:
@@ -124,7 +123,7 @@ class Ladder:
 
     def _embed(self, texts: list[str], n_tokens: list[int], tokens: TokenIds | None = None) -> Embedded:
         order = np.argsort(-np.asarray(n_tokens, dtype=np.int64), kind="stable").tolist()  # longest first
-        ranked = _Ranked(tokens, order) if tokens is not None else None  # a batch's ids: a view, not a gather
+        ranked = Ranked(tokens, order) if tokens is not None else None  # a batch's ids: a view, not a gather
         vectors: list[np.ndarray | None] = [None] * len(texts)
         spaces, rungs = [""] * len(texts), [""] * len(texts)
         events: list[OomEvent] = []
@@ -134,7 +133,7 @@ class Ladder:
             if pending:
                 batch = pending.popleft()
                 if self._known_too_big(batch, n_tokens):  # a half of a failed batch that cannot fit either
-                    pending.extendleft(reversed(_halves(batch, n_tokens)))
+                    pending.extendleft(reversed(halves(batch, n_tokens)))
                     continue
             else:
                 batch = self._next_batch(order, pos, n_tokens)
@@ -191,88 +190,39 @@ class Ladder:
 
     def _next_batch(self, order: list[int], pos: int, n_tokens: list[int]) -> list[int]:
         """The next length-sorted batch: as many rows as fit the budget (at least one)."""
-        budget = self.budget if self.rung == "gpu" else self.s.token_budget or self.s.batch_size * self.max_len
+        budget = self.budget.tokens if self.rung == "gpu" else self.budget.static
         longest = max(n_tokens[order[pos]], 1)
         rows = max(1, min(self._rows_limit(), budget // longest, len(order) - pos))
         return order[pos : pos + rows]
 
-    def _planned_budget(self) -> int:
-        """Token budget for the gpu rung: the user's, else from free memory and the per-token cost."""
-        static = self.s.token_budget or self.s.batch_size * self.max_len
-        free = self._free() if self.rung == "gpu" else None
-        if free is None:
-            return static
-        cost = self.cost_per_token or self._paper_cost()
-        return max(self.max_len, min(static, int(free * SAFETY / cost)))
-
     def _paper_cost(self) -> float:
-        from kademe.embed.plan import bytes_per_token, load_shape
+        from kademe.embed.memory import bytes_per_token
+        from kademe.embed.shape import load_shape
 
         return bytes_per_token(load_shape(self.primary_dir), self.max_len, dtype_bytes=self.dtypes["gpu"])
 
     def _known_too_big(self, batch: list[int], n_tokens: list[int]) -> bool:
         """Whether a waiting half is already over the shrunken gpu budget: split it without trying."""
-        return self.rung == "gpu" and len(batch) > 1 and len(batch) * max(n_tokens[i] for i in batch) > self.budget
+        return self.rung == "gpu" and len(batch) > 1 and len(batch) * max(n_tokens[i] for i in batch) > self.budget.tokens
 
     # -- what happens after a batch -----------------------------------------------------------
     def _after_success(self, rung: str, padded: int) -> None:
-        """Grow a shrunken budget back: double while no ceiling is known, else bisect towards it."""
+        """Count the batch; on the gpu rung the budget learns from it (``Budget.after_success``)."""
         self.batches += 1
         self.batches_on_gpu += rung.startswith("gpu")
-        if rung != "gpu":
-            return
-        self._calibrate(padded)
-        self.floor = max(self.floor, padded)
-        if self.ceiling is not None and self.floor >= self.ceiling:
-            self.ceiling = None  # a size that failed before fits now: other jobs freed memory
-            self.probe_wait = PROBE_FIRST
-        self.streak += 1
-        target = self._planned_budget()  # free memory, re-read after every batch: other jobs come and go
-        self.budget = min(self.budget, target)  # they took memory: shrink now, grow back by successes
-        if self.streak < self.grow_after or self.budget >= target:
-            return
-        if self.ceiling is not None and self.ceiling - self.floor <= max(self.floor // 10, self.max_len):
-            if self.streak < self.probe_wait and not self._memory_freed():
-                return  # close enough to the ceiling: stay, and look again ever more rarely
-            grown = self.ceiling  # other jobs may have freed memory since: try the failed size once more
-            self.probe_wait = min(2 * self.probe_wait, PROBE_MAX)
-        else:
-            grown = self.budget * 2 if self.ceiling is None else (self.floor + self.ceiling) // 2
-        self.budget = max(self.budget, min(target, grown))
-        self.streak = 0
-
-    def _memory_freed(self) -> bool:
-        """Whether free memory, where it is measured, has grown by a quarter since the ceiling failed."""
-        if self.ceiling_free is None:
-            return False  # not measured (no card, or faked without KADEME_FAULT_FREE_MB): no query
-        free = self._free()
-        return free is not None and free > FREED * self.ceiling_free
-
-    def _free(self) -> int | None:
-        """Free GPU memory as the card measures it now (None: unknown)."""
-        return self.card.free()
+        if rung == "gpu":
+            self.budget.after_success(padded)
 
     @property
     def real_device(self) -> str:
         """The device that really computed: the card's when a GPU rung ran (``cpu`` on a fake card), else ``cpu``."""
         return self.card.device if self.batches_on_gpu else "cpu"
 
-    def _calibrate(self, padded: int) -> None:
-        """Learn bytes per padded token from the peak the last batch really used (where the card measures it)."""
-        peak = self.card.peak_bytes()
-        if peak is not None:
-            self.cost_per_token = max(self.cost_per_token or 0.0, peak / padded)
-
     def _after_oom(self, rung: str, batch: list[int], padded: int, n_tokens: list[int], pending: deque) -> OomEvent:
-        self.streak = 0
-        free = self._free()
+        free = self.card.free()
+        self.budget.after_oom(padded, free, split=rung == "gpu" and len(batch) > 1)
         if rung == "gpu" and len(batch) > 1:
-            if padded <= self.floor:
-                self.floor = 0  # what fitted before no longer does: other jobs took memory
-            self.ceiling = padded if self.ceiling is None else min(self.ceiling, padded)
-            self.ceiling_free = free
-            self.budget = self.floor if 0 < self.floor < padded else max(1, padded // 2)
-            left, right = _halves(batch, n_tokens)
+            left, right = halves(batch, n_tokens)
             pending.appendleft(right)
             pending.appendleft(left)
             return OomEvent(rung, len(batch), padded, free, "split")
@@ -304,39 +254,6 @@ class Ladder:
         return self.fallback_space if rung == "gpu-small" else self.primary_space  # type: ignore[return-value]
 
 
-class _Ranked:
-    """The token ids of one ``embed`` call in the ladder's order (longest first), gathered once.
-
-    A batch is a run of that order, or a half or single of one: its ids are then a slice of the
-    ranked ids (a view), not a gather of its own (issue 22: a gather a batch was 12 % of the embed
-    stage's own CPU, profiled in a whole run).
-    """
-
-    def __init__(self, tokens: TokenIds, order: list[int]):
-        self.tokens = tokens
-        self.ranked = tokens.take(order)  # None when a text has no ids: each batch is then taken on its own
-        position = np.empty(len(order), dtype=np.int64)
-        position[order] = np.arange(len(order))
-        self.position = position.tolist()
-
-    def ids(self, batch: list[int]) -> TokenIds | None:
-        first, last = self.position[batch[0]], self.position[batch[-1]]
-        if self.ranked is not None and last - first + 1 == len(batch):
-            return self.ranked.slice(first, last + 1)
-        return self.tokens.take(batch)
-
-
-def _halves(batch: list[int], n_tokens: list[int]) -> tuple[list[int], list[int]]:
-    """Split a length-sorted batch where half of its tokens fall on each side (both halves non-empty)."""
-    total = sum(n_tokens[i] for i in batch)
-    acc, cut = 0, 1
-    for cut, i in enumerate(batch[:-1], start=1):
-        acc += n_tokens[i]
-        if acc * 2 >= total:
-            break
-    return batch[:cut], batch[cut:]
-
-
 def preload_encoder(s: Settings) -> None:
     """Load the primary model where and how the ladder's first rung will (device, dtype): it is reused.
 
@@ -347,23 +264,3 @@ def preload_encoder(s: Settings) -> None:
     gpu = card.gpu_rungs(s.device)
     device = card.device if gpu else "cpu"
     load_encoder(resolve_model(s.model), device, rung_dtypes(s.dtype, gpu=gpu, device=device)["gpu" if gpu else "cpu"])
-
-
-def rung_dtypes(setting: str, gpu: bool = True, device: str = "cuda") -> dict[str, str]:
-    """The dtype each rung computes in for ``--dtype``: GPU rungs resolve it for CUDA; the cpu rung is float32 unless bfloat16 was asked for.
-
-    Args:
-        setting: the ``--dtype`` setting.
-        gpu: whether the GPU rungs apply (else only the cpu rung is listed).
-        device: where the GPU rungs compute (``cpu`` under the fake card).
-
-    Example:
-        >>> rung_dtypes("float32")["cpu"], rung_dtypes("bfloat16")["cpu"]
-        ('float32', 'bfloat16')
-    """
-    cpu = {"cpu": "bfloat16" if setting == "bfloat16" else "float32"}
-    if not gpu:
-        return cpu
-    half = resolve_dtype(setting, device)
-    return {"gpu": half, "gpu-batch1": half, "gpu-small": half, **cpu}
-
