@@ -1,7 +1,8 @@
-"""A local workdir's checkpoint I/O: kademe's ``LocalStorage`` against obstore's ``LocalStore`` (issue 31 point 3).
+"""A local workdir's checkpoint I/O: kademe's own file routines against obstore's ``LocalStore`` (issue 31 point 3).
 
-obstore's ``LocalStore`` gives what ``LocalStorage`` does by hand (a create-only ``put`` that links a
-staged file, so a name appears whole or not at all; ``list``; ``list_with_delimiter``). This replays
+obstore's ``LocalStore`` gives what ``LocalStorage`` did by hand (a create-only ``put`` that links a
+staged file, so a name appears whole or not at all; ``list``; ``list_with_delimiter``), and
+``LocalStorage`` now uses it; ``Handmade`` here is the routine it replaced ("ours"). This replays
 the checkpoint protocol of one year through the real ``Partition`` and ``Checkpoint`` classes on
 each backend, interleaved: a cold ingest (read, clean and chunk parts and commits; ``--shards``
 lexical and embed shards with their create-only markers; the upsert's shard marks; every done file
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -31,53 +33,44 @@ from _machine import machine, versions  # bench/_machine.py
 
 import kademe.storage as storage_module
 from kademe.partition import Partition
-from kademe.storage import LocalStorage
+from kademe.storage import LocalStorage, write_whole
 
 SCHEMA = pa.schema([("x", pa.int64())])
 
 
-class ObstoreLocal(LocalStorage):
-    """The candidate: the same operations through ``obstore.store.LocalStore`` (parts still written in place)."""
-
-    def __init__(self, root: Path):
-        import obstore
-        from obstore.store import LocalStore
-
-        super().__init__(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._obs, self._store = obstore, LocalStore(str(self.root), mkdir=True)
+class Handmade(LocalStorage):
+    """The baseline: kademe's LocalStorage before it used obstore (a temporary file, then rename or link; os.walk)."""
 
     def put(self, name: str, data: bytes, create: bool = False) -> bool:
-        from obstore.exceptions import AlreadyExistsError
-
-        try:
-            self._obs.put(self._store, name, data, mode="create" if create else "overwrite")
-            return True
-        except AlreadyExistsError:
-            return False
+        return write_whole(self.path(name), lambda f: f.write(data), create=create)
 
     def get(self, name: str) -> bytes | None:
         try:
-            return bytes(self._obs.get(self._store, name).bytes())
-        except FileNotFoundError:
+            return self.path(name).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
     def list(self, prefix: str) -> dict[str, tuple[int, float]]:
-        try:
-            return {m["path"]: (m["size"], m["last_modified"].timestamp())
-                    for batch in self._obs.list(self._store, prefix.rstrip("/") + "/") for m in batch}
-        except FileNotFoundError:
+        base = self.path(prefix)
+        if not base.is_dir():
             return {}
+        out = {}
+        for dirpath, _, files in os.walk(base):
+            for f in files:
+                p = Path(dirpath) / f
+                try:
+                    st = p.stat()
+                except FileNotFoundError:
+                    continue
+                out[p.relative_to(self.root).as_posix()] = (st.st_size, st.st_mtime)
+        return out
 
     def delete(self, name: str) -> None:
-        try:
-            self._obs.delete(self._store, name)
-        except FileNotFoundError:
-            pass
+        self.path(name).unlink(missing_ok=True)
 
     def children(self, prefix: str) -> list[str]:
-        found = self._obs.list_with_delimiter(self._store, prefix.rstrip("/") + "/" if prefix else None)
-        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in found["common_prefixes"])
+        base = self.path(prefix)
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
 
 def year(workdir: Path, shards: int) -> tuple[float, float]:
@@ -122,7 +115,7 @@ def main() -> None:
     args = ap.parse_args()
     runs: dict[str, dict[str, list[float]]] = {"ours": {"cold": [], "warm": []}, "obstore": {"cold": [], "warm": []}}
     for _ in range(args.rounds):
-        for name, cls in (("ours", LocalStorage), ("obstore", ObstoreLocal)):
+        for name, cls in (("ours", Handmade), ("obstore", LocalStorage)):
             root = Path(tempfile.mkdtemp(prefix=f"kademe-bench-{name}-"))
             storage_module._open.cache_clear()
             original = storage_module._open

@@ -7,6 +7,7 @@ hosts never lose one (issue 20).
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,7 +114,10 @@ class Partition:
         return Checkpoint(self, stage, key)
 
     def sweep_temp(self, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
-        """Delete the temporary files a killed run left in a local workdir (``.<name>.<random>.tmp``); return them.
+        """Delete the temporary files a killed run left in a local workdir; return them.
+
+        Ours are ``.<name>.<random>.tmp`` (``storage.write_whole``); obstore's ``LocalStore`` stages a
+        put as ``<name>#<n>`` beside its name.
 
         Only files untouched for ``older_than`` seconds go: a live writer touches its file as it
         writes, so an old one has no writer left.
@@ -122,7 +126,8 @@ class Partition:
             return []
         cutoff = time.time() - older_than
         gone = []
-        for tmp in self.path.rglob(".*.tmp"):
+        staged = (p for p in self.path.rglob("*#*") if p.name.rsplit("#", 1)[1].isdigit())
+        for tmp in itertools.chain(self.path.rglob(".*.tmp"), staged):
             try:
                 if tmp.is_file() and tmp.stat().st_mtime < cutoff:
                     tmp.unlink()

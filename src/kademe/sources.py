@@ -184,8 +184,8 @@ def _parse_parquet(path: Path) -> Iterator[tuple[int, dict]]:
 
     The file is read as a buffered stream, not pre-buffered: pre-buffering reads a row group's
     column chunks whole, and one row group is often the whole file (polars and pandas write up to
-    ~1M rows in one). A 1 GB year (400 MB of Parquet in one row group): 233 MB peak RSS, against
-    1,498 MB reading it whole with polars (bench/results/read-memory.json).
+    ~1M rows in one). ``read_year`` on a 1 GB year (382 MB of Parquet in one row group) peaked at
+    325 MB RSS, against 1,556 MB reading it whole with polars (bench/results/read-memory.json).
     """
     import pyarrow.parquet as pq
 

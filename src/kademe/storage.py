@@ -6,13 +6,13 @@ optional create-only mode (the commit: first writer wins), ``get``, ``list``, ``
 ``fetch``/``spool`` to move Parquet files between the store and local disk. There is no rename and
 no lock anywhere.
 
-Remote URLs go through ``obstore``; credentials come from each cloud's usual environment
+Every workdir goes through ``obstore`` (a local folder through its ``LocalStore``); credentials come from each cloud's usual environment
 (``AWS_*``, ``GOOGLE_*``, ``AZURE_*``), never from flags. An S3-compatible endpoint that is not AWS
 is named by ``AWS_ENDPOINT_URL`` (plus ``AWS_ALLOW_HTTP=true`` for plain http).
 
 Semantics relied on: a put is atomic (an object is whole or absent); a create-only put fails when
 the name exists (S3 ``If-None-Match: *``, GCS ``ifGenerationMatch=0``, Azure ``If-None-Match: *``;
-locally ``link()``, which fails on an existing name); a list after a put sees it (strong
+locally ``LocalStore``'s ``link()`` of a staged file, which fails on an existing name); a list after a put sees it (strong
 read-after-write consistency on all three clouds).
 """
 
@@ -28,6 +28,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import obstore
 
 from kademe.errors import KademeError
 
@@ -132,71 +134,15 @@ class Storage:
         raise NotImplementedError
 
 
-class LocalStorage(Storage):
-    """A folder. A create-only put writes a temporary file and ``link()``s it: the name appears whole or not at all."""
-
-    remote = False
-
-    def __init__(self, root: Path):
-        self.root = Path(root)
-        self.url = str(root)
-
-    def path(self, name: str) -> Path:
-        return self.root / name
-
-    def put(self, name: str, data: bytes, create: bool = False) -> bool:
-        # create: the commit protocol's create-only put; else an overwrite of a plain file (report, rejects)
-        return write_whole(self.path(name), lambda f: f.write(data), create=create)
-
-    def put_file(self, name: str, path: Path) -> None:
-        if path != self.path(name):
-            shutil.copyfile(path, self.path(name))
-
-    def get(self, name: str) -> bytes | None:
-        try:
-            return self.path(name).read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None
-
-    def list(self, prefix: str) -> dict[str, tuple[int, float]]:
-        base = self.path(prefix)
-        if not base.is_dir():
-            return {}
-        out = {}
-        for dirpath, _, files in os.walk(base):
-            for f in files:
-                p = Path(dirpath) / f
-                with _quiet():
-                    st = p.stat()
-                    out[p.relative_to(self.root).as_posix()] = (st.st_size, st.st_mtime)
-        return out
-
-    def delete(self, name: str) -> None:
-        self.path(name).unlink(missing_ok=True)
-
-    def fetch(self, name: str) -> Path:
-        return self.path(name)
-
-    def children(self, prefix: str) -> list[str]:
-        base = self.path(prefix)
-        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
-
-    def spool(self, name: str) -> Path:
-        path = self.path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
-
-
 class ObjectStorage(Storage):
     """An ``obstore`` store (S3, GCS, Azure, memory). Parts are spooled on local disk, then put whole."""
 
     remote = True
 
     def __init__(self, url: str):
-        import obstore
         from obstore.store import from_url
 
-        self.url, self._obs = url.rstrip("/"), obstore
+        self.url = url.rstrip("/")
         try:
             self._store = from_url(self.url)
         except Exception as e:  # a malformed URL or an unknown scheme
@@ -207,11 +153,15 @@ class ObjectStorage(Storage):
         base = os.environ.get("KADEME_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "kademe-cache")
         self.cache = Path(base) / digest
 
+    def _objects(self, write: bool = False):
+        """The obstore store (a local workdir's is made, with its folder, at the first write)."""
+        return self._store
+
     def put(self, name: str, data: bytes, create: bool = False) -> bool:
         from obstore.exceptions import AlreadyExistsError, PreconditionError
 
         try:
-            self._obs.put(self._store, name, data, mode="create" if create else "overwrite")
+            obstore.put(self._objects(write=True), name, data, mode="create" if create else "overwrite")
             return True
         except (AlreadyExistsError, PreconditionError):
             if create:
@@ -219,7 +169,7 @@ class ObjectStorage(Storage):
             raise
 
     def put_file(self, name: str, path: Path) -> None:
-        self._obs.put(self._store, name, path)
+        obstore.put(self._store, name, path)
         cached = self.cache / name  # the spooled copy is the cache entry: no download to read it back
         if path != cached:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -228,37 +178,90 @@ class ObjectStorage(Storage):
     def get(self, name: str) -> bytes | None:
         from obstore.exceptions import NotFoundError
 
+        if (store := self._objects()) is None:
+            return None
         try:
-            return bytes(self._obs.get(self._store, name).bytes())
+            return bytes(obstore.get(store, name).bytes())
         except (NotFoundError, FileNotFoundError):
             return None
 
     def list(self, prefix: str) -> dict[str, tuple[int, float]]:
+        from obstore.exceptions import NotFoundError
+
+        if (store := self._objects()) is None:
+            return {}
         out = {}
-        for batch in self._obs.list(self._store, prefix.rstrip("/") + "/"):
-            for meta in batch:
-                out[meta["path"]] = (meta["size"], meta["last_modified"].timestamp())
+        with _quiet(NotFoundError, FileNotFoundError):  # a local folder removed while listed
+            for batch in obstore.list(store, prefix.rstrip("/") + "/"):
+                for meta in batch:
+                    out[meta["path"]] = (meta["size"], meta["last_modified"].timestamp())
         return out
 
     def delete(self, name: str) -> None:
         from obstore.exceptions import NotFoundError
 
-        with _quiet(NotFoundError, FileNotFoundError):
-            self._obs.delete(self._store, name)
-        (self.cache / name).unlink(missing_ok=True)
+        if (store := self._objects()) is not None:
+            with _quiet(NotFoundError, FileNotFoundError):
+                obstore.delete(store, name)
+        if self.remote:
+            (self.cache / name).unlink(missing_ok=True)
 
     def children(self, prefix: str) -> list[str]:
-        found = self._obs.list_with_delimiter(self._store, prefix.rstrip("/") + "/" if prefix else None)
+        if (store := self._objects()) is None:
+            return []
+        found = obstore.list_with_delimiter(store, prefix.rstrip("/") + "/" if prefix else None)
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in found["common_prefixes"])
 
     def fetch(self, name: str) -> Path:
         path = self.cache / name
         if not path.exists():  # a local cache of an immutable object: whoever renames last, the bytes are the same
-            write_whole(path, lambda f: f.writelines(self._obs.get(self._store, name).stream()))
+            write_whole(path, lambda f: f.writelines(obstore.get(self._store, name).stream()))
         return path
 
     def spool(self, name: str) -> Path:
         path = self.cache / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class LocalStorage(ObjectStorage):
+    """A folder, through obstore's ``LocalStore``: its create-only ``put`` writes a staged file and
+    ``link()``s it, so the name appears whole or not at all, and a second writer's link fails.
+
+    Parts are written in place (``spool`` is their final path; nothing names them until a commit
+    does) and read in place (``fetch``). A folder that does not exist reads as empty and is made at
+    the first write, so reading a workdir creates nothing. Against kademe's own temporary-file
+    routine it took 0.45x the seconds of a 100-shard year's checkpoint I/O and 0.39x a warm rerun's
+    (bench/results/local-storage.json, 5 interleaved rounds).
+    """
+
+    remote = False
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.url = str(root)
+        self._store = None
+
+    def _objects(self, write: bool = False):
+        if self._store is None and (write or self.root.is_dir()):
+            from obstore.store import LocalStore
+
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._store = LocalStore(str(self.root))
+        return self._store
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def put_file(self, name: str, path: Path) -> None:
+        if path != self.path(name):
+            shutil.copyfile(path, self.path(name))
+
+    def fetch(self, name: str) -> Path:
+        return self.path(name)
+
+    def spool(self, name: str) -> Path:
+        path = self.path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
