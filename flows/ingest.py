@@ -28,6 +28,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.gpu import gpu_slot
 from flows.limits import partition_lock
 from flows.parameters import settings_from, takes_settings
+from flows.stopping import completed, stoppable
 from kademe.checkpoint import shard_count
 from kademe.chunk import ChunkResult, chunk_texts
 from kademe.clean import CleanResult, clean_records
@@ -35,7 +36,8 @@ from kademe.embed.feed import ShardFeed
 from kademe.embed.stage import EmbedResult, embed_chunks
 from kademe.errors import KademeError
 from kademe.progress import RunProgress
-from kademe.faults import active_instruments, crash_point
+from kademe import interrupt
+from kademe.faults import active_instruments, crash_point, pause_point
 from kademe.report import failed_year, markdown, rejects_by_reason, write_report, year_summary
 from kademe.settings import Settings
 from kademe.sources import ReadResult, read_year
@@ -64,30 +66,35 @@ PROGRESS_EVERY = 2.0
 
 
 @task(name="read", **FILE_TASK)
+@stoppable
 def read_year_task(year: int, s: Settings) -> ReadResult:
     """Parse the year's source file."""
     return _logged("read", read_year(year, s))
 
 
 @task(name="clean", **FILE_TASK)
+@stoppable
 def clean_records_task(read: ReadResult, year: int, s: Settings) -> CleanResult:
     """Validate and clean the records."""
     return _logged("clean", clean_records(read, year, s))
 
 
 @task(name="chunk", **FILE_TASK)
+@stoppable
 def chunk_texts_task(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
     """Split documents into model-sized chunks."""
     return _logged("chunk", chunk_texts(clean, year, s))
 
 
 @task(name="lexical", **FILE_TASK)
+@stoppable
 def sparse_chunks_task(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
     """BM25 sparse vectors of the chunks."""
     return _logged("lexical", sparse_chunks(chunks, year, s))
 
 
 @task(name="embed", cache_policy=NO_CACHE)
+@stoppable
 def embed_chunks_task(chunks: ChunkResult, year: int, s: Settings, feed: ShardFeed | None = None) -> EmbedResult:
     """Embed the chunks through the OOM ladder (the ladder owns OOM; no task retries)."""
     key = f"embed-progress-{s.corpus}-{year}".lower()
@@ -113,6 +120,7 @@ def embed_chunks_task(chunks: ChunkResult, year: int, s: Settings, feed: ShardFe
 
 
 @task(name="upsert", **STORE_TASK)
+@stoppable
 def upsert_points_task(chunks: ChunkResult, sparse: SparseResult, year: int, s: Settings,
                        feed: ShardFeed | None = None) -> UpsertResult:
     """Write the partition's points to Qdrant, each shard as soon as it is embedded."""
@@ -120,6 +128,7 @@ def upsert_points_task(chunks: ChunkResult, sparse: SparseResult, year: int, s: 
 
 
 @task(name="verify", **STORE_TASK)
+@stoppable
 def verify_year_task(year: int, s: Settings) -> dict:
     """Check the collection against the checkpoints."""
     with open_store(s) as store:
@@ -127,8 +136,11 @@ def verify_year_task(year: int, s: Settings) -> dict:
 
 
 @task(name="index", **STORE_TASK)
+@stoppable
 def build_index_task(s: Settings) -> float:
     """Build the store's index (Qdrant Edge: HNSW); the seconds it took."""
+    pause_point("index-start")
+    interrupt.check()  # Qdrant Edge's build holds the GIL until it is done: no signal is seen during it
     with open_store(s) as store:
         return store.optimize()
 
@@ -158,6 +170,7 @@ def _logged(stage: str, result):
 
 
 @flow(name="ingest-year", flow_run_name="ingest-{year}", log_prints=True)
+@stoppable
 @takes_settings()
 def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
     """Ingest one year of a corpus: read -> clean -> chunk -> lexical -> embed + upsert -> verify -> index.
@@ -168,22 +181,22 @@ def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
     started = time.monotonic()
 
     with partition_lock(s.corpus_name, year):  # one writer per (corpus, year) across workers and hosts (flows/limits.py)
-        read = read_year_task(year, s)
-        clean = clean_records_task(read, year, s)
-        chunks = chunk_texts_task(clean, year, s)
+        read = completed(read_year_task(year, s))  # completed(): a task asked to stop ended Cancelled (issue 30)
+        clean = completed(clean_records_task(read, year, s))
+        chunks = completed(chunk_texts_task(clean, year, s))
         lexical = sparse_chunks_task.submit(chunks, year, s)  # beside the embedding (issue 22); the upsert waits for it
         feed = ShardFeed(depth=_feed_depth(chunks, s))  # shard i is upserted while shard i+1 is encoded
         embedding = embed_chunks_task.submit(chunks, year, s, feed)
         try:
             sparse = _result_or_leave(lexical, feed)
-            upserted = upsert_points_task(chunks, sparse, year, s, feed)
+            upserted = completed(upsert_points_task(chunks, sparse, year, s, feed))
         finally:
             embedding.wait()  # a failed upsert still lets the embedding finish inside the slot, not beside the next writer
         embedded = embedding.result()
         verifying = time.monotonic()
-        check = verify_year_task(year, s)
+        check = completed(verify_year_task(year, s))
         verified = time.monotonic() - verifying
-    index = build_index_task(s) if build_index else 0.0
+    index = completed(build_index_task(s)) if build_index else 0.0
 
     stages = {"read": read, "clean": clean, "chunk": chunks, "lexical": sparse, "embed": embedded, "upsert": upserted}
     summary = year_summary(
@@ -222,6 +235,7 @@ def _artifact_key(key: str) -> str:
 
 
 @flow(name="ingest-years", flow_run_name="ingest-{years}", log_prints=True)
+@stoppable
 @takes_settings()
 def ingest_years(years: list[int], **settings) -> dict:
     """Ingest several years one after another; a failed year is reported and the next one goes on.
@@ -234,6 +248,8 @@ def ingest_years(years: list[int], **settings) -> dict:
     for year in years:
         started = time.monotonic()
         state = ingest_year(year, **settings, build_index=True, return_state=True)
+        if state.is_cancelled():  # asked to stop (issue 30): the years after it are not started
+            raise interrupt.Interrupted()
         if state.is_completed():
             result["years"][str(year)] = state.result()
         else:

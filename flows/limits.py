@@ -15,7 +15,7 @@ dies frees the partition when its lease runs out; a renewal that fails (the Pref
 for a while) only logs, and the stage goes on: the slot may then be taken by another run, and what
 keeps the partition whole is the checkpoint commit, not the slot (issue 20, point 3).
 
-Without ``PREFECT_API_URL`` (``kademe ingest`` on its temporary server, ``flows.launch``) no slot is taken: that
+Without ``PREFECT_API_URL`` (``kademe ingest`` on its temporary server, ``flows.server``) no slot is taken: that
 server serves one process, and it runs none of Prefect's background services, the lease
 repossessor included, so the slot of a killed run would stay taken in the local database for good
 and hang every later run of that year. Several workers need a shared server anyway.
@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from flows.server import on_temporary_server
 from kademe.errors import KademeError
 
 LEASE_SECONDS = 60  # a dead worker's partition is free again ~1 minute later (the server's repossessor runs every 15 s)
@@ -109,12 +110,8 @@ def partition_lock(corpus: str, year: int) -> Iterator[str | None]:
     from prefect.client.schemas.objects import ConcurrencyLeaseHolder
     from prefect.concurrency.sync import concurrency
     from prefect.context import FlowRunContext
-    from prefect.settings import get_current_settings
 
-    from flows.launch import temporary_api_url
-
-    url = get_current_settings().api.url
-    if not url or url == temporary_api_url():
+    if on_temporary_server():
         yield None
         return
     name = ensure_partition_limit(partition_limit_name(corpus, year))

@@ -6,11 +6,14 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.parameters import settings_from, takes_settings
+from flows.stopping import stoppable
 from kademe.errors import KademeError
+from kademe.interrupt import Interrupted
 from kademe.upgrade import upgrade_years as upgrade_years_of
 
 
 @task(name="upgrade", cache_policy=NO_CACHE)
+@stoppable
 def upgrade_year_task(year: int, s) -> dict:
     """Re-embed one year's fallback-model chunks with the primary model (every corpus, or --corpus)."""
     return upgrade_years_of(s, [year])["years"][str(year)]
@@ -22,6 +25,7 @@ NOT_READ = ("source", "fallback_model", "chunk_tokens", "chunk_overlap", "max_re
 
 
 @flow(name="upgrade-years", flow_run_name="upgrade-{years}")
+@stoppable
 @takes_settings(exclude=NOT_READ)
 def upgrade_years(years: list[int], **settings) -> dict:
     """Upgrade each year; a year that fails is reported and the next one goes on."""
@@ -29,6 +33,8 @@ def upgrade_years(years: list[int], **settings) -> dict:
     result: dict = {"years": {}}
     for year in years:
         state = upgrade_year_task(year, s, return_state=True)
+        if state.is_cancelled():  # asked to stop (issue 30)
+            raise Interrupted()
         if state.is_completed():
             result["years"][str(year)] = state.result()
         else:

@@ -13,11 +13,11 @@ import atexit
 import json
 import os
 import sys
-import threading
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from kademe import interrupt
 from kademe.errors import KademeError
 from kademe.settings import DEFAULT_MODEL, Settings
 
@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except interrupt.Interrupted as e:  # Ctrl-C or SIGTERM: the flow ended Cancelled, its committed work kept (issue 30)
+        print(f"kademe: {e}", file=sys.stderr)
+        return interrupt.EXIT_CODE
     except KademeError as e:
         print(f"kademe: {e}", file=sys.stderr)
         return 1
@@ -167,13 +170,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from flows.launch import begin_temporary_server, run_ingest
+    from flows.launch import prepare_prefect, run_ingest
     from kademe.preflight import check_inputs, check_resources
 
     s = settings_from_args(args)
     years = parse_years(args.years)
     check_inputs(s, years)
-    begin_temporary_server()  # Prefect's server starts while the device check imports torch (issue 22)
+    prepare_prefect()  # Prefect's server starts while the device check imports torch (issue 22)
     check_resources(s)
     result = run_ingest(s, years)
     _emit(args, result, _format_summary)
@@ -289,23 +292,32 @@ COMMANDS = {"ingest": cmd_ingest, "verify": cmd_verify, "search": cmd_search, "d
 
 
 def run() -> None:
-    """The ``kademe`` command: ``main()``, then a prompt exit (issue 22).
+    """The ``kademe`` command: ``main()`` under kademe's signal handlers, then a prompt exit (issues 22, 30).
 
-    Once the command has returned, its threads are joined and the exit handlers run (logging,
-    Prefect's workers, the temporary server's stop), as at any exit; then the process ends
-    without the interpreter's teardown of every loaded module (torch, Prefect, the engines),
-    which took ~2 s after an ingest whose work was done. Files and stores are closed by the code
-    that opened them before ``main()`` returns. Tests call ``main()``, never this.
+    Ctrl-C or SIGTERM: before a flow runs, the command stops at once; while a flow runs, its stages
+    stop at their next safe point, the flow ends Cancelled, and the exit code is 130 with one line
+    on stderr that says how to resume; a second signal exits at once (``kademe.interrupt``).
+
+    The exit is the interpreter's own (threads joined, Prefect's logs and events sent, the exit
+    handlers run: the temporary server's stop last of Prefect's), except that the last exit handler,
+    registered first, ends the process there, without the teardown of every loaded module (torch,
+    Prefect, the engines), which took ~2 s after an ingest whose work was done. Files and stores are
+    closed by the code that opened them before ``main()`` returns. Tests call ``main()``, never this.
     """
-    code = main()
-    threading._shutdown()  # what the interpreter's exit does first: stop executors' workers, join non-daemon threads
-    atexit._run_exitfuncs()
+    code = [1]  # an exception out of main(): exit code 1, after its traceback
+    atexit.register(_exit_now, code)
+    interrupt.on_signals()
+    code[0] = main()
+    sys.exit(code[0])
+
+
+def _exit_now(code: list[int]) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe: nothing more can be said
             pass
-    os._exit(code)
+    os._exit(code[0])
 
 
 if __name__ == "__main__":

@@ -16,6 +16,13 @@ cannot tell them from the real thing. All are off unless their variable is set.
 ``KADEME_FAULT_CRASH_AT=<point>[:<n>]``
     ``os._exit(137)`` the n-th time (default 1st) the process reaches the named crash point, as a
     SIGKILL would. ``CRASH_POINTS`` lists the points.
+``KADEME_FAULT_PAUSE_AT=<point>[:<n>]``
+    The n-th time (default 1st) the process reaches the named point, write
+    ``kademe: KADEME_FAULT_PAUSE_AT=<spec>: paused`` on stderr and wait there until the run is asked
+    to stop (Ctrl-C, SIGTERM, a cancelled flow run), at most ``KADEME_FAULT_PAUSE_SECONDS`` (default
+    60) s: a test sends its signal while the run is at a known point (issue 30). ``PAUSE_POINTS``
+    lists the points: the crash points, ``startup`` (the model loaded, the flow not yet started)
+    and ``index-start`` (before the index build).
 ``KADEME_FAULT_QDRANT_ERROR_RATE=0.3``
     That share of store calls raises a transient error (``InjectedStoreError``, a
     ``ConnectionError``) before the call is made, on either store engine. ``KADEME_FAULT_SEED`` seeds it.
@@ -30,6 +37,8 @@ import os
 import random
 import sys
 import threading
+
+from kademe import interrupt
 
 # Every place a run can be killed by KADEME_FAULT_CRASH_AT, in the order a year reaches them.
 CRASH_POINTS = (
@@ -59,6 +68,8 @@ CRASH_POINTS = (
     "year-done",  # between years
     "checkpoint-rename",  # a temporary file is complete but not yet renamed into place
 )
+# Where KADEME_FAULT_PAUSE_AT can hold a run: the crash points and two places where no crash point is.
+PAUSE_POINTS = CRASH_POINTS + ("startup", "index-start")
 # Inside Qdrant Edge's ``optimize()``, once a segment is being built (``temp_segments/`` holds it):
 # its own kill test (tests/test_store.py), since the flow's tiny test years never reach a build.
 STORE_CRASH_POINTS = ("index-build",)
@@ -81,7 +92,14 @@ _lock = threading.Lock()
 
 
 def crash_point(name: str) -> None:
-    """Die here, abruptly, if ``KADEME_FAULT_CRASH_AT`` names this point (and count is reached)."""
+    """A safe point: die here, abruptly, if ``KADEME_FAULT_CRASH_AT`` names it (and its count is reached);
+    pause here if ``KADEME_FAULT_PAUSE_AT`` does; raise ``Interrupted`` if the run was asked to stop.
+
+    Every crash point lies between two units of work whose loss a rerun repairs, so a run asked to
+    stop (Ctrl-C, SIGTERM, a cancelled flow run; ``kademe.interrupt``) stops at the next one.
+    """
+    pause_point(name)
+    interrupt.check()
     spec = os.environ.get("KADEME_FAULT_CRASH_AT")
     if not spec:
         return
@@ -95,6 +113,24 @@ def crash_point(name: str) -> None:
         sys.stderr.write(f"kademe: KADEME_FAULT_CRASH_AT={spec}: killing the process\n")
         sys.stderr.flush()
         os._exit(137)
+
+
+def pause_point(name: str) -> None:
+    """Wait here until the run is asked to stop if ``KADEME_FAULT_PAUSE_AT`` names this point (``PAUSE_POINTS``)."""
+    spec = os.environ.get("KADEME_FAULT_PAUSE_AT")
+    if not spec:
+        return
+    point, _, nth = spec.partition(":")
+    if point != name:
+        return
+    with _lock:
+        key = f"pause:{name}"
+        _counts[key] = _counts.get(key, 0) + 1
+        hit = _counts[key] == int(nth or 1)
+    if hit:
+        sys.stderr.write(f"kademe: KADEME_FAULT_PAUSE_AT={spec}: paused\n")
+        sys.stderr.flush()
+        interrupt.wait(float(os.environ.get("KADEME_FAULT_PAUSE_SECONDS", "60") or 60))
 
 
 def crash_watcher(name: str, folder: os.PathLike, pattern: str):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from kademe.interrupt import Interrupted
+
 
 class ShardFeed:
     """Hands finished shards from the embed stage to the upsert stage, at most ``depth`` ahead.
@@ -39,6 +41,8 @@ class ShardFeed:
         with self._cond:
             self._cond.wait_for(lambda: i in self._ready or self._closed)
             if i not in self._ready and self._error is not None:
+                if isinstance(self._error, Interrupted):  # the run was asked to stop: so is the upsert
+                    raise Interrupted()
                 raise RuntimeError(f"the embed stage failed before shard {i}: {self._error}") from self._error
             return i in self._ready
 

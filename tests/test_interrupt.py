@@ -1,0 +1,148 @@
+"""Ctrl-C and SIGTERM stop an ingest promptly and cleanly, and a rerun resumes exactly (issue 30, point 2).
+
+Each case is a real ``kademe ingest`` process on its temporary Prefect server (no ``PREFECT_API_URL``;
+one Prefect home for the module, so only the first run creates its database), held at a named point
+by ``KADEME_FAULT_PAUSE_AT`` and sent the signal there. It must exit 130 within 5 s of the signal,
+with the one line that says how to resume and no traceback; its flow runs end Cancelled; its
+temporary server is gone; the rerun completes with the point set of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MODEL, decision, stored_points, write_ndjson
+from tests.test_user_clock import _servers_of
+
+ROOT = Path(__file__).resolve().parents[1]
+LINE = "kademe: interrupted; committed work is kept — rerun the same command to resume"
+TUNING = ["--device", "cpu", "--model", MODEL, "--shard-size", "2", "--chunk-tokens", "64", "--chunk-overlap", "8"]
+WITHIN_S = 5.0  # from the signal to the process's exit (issue 30)
+
+# (the point the run is held at, the signal): start-up, read/chunk, embedding, upsert, index build, verify.
+CASES = [
+    ("embed-batch", "SIGINT"),
+    ("embed-batch", "SIGTERM"),
+    ("startup", "SIGINT"),
+    ("chunk-batch", "SIGTERM"),
+    ("lexical-shard", "SIGINT"),
+    ("upsert-batch", "SIGINT"),
+    ("index-start", "SIGTERM"),
+    ("verify-start", "SIGINT"),
+]
+REPRESENTATIVE = ("embed-batch", "SIGINT")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("prefect-home")
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> str:
+    """One year of 3 short decisions: 11 chunks in 6 shards of 2."""
+    data = tmp_path_factory.mktemp("interrupt") / "data"
+    write_ndjson(data / "yargitay_2011.ndjson", [decision(2011, n) for n in range(3)])
+    return str(data / "yargitay_{year}.ndjson")
+
+
+def env_for(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE", "KADEME_FAULT_", "KADEME_QDRANT_API_KEY"))}
+    env.update(PREFECT_HOME=str(home), PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **extra)
+    return env
+
+
+def ingest(source: str, workdir: Path) -> list[str]:
+    return [sys.executable, "-m", "kademe.cli", "ingest", "--source", source, "--years", "2011", "--workdir", str(workdir),
+            "--collection", "sig", *TUNING]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, source, home) -> dict:
+    """The point set of an uninterrupted run (it also creates the module's Prefect home)."""
+    workdir = tmp_path_factory.mktemp("reference") / "work"
+    proc = subprocess.run(ingest(source, workdir), capture_output=True, text=True, env=env_for(home), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    points = stored_points(workdir, "sig")
+    assert len(points) == 11
+    return points
+
+
+def interrupt_at(point: str, signame: str, source: str, workdir: Path, home: Path) -> tuple[subprocess.CompletedProcess, float]:
+    """Run ``kademe ingest`` held at ``point``, send ``signame`` there; the finished process and the seconds it took to exit."""
+    child = subprocess.Popen(ingest(source, workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env_for(home, KADEME_FAULT_PAUSE_AT=point))
+    lines, sent = [], None
+    for line in child.stderr:  # read until EOF: the process and its temporary server have closed stderr
+        lines.append(line)
+        if sent is None and f"KADEME_FAULT_PAUSE_AT={point}: paused" in line:
+            child.send_signal(getattr(signal, signame))
+            sent = time.monotonic()
+    code = child.wait(timeout=60)
+    took = time.monotonic() - sent if sent is not None else float("inf")
+    return subprocess.CompletedProcess(child.args, code, child.stdout.read(), "".join(lines)), took
+
+
+def flow_runs(home: Path) -> dict[str, tuple[str, str]]:
+    """Flow run id -> (name, state type), for every flow run in the Prefect home's database."""
+    with sqlite3.connect(home / "prefect.db") as db:
+        return {id_: (name, state) for id_, name, state in db.execute("SELECT id, name, state_type FROM flow_run")}
+
+
+@pytest.mark.parametrize("point, signame", [
+    pytest.param(*case, id=f"{case[0]}-{case[1]}", marks=() if case == REPRESENTATIVE else (pytest.mark.slow,)) for case in CASES])
+def test_a_signal_stops_the_run_cleanly_and_the_rerun_resumes_exactly(point, signame, tmp_path, source, home, reference):
+    workdir = tmp_path / "work"
+    before = flow_runs(home)
+
+    stopped, took = interrupt_at(point, signame, source, workdir, home)
+
+    assert stopped.returncode == 130, stopped.stderr[-3000:]
+    assert took <= WITHIN_S, f"exited {took:.1f} s after {signame}"
+    assert "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    assert [line for line in stopped.stderr.splitlines() if line.startswith("kademe: interrupted")] == [LINE]
+    new = sorted(run for id_, run in flow_runs(home).items() if id_ not in before)
+    if point == "startup":
+        assert new == []  # stopped before any flow run was created
+    else:
+        assert new == [("ingest-2011", "CANCELLED"), ("ingest-[2011]", "CANCELLED")]
+    assert not _servers_of(home), "the temporary server outlived its process"
+
+    rerun = subprocess.run(ingest(source, workdir), capture_output=True, text=True, env=env_for(home), timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    got = stored_points(workdir, "sig")
+    assert sorted(got) == sorted(reference) and len(got) == len(reference)
+
+
+@pytest.mark.slow
+def test_a_second_signal_exits_at_once(tmp_path, source, home, reference):
+    child = subprocess.Popen(ingest(source, tmp_path / "work"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env_for(home, KADEME_FAULT_PAUSE_AT="upsert-batch"))
+    lines = []
+    for line in child.stderr:
+        lines.append(line)
+        if "paused" in line:
+            break
+    child.send_signal(signal.SIGINT)  # a user's two Ctrl-C, back to back
+    child.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    err = "".join(lines) + child.stderr.read()
+    code = child.wait(timeout=60)
+    took = time.monotonic() - sent
+
+    assert code == 130 and took <= WITHIN_S, (code, took, err[-3000:])
+    assert "Traceback" not in err and err.count(LINE) == 1, err[-3000:]
+    deadline = time.monotonic() + 30  # asked to stop, not waited for: it ends on its own
+    while _servers_of(home) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _servers_of(home), "the temporary server outlived a second Ctrl-C"
