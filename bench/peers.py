@@ -211,8 +211,7 @@ def run_peer(name: str, corpus: dict, run_dir: Path, rep: int, env: dict) -> dic
     return run
 
 
-PRIME = ("from flows.launch import _prefect_defaults, _start_temporary_server; "
-         "_prefect_defaults(); _start_temporary_server()")
+PRIME = "from flows.launch import prepare_prefect; prepare_prefect().result()"
 
 
 def prime_prefect_home(home: Path, env: dict) -> None:

@@ -19,7 +19,7 @@ def test_a_prefect_home_without_a_database_is_a_first_run(tmp_path):
     # In a process of its own: the session's Prefect test harness overrides the database in this one.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
     env.update(PREFECT_HOME=str(tmp_path / "home"), PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
-    check = [sys.executable, "-c", "from flows.launch import _new_database; print(_new_database())"]
+    check = [sys.executable, "-c", "from flows.server import _new_database; print(_new_database())"]
 
     first = subprocess.run(check, capture_output=True, text=True, env=env, timeout=120)
     (tmp_path / "home").mkdir(exist_ok=True)
@@ -51,42 +51,48 @@ def test_user_clock_bench_times_whole_processes(tmp_path):
 
 
 SERVER_CHILD = """
-import json, os, sys, time
-from flows.launch import _prefect_defaults, _start_temporary_server, temporary_api_url
-_prefect_defaults()
+import json, os, sys
+from flows.launch import prepare_prefect, run_flow
+url = prepare_prefect().result()
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import get_current_settings
-url = _start_temporary_server()
-from flows.launch import _temporary
 import urllib.request
+
+@flow
+def seen() -> dict:
+    with get_client(sync_client=True) as client:
+        return {"client": str(client.api_url), "heartbeat": get_current_settings().flows.heartbeat_frequency}
+
 ask = urllib.request.Request(url + "/block_types/filter", data=b"{}", headers={"Content-Type": "application/json"})
 block_types = json.load(urllib.request.build_opener(urllib.request.ProxyHandler({})).open(ask, timeout=30))
-print(json.dumps({"url": url, "block_types": len(block_types), "settings": get_current_settings().api.url, "env": os.environ.get("PREFECT_API_URL"),
-                  "temporary": temporary_api_url(), "pid": _temporary.process.pid, "log": str(_temporary.log),
-                  "heartbeat": get_current_settings().flows.heartbeat_frequency}), flush=True)
+pid = SubprocessASGIServer().server_process.pid
+blocked = int(open(f"/proc/{pid}/status").read().split("SigBlk:")[1].split()[0], 16)
+print(json.dumps({"url": url, "block_types": len(block_types), "settings": get_current_settings().api.url, "pid": pid,
+                  "sigint_blocked": bool(blocked & (1 << 1)), **run_flow(seen)}), flush=True)
 """
 
 
-def test_the_temporary_server_is_asked_to_stop_and_not_waited_for(tmp_path):
-    # A process of its own, without PREFECT_API_URL: kademe starts the server, every thread's settings see it, and the
-    # process's exit neither waits for the server nor leaves it holding the caller's pipes (issue 22, point 4).
+def test_the_temporary_server_is_prefects_own_and_stops_with_the_process(tmp_path):
+    # A process of its own, without PREFECT_API_URL: kademe starts Prefect's ephemeral server early, Prefect's own clients
+    # use it, the terminal's Ctrl-C does not reach it, and the process's exit stops it (issue 22 point 4, issues 30 and 31).
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
     env.update(PREFECT_HOME=str(tmp_path / "home"), PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
                PREFECT_SERVER_ANALYTICS_ENABLED="false")
     child = subprocess.Popen([sys.executable, "-c", SERVER_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env)
-    out, err = child.communicate(timeout=180)  # returns at EOF: the server must not hold our stdout/stderr
+    out, err = child.communicate(timeout=180)  # returns at EOF: the server, which shares our pipes, is gone by then
     assert child.returncode == 0, err[-3000:]
     seen = json.loads(out.strip().splitlines()[-1])
     assert seen["url"].startswith("http://127.0.0.1:") and seen["url"].endswith("/api")
-    assert seen["settings"] == seen["env"] == seen["temporary"] == seen["url"]
+    assert seen["settings"] is None  # Prefect's settings untouched: ephemeral mode, which flows.limits reads
+    assert seen["client"].rstrip("/") == seen["url"]  # the flow's client found the server kademe started
     assert seen["heartbeat"] is None  # no flow-run heartbeats to a server that dies with the process: each flow's end waited ~1 s
     assert seen["block_types"] == 0  # not registered at start: ~1 s of a first run, for blocks no flow of kademe creates
-    assert Path(seen["log"]).parent == tmp_path / "home" and Path(seen["log"]).exists()
+    assert seen["sigint_blocked"]  # a Ctrl-C at a terminal is kademe's to handle; the server is stopped after the flow
     assert "first run with this Prefect home" in err
-    deadline = time.monotonic() + 60  # asked to stop (SIGTERM) at exit: it shuts down on its own
-    while _alive(seen["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(seen["pid"]), "the temporary server outlived its process by a minute"
+    assert not _alive(seen["pid"]), "the temporary server outlived its process"
 
 
 def _alive(pid: int) -> bool:
@@ -101,8 +107,8 @@ def test_heartbeats_stay_on_against_a_real_server(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
     env.update(PREFECT_HOME=str(tmp_path / "home"), PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
                PREFECT_API_URL="http://127.0.0.1:9/api")
-    check = ("from flows.launch import _start_temporary_server; from prefect.settings import get_current_settings; "
-             "print(_start_temporary_server(), get_current_settings().flows.heartbeat_frequency)")
+    check = ("from flows.launch import prepare_prefect; from prefect.settings import get_current_settings; "
+             "print(prepare_prefect().result(), get_current_settings().flows.heartbeat_frequency)")
     proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, timeout=120)
     assert proc.stdout.split() == ["None", "180"], proc.stderr[-2000:]  # nothing started; Prefect's default kept
 

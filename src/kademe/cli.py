@@ -308,6 +308,8 @@ def run() -> None:
     atexit.register(_exit_now, code)
     interrupt.on_signals()
     code[0] = main()
+    if interrupt.early():  # e.g. a failed check while Prefect's server was starting: stop it, do not wait (its first
+        interrupt.exit_now(code[0], say=False)  # migration is not killed), nothing to report
     sys.exit(code[0])
 
 

@@ -89,15 +89,28 @@ def on_signals() -> None:
         signal.signal(sig, handler)
 
 
-def exit_now() -> None:
-    """The second signal: run the ``at_once`` callbacks, say how to resume, exit 130 without waiting for anything."""
+def exit_now(code: int = EXIT_CODE, say: bool = True) -> None:
+    """Run the ``at_once`` callbacks, say how to resume (``say``), exit with ``code`` without waiting for anything.
+
+    A second signal's exit, a signal's before a flow runs, and ``kademe``'s exit when its command
+    ended before a flow ran (a failed check): nothing of the run is left to finish or to report.
+    """
     for fn in _at_once:
         try:
             fn()
         except Exception:  # exiting anyway
             pass
     try:
-        sys.stderr.write(f"kademe: {MESSAGE}\n")
-        sys.stderr.flush()
+        if say:
+            sys.stderr.write(f"kademe: {MESSAGE}\n")
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+    except (OSError, ValueError):  # a closed pipe: nothing more can be said
+        pass
     finally:
-        os._exit(EXIT_CODE)
+        os._exit(code)
+
+
+def early() -> bool:
+    """Whether something waits for an exit (``at_once``) while no flow has run: then ``exit_now`` ends the process."""
+    return bool(_at_once) and not _cooperating[0]
