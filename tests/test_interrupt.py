@@ -9,6 +9,7 @@ temporary server is gone; the rerun completes with the point set of an uninterru
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -106,6 +107,7 @@ def test_a_signal_stops_the_run_cleanly_and_the_rerun_resumes_exactly(point, sig
     before = flow_runs(home)
 
     stopped, took = interrupt_at(point, signame, source, workdir, home)
+    print(f"{point} {signame}: exit {stopped.returncode} {took:.2f} s after the signal")  # the figures, with -s
 
     assert stopped.returncode == 130, stopped.stderr[-3000:]
     assert took <= WITHIN_S, f"exited {took:.1f} s after {signame}"
@@ -146,3 +148,72 @@ def test_a_second_signal_exits_at_once(tmp_path, source, home, reference):
     while _servers_of(home) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _servers_of(home), "the temporary server outlived a second Ctrl-C"
+
+
+WORKER = '''
+import asyncio, json, sys, threading, time
+from prefect.testing.utilities import prefect_test_harness
+
+
+def main():
+    source, workdir = sys.argv[1], sys.argv[2]
+    with prefect_test_harness(server_startup_timeout=120):
+        from prefect.client.orchestration import get_client
+        from prefect.runner import Runner
+        from prefect.states import Cancelling
+
+        from flows.ingest import ingest_years
+        from flows.parameters import parameters_of
+        from kademe.settings import Settings
+
+        s = Settings(source=source, workdir=workdir, collection="sig", device="cpu", model=sys.argv[3], shard_size=2,
+                     chunk_tokens=64, chunk_overlap=8)
+        runner = Runner(query_seconds=1, pause_on_shutdown=False)
+        deployment = runner.add_flow(ingest_years, name="sig", parameters={"years": [2011], **parameters_of(ingest_years, s)})
+        threading.Thread(target=lambda: asyncio.run(runner.start()), daemon=True).start()
+        with get_client(sync_client=True) as client:
+            run = client.create_flow_run_from_deployment(deployment)
+            print("RUN", run.id, flush=True)
+            sys.stdin.readline()  # the test saw the flow-run process paused in the embed stage
+            asked = time.monotonic()
+            client.set_flow_run_state(run.id, Cancelling(message="cancelled by the test"), force=True)
+            while not (state := client.read_flow_run(run.id).state).is_final():
+                time.sleep(0.2)
+            print("FINAL", json.dumps({"seconds": time.monotonic() - asked, "states": sorted(
+                (r.name, r.state.type.value) for r in client.read_flow_runs())}), flush=True)
+
+
+if __name__ == "__main__":  # the runner starts flow-run processes with multiprocessing's spawn
+    main()
+'''
+
+
+@pytest.mark.slow
+def test_a_deployment_run_cancelled_through_the_api_stops_the_same_way_on_a_worker(tmp_path, source, reference):
+    # Prefect's runner delivers the cancel and sends SIGTERM to the flow-run process; its engine raises TerminationSignal
+    # in the main thread, and kademe's flows ask the other threads (the embedding) to stop at their next batch.
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    workdir = tmp_path / "work"
+    env = {k: v for k, v in env_for(tmp_path / "home").items() if k != "KADEME_FAULT_PAUSE_AT"}
+    env["KADEME_FAULT_PAUSE_AT"] = "embed-batch"
+    child = subprocess.Popen([sys.executable, str(script), source, str(workdir), MODEL], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    lines = []
+    for line in child.stdout:
+        lines.append(line)
+        if "KADEME_FAULT_PAUSE_AT=embed-batch: paused" in line:
+            child.stdin.write("\n")
+            child.stdin.flush()
+        if line.startswith("FINAL "):
+            break
+    child.stdin.close()
+    child.wait(timeout=120)
+    out = "".join(lines)
+    final = json.loads(next(line for line in lines if line.startswith("FINAL "))[6:])
+    assert final["states"] == [["ingest-2011", "CANCELLED"], ["ingest-[2011]", "CANCELLED"]], out[-3000:]
+    assert "Finished in state Cancelled" in out and "Execution of flow run" in out, out[-3000:]
+
+    rerun = subprocess.run(ingest(source, workdir), capture_output=True, text=True, env=env_for(tmp_path / "home2"), timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert sorted(stored_points(workdir, "sig")) == sorted(reference)
