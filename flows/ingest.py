@@ -29,6 +29,7 @@ from flows.gpu import gpu_slot
 from flows.limits import partition_lock
 from flows.parameters import settings_from, takes_settings
 from flows.stopping import completed, stoppable
+from kademe import interrupt
 from kademe.checkpoint import shard_count
 from kademe.chunk import ChunkResult, chunk_texts
 from kademe.clean import CleanResult, clean_records
@@ -36,7 +37,6 @@ from kademe.embed.feed import ShardFeed
 from kademe.embed.stage import EmbedResult, embed_chunks
 from kademe.errors import KademeError
 from kademe.progress import RunProgress
-from kademe import interrupt
 from kademe.faults import active_instruments, crash_point, pause_point
 from kademe.report import failed_year, markdown, rejects_by_reason, write_report, year_summary
 from kademe.settings import Settings

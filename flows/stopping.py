@@ -16,8 +16,8 @@ stage) to stop too, so the process exits at their next batch instead of after th
 
 from __future__ import annotations
 
-from prefect.exceptions import CancelledRun, TerminationSignal
 from prefect.client.schemas.objects import State
+from prefect.exceptions import CancelledRun, TerminationSignal
 from prefect.states import Cancelled
 
 from kademe import interrupt
