@@ -79,7 +79,7 @@ def test_the_temporary_server_is_prefects_own_and_stops_with_the_process(tmp_pat
     # use it, the terminal's Ctrl-C does not reach it, and the process's exit stops it (issue 22 point 4, issues 30 and 31).
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
     env.update(PREFECT_HOME=str(tmp_path / "home"), PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
-               PREFECT_SERVER_ANALYTICS_ENABLED="false")
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", KADEME_CACHE=str(tmp_path / "cache"))
     child = subprocess.Popen([sys.executable, "-c", SERVER_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env)
     out, err = child.communicate(timeout=180)  # returns at EOF: the server, which shares our pipes, is gone by then
@@ -93,6 +93,38 @@ def test_the_temporary_server_is_prefects_own_and_stops_with_the_process(tmp_pat
     assert seen["sigint_blocked"]  # a Ctrl-C at a terminal is kademe's to handle; the server is stopped after the flow
     assert "first run with this Prefect home" in err
     assert not _alive(seen["pid"]), "the temporary server outlived its process"
+
+
+@pytest.mark.slow
+def test_a_new_prefect_home_starts_from_a_database_prefect_migrated_before(tmp_path):
+    # Issue 32 point 4: Prefect migrates a new home's database once per machine and Prefect version; later homes get a
+    # copy (flows/prefect_db.py), skip the migrations, and still work with Prefect's own CLI.
+    import sqlite3
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
+    env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               KADEME_CACHE=str(tmp_path / "cache"))
+    took, errs = [], []
+    for home in ("first", "second"):
+        started = time.monotonic()
+        child = subprocess.run([sys.executable, "-c", SERVER_CHILD], capture_output=True, text=True, timeout=180,
+                               env={**env, "PREFECT_HOME": str(tmp_path / home)})
+        assert child.returncode == 0, child.stderr[-3000:]
+        took.append(time.monotonic() - started)
+        errs.append(child.stderr)
+    templates = list((tmp_path / "cache").glob("prefect-*.db"))
+    assert len(templates) == 1
+    assert "first run with this Prefect home" in errs[0] and "first run with this Prefect home" not in errs[1]
+
+    def head(db):
+        with sqlite3.connect(db) as con:
+            return con.execute("select version_num from alembic_version").fetchall()
+
+    assert head(tmp_path / "second" / "prefect.db") == head(tmp_path / "first" / "prefect.db") != []
+    listed = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "ls"], capture_output=True, text=True, timeout=180,
+                            env={**env, "PREFECT_HOME": str(tmp_path / "second")})
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    print(f"first home {took[0]:.1f} s, second home {took[1]:.1f} s")
 
 
 def _alive(pid: int) -> bool:
