@@ -157,16 +157,40 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except interrupt.Interrupted as e:  # Ctrl-C or SIGTERM: the flow ended Cancelled, its committed work kept (issue 30)
-        print(f"kademe: {e}", file=sys.stderr)
-        return interrupt.EXIT_CODE
-    except KademeError as e:
-        print(f"kademe: {e}", file=sys.stderr)
-        return 1
-    except ValidationError as e:
+    except Exception as e:
+        failure = user_error(e, args)
+        if failure is None:
+            raise  # a bug: its traceback is the report
+        message, code = failure
+        print(f"kademe: {message}", file=sys.stderr)
+        return code
+
+
+def user_error(e: Exception, args: argparse.Namespace) -> tuple[str, int] | None:
+    """The one place where an exception becomes what the user reads: ``(message, exit code)``, or None for a bug.
+
+    As sqlite-utils' CLI maps its API's exceptions to ``click.ClickException``: every command's user
+    errors end here, so no command needs a try/except of its own (issue 30). The message names what
+    is wrong on its first line and says what to do after a blank line.
+    """
+    from kademe.storage import is_remote, is_storage_error, storage_error
+
+    workdir = getattr(args, "workdir", None) or Settings.model_fields["workdir"].default
+    if isinstance(e, interrupt.Interrupted):  # Ctrl-C or SIGTERM: the flow ended Cancelled, its committed work kept
+        return str(e), interrupt.EXIT_CODE
+    if isinstance(e, KademeError):
+        return str(e), 1
+    if isinstance(e, ValidationError):
         msgs = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}" for err in e.errors())
-        print(f"kademe: invalid settings: {msgs}", file=sys.stderr)
-        return 2
+        return f"invalid settings: {msgs}", 2
+    if is_storage_error(e) or (is_remote(workdir) and isinstance(e, OSError) and not e.filename):
+        return str(storage_error(workdir, e)), 1  # an object store that refuses or does not answer, wherever the workdir is read
+    if isinstance(e, OSError) and e.filename:  # a path the user gave (or one below it) that cannot be used
+        what = {FileNotFoundError: "does not exist", NotADirectoryError: "is not a folder (a part of that path is a file)",
+                IsADirectoryError: "is a directory, not a file", PermissionError: "cannot be used: permission denied"}
+        problem = next((v for k, v in what.items() if isinstance(e, k)), f"cannot be used: {e.strerror}")
+        return f"'{e.filename}' {problem}.\n\nCheck the paths given (--source, --workdir, --model) and their permissions.", 1
+    return None
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -250,11 +274,10 @@ def _format_plan(result: dict) -> str:
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
     from flows.launch import run_upgrade
-    from kademe.models import fetch_models
+    from kademe.preflight import check_upgrade
 
-    s = settings_from_args(args)
-    years = parse_years(args.years)
-    fetch_models(s, fallback=False)  # before the flow starts; upgrading never uses the fallback model
+    s, years = settings_from_args(args), parse_years(args.years)
+    check_upgrade(s, years)  # before Prefect starts: a wrong workdir, bucket, collection or model is one message
     result = run_upgrade(s, years)
     _emit(args, result, lambda r: "\n".join(f"{y}: {v['status']}, degraded {v['degraded']}, re-embedded {v['upgraded']}" for y, v in r["years"].items()))
     return 0 if all(v["status"] == "completed" for v in result["years"].values()) else 1
@@ -267,6 +290,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     s = settings_from_args(args)
     result = status(s, parse_years(args.years) if args.years else None)
     _emit(args, result, format_status)
+    if result["store"]["state"] == "unavailable":  # the workdir's part is shown; the store's is a user error
+        raise KademeError(f"{result['store']['detail']}\n\nStart the server or fix --qdrant-url (the workdir's partitions are shown above).")
     return 0
 
 

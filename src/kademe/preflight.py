@@ -12,8 +12,9 @@ from kademe.errors import KademeError
 from kademe.models import fetch_models
 from kademe.settings import Settings
 from kademe.sources import resolve_source
-from kademe.storage import is_remote, open_storage
-from kademe.store import open_store
+from kademe.partition import partitions
+from kademe.storage import is_remote, open_storage, storage_error
+from kademe.store import missing_collection, open_store
 from kademe.upsert import ensure_collection
 
 
@@ -49,10 +50,26 @@ def check_resources(s: Settings) -> None:
         storage = open_storage(s.workdir)  # a path or a URL: one probe for both
         storage.put(".kademe-write-test", b"ok")
         storage.delete(".kademe-write-test")
-    except OSError as e:
+    except KademeError:
+        raise
+    except Exception as e:
+        if is_remote(s.workdir):  # an object store's refusal (no such bucket, no credentials) or silence
+            raise storage_error(s.workdir, e) from None
+        if not isinstance(e, OSError):
+            raise
         raise KademeError(f"Work directory '{s.workdir}' is not writable: {e.strerror}.\n\nPass --workdir with a writable folder.") from None
-    except Exception as e:  # an object store's refusal: no such bucket, no credentials
-        raise KademeError(f"Work directory '{s.workdir}' is not writable: {str(e).splitlines()[0]}\n\n"
-                          "Check the bucket and the cloud's credentials in the environment (AWS_*, GOOGLE_*, AZURE_*).") from None
     with open_store(s) as store:
         ensure_collection(store, s)
+
+
+def check_upgrade(s: Settings, years: list[int]) -> None:
+    """What ``kademe upgrade`` needs before its flow starts: each year's checkpoints (an object store's refusal
+    surfaces here, as the CLI's one message), the store and its collection, then the model (fetched last, so a
+    wrong workdir costs no download; upgrading never uses the fallback model)."""
+    for year in years:
+        if not partitions(s.workdir, [year], s.corpus):
+            raise KademeError(f"No finished checkpoints for {year} under {s.workdir}.\n\nRun kademe ingest for that year first.")
+    with open_store(s) as store:
+        if store.info() is None:
+            raise missing_collection(s)
+    fetch_models(s, fallback=False)

@@ -27,13 +27,6 @@ HIT_FIELDS = ("corpus", "doc_id", "chunk_index", "year", "chamber", "esas_no", "
 OVERFETCH = 4  # chunks asked for per wanted decision in the first round; doubled until enough decisions
 MAX_FETCH = 4096
 
-def _not_found(s: Settings) -> KademeError:
-    return KademeError(f"Collection '{s.collection}' does not exist"
-                       + (f" at {s.qdrant_url}" if s.qdrant_url else f" under {s.workdir}/qdrant") + ".\n\n"
-                       "Ingest first (kademe ingest --source ... --years ...), or pass the --collection and --workdir "
-                       "(or --qdrant-url) it was ingested with.")
-
-
 def _no_bm25(s: Settings) -> KademeError:
     return KademeError(f"Collection '{s.collection}' was made before hybrid search: its points have no bm25 sparse "
                        "vector, so lexical and hybrid search cannot run on it.\n\n"
@@ -154,12 +147,16 @@ def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None =
         '2022/14549'
     """
     from kademe.lexical.bm25 import sparse_query
-    from kademe.store import SPARSE, Where, open_store
+    from kademe.store import SPARSE, Where, missing_collection, open_store
 
     if mode not in MODES:
         raise KademeError(f"Unknown search mode {mode!r}.\n\nUse --mode hybrid, dense or lexical.")
     if not query.strip():
         raise KademeError("The query is empty: give words, a sentence or case numbers to search for.")
+    if mode != "lexical":
+        from kademe.models import resolve_model
+
+        resolve_model(s.model)  # an unknown --model is the user's mistake, not a lexical-only search (issue 30)
     if store is None:
         with open_store(s) as opened:
             return search(query, s, mode=mode, year=year, corpus=corpus, top_k=top_k, store=opened)
@@ -167,7 +164,7 @@ def search(query: str, s: Settings, *, mode: Mode = "hybrid", year: int | None =
     cases = parse_case_numbers(query)
     info = store.info()
     if info is None:
-        raise _not_found(s)
+        raise missing_collection(s)
     if mode != "dense" and SPARSE not in info.sparse:
         raise _no_bm25(s)
     dense, skipped = _dense_queries(query, s, store, info.dense, where) if mode != "lexical" else ([], [])

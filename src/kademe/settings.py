@@ -109,7 +109,11 @@ class Settings(BaseSettings):
         """A path stays a ``Path``; an object-store URL stays a string (``Path`` would fold its ``//``)."""
         from kademe.storage import is_remote, local_root
 
-        return str(value).rstrip("/") if is_remote(value) else local_root(value)
+        if is_remote(value):
+            return str(value).rstrip("/")
+        if (root := local_root(value)).exists() and not root.is_dir():
+            raise ValueError(f"--workdir '{root}' is a file, not a folder. Pass a folder (created if missing) or a bucket URL such as s3://bucket/prefix.")
+        return root
 
     @field_validator("source")
     @classmethod

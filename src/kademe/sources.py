@@ -55,12 +55,17 @@ def resolve_source(source: str | None, year: int) -> Path:
         raise KademeError("No source given.\n\nPass --source with a {year} template, e.g. data/yargitay_{year}.ndjson.")
     if "{year}" in source:
         path = Path(source.replace("{year}", str(year)))
+        if path.is_dir():
+            raise KademeError(f"Source '{path}' for year {year} is a directory, not a file.\n\n"
+                              "Pass --source with a {year} template of files, or the directory that holds them.")
         if not path.is_file():
             raise KademeError(f"Source file '{path}' for year {year} does not exist.\n\nCheck --source and --years.")
         if not path.name.endswith(SUFFIXES):
             raise KademeError(f"Source file '{path}' is not one of: {', '.join(SUFFIXES)}.")
         return path
     folder = Path(source)
+    if not folder.is_dir():
+        raise KademeError(f"Source directory '{folder}' does not exist.\n\nCheck --source: a {{year}} template or a directory of year files.")
     matches = sorted(p for p in folder.iterdir() if str(year) in p.name and p.name.endswith(SUFFIXES))
     if len(matches) != 1:
         found = ", ".join(p.name for p in matches) or "none"

@@ -22,6 +22,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -274,6 +275,36 @@ def _open(url: str) -> Storage:
 def open_storage(workdir: str | Path) -> Storage:
     """The ``Storage`` of a work directory (one per URL per process)."""
     return _open(str(workdir))
+
+
+def is_storage_error(e: BaseException) -> bool:
+    """Whether ``e`` is an object store's refusal or silence (obstore's errors: no bucket, no credentials, no answer)."""
+    return type(e).__module__.startswith("obstore")
+
+
+def storage_error(workdir: str | Path, e: BaseException) -> KademeError:
+    """An object store's error as the one message a user reads: the workdir, why, and what to check.
+
+    obstore's own text is a page (the request, its retries, a debug dump); this keeps the reason:
+    the refused connection and its endpoint, or the store's error code and HTTP status.
+
+    Example:
+        >>> str(storage_error("s3://kademe/w", OSError("... GET http://127.0.0.1:9/kademe ... Connection refused"))).splitlines()[0]
+        "Work directory 's3://kademe/w' cannot be reached: connection refused at http://127.0.0.1:9."
+    """
+    text = str(e)
+    endpoint = re.search(r"https?://[^/\s,]+", text)
+    status, code = re.search(r"status code: (\d{3})", text), re.search(r"<Code>(\w+)</Code>", text)
+    if "onnection refused" in text or "error sending request" in text or "dns error" in text:
+        reason = "cannot be reached: " + ("connection refused" if "onnection refused" in text else "no answer") \
+            + (f" at {endpoint.group(0)}" if endpoint else "")
+    elif status or code:
+        reason = "was refused by the object store: " + " ".join(filter(None, [code and code.group(1), status and f"(HTTP {status.group(1)})"]))
+    else:
+        reason = "cannot be used: " + (text.splitlines() or [type(e).__name__])[0][:200].rstrip(".")
+    return KademeError(f"Work directory '{workdir}' {reason}.\n\n"
+                       "Check the bucket and the cloud's credentials in the environment (AWS_*, GOOGLE_*, AZURE_*; "
+                       "AWS_ENDPOINT_URL for an S3-compatible server).")
 
 
 class _quiet:

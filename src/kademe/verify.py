@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 
 from kademe.partition import Partition, partitions
 from kademe.settings import Settings
-from kademe.store import Store, Where, open_store
+from kademe.errors import KademeError
+from kademe.store import Store, Where, missing_collection, open_store
 
 COUNT_FIELDS = ("expected", "found", "missing_count", "extra_count")
 LIST_FIELDS = ("missing", "extra", "duplicates", "bad_vectors")
@@ -88,13 +89,23 @@ def verify_years(s: Settings, years: list[int], store: Store | None = None) -> d
 
     Returns:
         ``{"ok", "corpora": [names], "years": {"2011": {...totals, "corpora": {name: result}}}}``.
+
+    Raises:
+        KademeError: no year has any checkpoint under the workdir, or the collection does not exist.
     """
     if store is None:
         with open_store(s) as own:
             return verify_years(s, years, own)
+    found = {year: partitions(s.workdir, [year], s.corpus) for year in years}
+    if not any(found.values()):  # nothing to verify: a wrong --workdir, --corpus or --years, not a failed check
+        scope = f"corpus '{s.corpus}', " if s.corpus else ""
+        raise KademeError(f"No finished checkpoints for {scope}{', '.join(map(str, years))} under {s.workdir}.\n\n"
+                          "Pass the --workdir (and --corpus) of the ingest, or run kademe ingest for those years first.")
+    if store.info() is None:
+        raise missing_collection(s)
     result: dict = {"ok": True, "corpora": [], "years": {}}
     for year in years:
-        parts = partitions(s.workdir, [year], s.corpus)
+        parts = found[year]
         if not parts:
             scope = f"corpus '{s.corpus}', " if s.corpus else ""
             entry = {"ok": False, "error": f"no finished checkpoints for {scope}{year} under {s.workdir}; run kademe ingest first"}

@@ -59,7 +59,12 @@ def plan_model(model: str, gpu_mem_gb: float | None = None, max_tokens: int | No
     """
     from kademe.embed.card import choose_card
     from kademe.embed.model import resolve_dtype
+    from kademe.errors import KademeError
 
+    if gpu_mem_gb is not None and gpu_mem_gb <= 0:
+        raise KademeError(f"--gpu-mem {gpu_mem_gb:g} is not a memory size.\n\nGive the free GPU memory in GB, e.g. --gpu-mem 12.")
+    if max_tokens is not None and max_tokens <= 0:
+        raise KademeError(f"--max-tokens {max_tokens} is not a length.\n\nGive the longest sequence to plan for, e.g. --max-tokens 8192.")
     shape = resolve_shape(model)
     card = choose_card()
     free = int(gpu_mem_gb * 1e9) if gpu_mem_gb else (card.free() if card.present() else None)

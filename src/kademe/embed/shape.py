@@ -128,6 +128,10 @@ def resolve_shape(model: str | Path) -> ModelShape:
     hits = [s for k, s in KNOWN_SHAPES.items() if k.split("/")[-1] == key]
     if len(hits) == 1:
         return hits[0]
-    if Path(key).is_file():  # a config.json itself
-        return load_shape(key)
-    return load_shape(fetch_model(key, weights=False))  # a folder, the packaged model, or a Hub id: its configs only (issue 30)
+    from kademe.errors import KademeError
+
+    try:  # a config.json itself, or a folder, the packaged model or a Hub id: its configs only (issue 30)
+        return load_shape(key) if Path(key).is_file() else load_shape(fetch_model(key, weights=False))
+    except (FileNotFoundError, ValueError, KeyError) as e:  # an unknown id is fetch_model's one message
+        raise KademeError(f"'{model}' is not a model's config.json, nor a folder holding one ({e}).\n\n"
+                          f"Pass --model with a model folder, a Hub id, or one of: {', '.join(KNOWN_SHAPES)}.") from None

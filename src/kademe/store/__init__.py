@@ -28,7 +28,16 @@ from kademe.store.base import (
 )
 
 __all__ = ["SPARSE", "CollectionInfo", "Hit", "Location", "PointBatch", "Segment", "Store", "StoreBusy",
-           "StoreUnavailable", "Where", "call", "is_transient", "list_collections", "locate_store", "open_store"]
+           "StoreUnavailable", "Where", "call", "is_transient", "list_collections", "locate_store", "missing_collection",
+           "open_store"]
+
+
+def missing_collection(s: Settings) -> KademeError:
+    """The one message for a collection that is not there (``search``, ``verify``, ``upgrade``)."""
+    return KademeError(f"Collection '{s.collection}' does not exist"
+                       + (f" at {s.qdrant_url}" if s.qdrant_url else f" under {s.workdir}/qdrant") + ".\n\n"
+                       "Ingest first (kademe ingest --source ... --years ...), or pass the --collection and --workdir "
+                       "(or --qdrant-url) it was ingested with.")
 
 
 def open_store(s: Settings) -> Store:
