@@ -38,7 +38,7 @@ from kademe.embed.stage import EmbedResult, embed_chunks
 from kademe.errors import KademeError
 from kademe.progress import RunProgress
 from kademe.faults import active_instruments, crash_point, pause_point
-from kademe.report import failed_year, markdown, rejects_by_reason, write_report, year_summary
+from kademe.report import failed_year, markdown, rejects_by_reason, write_report, year_outcome, year_summary
 from kademe.settings import Settings
 from kademe.sources import ReadResult, read_year
 from kademe.lexical.stage import SparseResult, sparse_chunks
@@ -105,12 +105,12 @@ def embed_chunks_task(chunks: ChunkResult, year: int, s: Settings, feed: ShardFe
 
     posted = [float("-inf")]
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int, **counts: int) -> None:
         now = time.monotonic()
         if done >= total or now - posted[0] >= PROGRESS_EVERY:  # the last shard always posts 100 %
             update_progress_artifact(artifact, 100.0 * done / max(total, 1))
             posted[0] = now
-        watch(done, total)
+        watch(done, total, **counts)
 
     try:
         with gpu_slot():  # one embedding per GPU at a time: the worker's KADEME_GPU_SLOT limit (flows/gpu.py)
@@ -199,18 +199,19 @@ def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
     index = completed(build_index_task(s)) if build_index else 0.0
 
     stages = {"read": read, "clean": clean, "chunk": chunks, "lexical": sparse, "embed": embedded, "upsert": upserted}
+    vectors = {"embedded": embedded.embedded, "reused": embedded.reused, "committed": embedded.committed}  # one meaning each
+    status, error = year_outcome(s.partition(year), read.read, clean, check)
+    if status == "empty":
+        get_run_logger().warning("%s", error)
     summary = year_summary(
         counts={"read": read.read, "documents": clean.count, "duplicates": clean.duplicates, "rejected": clean.rejected,
-                "chunks": chunks.count, "embedded": embedded.count, "upserted": upserted.upserted},
+                "chunks": chunks.count, **vectors, "upserted": upserted.upserted},
         cached=[name for name, r in stages.items() if r.cached],
         degraded=embedded.degraded, oom_events=embedded.oom_events, model=s.model, device=embedded.device,
         seconds=time.monotonic() - started, rungs=embedded.rungs, allocator=embedded.allocator, verify=check,
-        status="completed" if check["ok"] else "failed",
-        error=None if check["ok"] else f"verify failed: {check}",
-        corpus=s.corpus, dtype=embedded.dtype, instruments=active_instruments(),
+        status=status, error=error, corpus=s.corpus, dtype=embedded.dtype, instruments=active_instruments(),
         stages={**{name: r.seconds for name, r in stages.items()}, "index": index, "verify": verified},
-        changes={"documents": clean.changes, "chunks": {"embedded": embedded.embedded, "reused": embedded.reused},
-                 "points": upserted.points},
+        changes={"documents": clean.changes, "chunks": vectors, "points": upserted.points},
         model_revision=embedded.model_revision,
     )
     publish_year(year, s, summary)

@@ -218,3 +218,12 @@ def stub_qdrant(status: int, error: str):
     finally:
         server.shutdown()
         server.server_close()
+
+
+VECTOR_COUNTS = ("embedded", "reused", "committed")  # how a run got its vectors: they differ between a cold run and a rerun
+
+
+def source_counts(counts: dict) -> dict:
+    """A year's ``counts`` less how this run got its vectors (``VECTOR_COUNTS``), which add up to ``chunks`` (issue 30)."""
+    assert sum(counts[k] for k in VECTOR_COUNTS) == counts["chunks"], counts
+    return {k: v for k, v in counts.items() if k not in VECTOR_COUNTS}

@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 from kademe.partition import Partition
 from kademe.cli import main
-from tests.conftest import MODEL, crash_matrix, decision, free_dead_slots, stored_points, write_ndjson
+from tests.conftest import (VECTOR_COUNTS, MODEL, crash_matrix, decision, free_dead_slots, source_counts, stored_points,
+                            write_ndjson)
 from tests.test_reliability import api_env, assert_same_points, one_torch_thread, quiet_env  # noqa: F401 - fixtures
 
 YEAR = "2011"
@@ -76,22 +77,23 @@ def test_a_grown_year_embeds_only_new_chunk_texts_and_follows_the_source(grown, 
     new_texts = [t for t in grown["scratch_texts"] if t not in old_texts]
     assert y["status"] == "completed" and y["verify"]["ok"]
     assert y["changes"]["documents"] == {"new": 2, "changed": 1, "unchanged": 4, "removed": 1}
-    assert y["changes"]["chunks"] == {"embedded": len(new_texts), "reused": y["counts"]["chunks"] - len(new_texts)}
+    assert y["changes"]["chunks"] == {"embedded": len(new_texts), "reused": y["counts"]["chunks"] - len(new_texts), "committed": 0}
+    assert {k: y["counts"][k] for k in VECTOR_COUNTS} == y["changes"]["chunks"], "one meaning per count (issue 30)"
     assert 0 < len(new_texts) < y["counts"]["chunks"] / 2
-    assert y["counts"] == grown["scratch"]["counts"]
+    assert source_counts(y["counts"]) == source_counts(grown["scratch"]["counts"])
     assert_same_points(stored_points(workdir, "inc"), grown["scratch_points"])
     withdrawn = decision(2011, 1)["id"]
     assert not [p for p in stored_points(workdir, "inc").values() if p.payload["doc_id"] == withdrawn]
 
     again = ingest(grown["v2"], workdir)  # a warm rerun: nothing changed, nothing embedded
     assert again["changes"]["documents"] == {"new": 0, "changed": 0, "unchanged": 7, "removed": 0}
-    assert again["changes"]["chunks"]["embedded"] == 0
+    assert again["changes"]["chunks"] == {"embedded": 0, "reused": 0, "committed": again["counts"]["chunks"]}
 
 
 def test_first_ingest_reports_every_document_new(grown):
     first = grown["first"]
     assert first["changes"]["documents"] == {"new": 6, "changed": 0, "unchanged": 0, "removed": 0}
-    assert first["changes"]["chunks"] == {"embedded": first["counts"]["chunks"], "reused": 0}
+    assert first["changes"]["chunks"] == {"embedded": first["counts"]["chunks"], "reused": 0, "committed": 0}
 
 
 INCREMENTAL_CRASHES = ["clean-done:1", "chunk-done:1", "embed-shard:1", "embed-batch:1", "checkpoint-rename:6",
@@ -117,5 +119,5 @@ def test_incremental_run_killed_anywhere_ends_with_the_from_scratch_points(spec,
     y = ingest(grown["v2"], workdir)
 
     assert y["status"] == "completed" and y["verify"]["ok"]
-    assert y["counts"] == grown["scratch"]["counts"]
+    assert source_counts(y["counts"]) == source_counts(grown["scratch"]["counts"])
     assert_same_points(stored_points(workdir, "inc"), grown["scratch_points"])

@@ -204,6 +204,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     check_resources(s)
     result = run_ingest(s, years)
     _emit(args, result, _format_summary)
+    _warn_empty(result)
     return 0 if all(y["status"] == "completed" for y in result["years"].values()) else 1
 
 
@@ -251,6 +252,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\nTotal {result['seconds']:.1f} s. Run again warm: kademe demo --workdir {result['workdir']}\n")
         print(f"Search: {result['search']['query']!r}")
         print(format_hits(result["search"]))
+    _warn_empty(result)
     return 0 if all(y["status"] == "completed" for y in result["years"].values()) else 1
 
 
@@ -300,16 +302,29 @@ def _emit(args: argparse.Namespace, result: dict, fmt) -> None:
 
 
 def _format_summary(result: dict) -> str:
-    head = f"{'year':<6}{'status':<11}{'read':>7}{'docs':>7}{'dups':>6}{'rej':>6}{'chunks':>8}{'upserted':>9}  {'cached':<39}{'device':<7}{'sec':>7}"
+    """The human table of an ingest: per year the documents, the chunks and how their vectors came (embedded by
+    this run, reused by text, already committed), the source's change since the last ingest (new, changed,
+    removed decisions), the stages served from checkpoints, the device and the seconds (issue 30)."""
+    head = (f"{'year':<6}{'status':<11}{'read':>5}{'docs':>6}{'dups':>5}{'rej':>5}{'chunks':>7}{'embed':>7}{'reuse':>6}"
+            f"{'done':>6}{'upsert':>7}{'new':>5}{'chg':>5}{'rm':>4}  {'cached':<39}{'device':<7}{'sec':>6}")
     lines = [head]
     for year, y in result["years"].items():
-        c = y["counts"]
-        lines.append(f"{year:<6}{y['status']:<11}{c['read']:>7}{c['documents']:>7}{c['duplicates']:>6}{c['rejected']:>6}"
-                     f"{c['chunks']:>8}{c['upserted']:>9}  {','.join(y['cached']) or '-':<39}{y['device']:<7}{y['seconds']:>7.1f}"
+        c, d = y["counts"], y.get("changes", {}).get("documents", {})
+        lines.append(f"{year:<6}{y['status']:<11}{c['read']:>5}{c['documents']:>6}{c['duplicates']:>5}{c['rejected']:>5}"
+                     f"{c['chunks']:>7}{c['embedded']:>7}{c.get('reused', 0):>6}{c.get('committed', 0):>6}{c['upserted']:>7}"
+                     f"{d.get('new', 0):>5}{d.get('changed', 0):>5}{d.get('removed', 0):>4}"
+                     f"  {','.join(y['cached']) or '-':<39}{y['device']:<7}{y['seconds']:>6.1f}"
                      + ("  DEGRADED" if y["degraded"] else "") + (f"  {len(y['oom_events'])} OOM" if y["oom_events"] else ""))
         if y.get("error"):
             lines.append(f"      error: {y['error']}")
     return "\n".join(lines)
+
+
+def _warn_empty(result: dict) -> None:
+    """A year with no document is not a success: say so on stderr, naming its rejects.ndjson (issue 30)."""
+    for y in result["years"].values():
+        if y["status"] == "empty":
+            print(f"kademe: warning: {y['error']}", file=sys.stderr)
 
 
 COMMANDS = {"ingest": cmd_ingest, "verify": cmd_verify, "search": cmd_search, "demo": cmd_demo, "plan": cmd_plan, "upgrade": cmd_upgrade,

@@ -6,7 +6,10 @@ change, ``finish()`` at the end. On a terminal a rich live display shows, per ye
 chunks done of total, chunks/s and the ETA, with the events printed above the bars as they happen.
 When stderr is not a terminal (a log file, a Prefect worker) each ``advance`` writes one line::
 
-    kademe: 2011 embed 1024/11649 chunks, 812 chunks/s, ETA 14 s
+    kademe: 2011 embed 1024/11649 chunks, 1000 embedded, 24 reused, 0 committed; 812 chunks/s, ETA 14 s
+
+(the embed stage says how the chunks done so far were done: encoded by this run, reused from an earlier
+checkpoint by text hash, or already committed by an earlier run; issue 30)
 
 and each event one ``kademe: 2011 embed: <text>`` line. Importing this module imports neither
 prefect nor rich; rich is imported only for a terminal.
@@ -47,6 +50,7 @@ class RunProgress:
         self.clock = clock
         self.label = self.stage = ""
         self.total = self.done = 0
+        self.counts: dict[str, int] = {}
         self.started = 0.0
         self._console = console
         self._progress = None  # rich.progress.Progress while live
@@ -55,20 +59,22 @@ class RunProgress:
     # -- the four calls the stages make --------------------------------------------------------
     def start(self, label: str, stage: str, total: int) -> None:
         """A stage of ``label`` (a year) begins with ``total`` chunks to do."""
-        self.label, self.stage, self.total, self.done = label, stage, total, 0
+        self.label, self.stage, self.total, self.done, self.counts = label, stage, total, 0, {}
         self.started = self.clock()
         if self.live:
             progress = self._ensure_live()
             self._task = progress.add_task(f"{label} {stage}", total=max(total, 1), stats=_rate_eta(0, total, 0))
 
-    def advance(self, n: int) -> None:
-        """``n`` more chunks are done (called once per shard)."""
+    def advance(self, n: int, **counts: int) -> None:
+        """``n`` more chunks are done (called once per shard); ``counts`` say how the done ones were done
+        (the embed stage: ``embedded``, ``reused``, ``committed``), shown beside the total (issue 30)."""
         self.done += n
+        self.counts = counts or self.counts
+        stats = _breakdown(self.counts) + _rate_eta(self.done, self.total, self.clock() - self.started)
         if self.live:
-            stats = _rate_eta(self.done, self.total, self.clock() - self.started)
             self._ensure_live().update(self._task, completed=self.done, total=max(self.total, 1), stats=stats)
             return
-        self._line(f"{self.label} {self.stage} {self.done}/{self.total} chunks, {_rate_eta(self.done, self.total, self.clock() - self.started)}")
+        self._line(f"{self.label} {self.stage} {self.done}/{self.total} chunks, {stats}")
 
     def event(self, text: str) -> None:
         """Something the operator should see as it happens: an OOM, a rung change."""
@@ -83,11 +89,11 @@ class RunProgress:
             self._progress.stop()
             self._progress = self._task = None
 
-    def __call__(self, done: int, total: int) -> None:
-        """The stages' older ``progress(done, total)`` callback: advance to ``done``."""
+    def __call__(self, done: int, total: int, **counts: int) -> None:
+        """The stages' ``progress(done, total, **counts)`` callback: advance to ``done``."""
         if total != self.total:
             self.total = total
-        self.advance(done - self.done)
+        self.advance(done - self.done, **counts)
 
     # -- output ----------------------------------------------------------------------------------
     def _line(self, text: str) -> None:
@@ -106,6 +112,11 @@ class RunProgress:
             )
             self._progress.start()
         return self._progress
+
+
+def _breakdown(counts: dict[str, int]) -> str:
+    """``16 embedded, 310 reused, 0 committed; `` (nothing without counts): what the done chunks cost."""
+    return ", ".join(f"{v} {k}" for k, v in counts.items()) + "; " if counts else ""
 
 
 def _rate_eta(done: int, total: int, seconds: float) -> str:

@@ -9,7 +9,11 @@ from pathlib import Path
 
 from kademe.partition import Partition
 
-COUNT_KEYS = ("read", "documents", "duplicates", "rejected", "chunks", "embedded", "upserted")
+# "embedded" is what this run encoded; "reused" vectors it took from an earlier checkpoint by text hash; "committed"
+# the chunks whose vectors an earlier run had committed (a whole checkpoint hit, or the shards a resumed run found
+# done): chunks == embedded + reused + committed (issue 30). "reused" and "committed" were added, nothing renamed.
+COUNT_KEYS = ("read", "documents", "duplicates", "rejected", "chunks", "embedded", "reused", "committed", "upserted")
+VECTOR_KEYS = ("embedded", "reused", "committed")
 CHANGE_KEYS = ("new", "changed", "unchanged", "removed")
 POINT_KEYS = ("written", "deleted", "unchanged")  # changes.points: what the upsert stage did to the store (issue 29)
 STAGE_KEYS = ("read", "clean", "chunk", "lexical", "embed", "upsert", "index", "verify")
@@ -38,13 +42,15 @@ def year_summary(
 ) -> dict:
     """One year's entry of ``{"years": {...}}``; the keys are an interface other tools read.
 
-    ``counts`` must add up: ``read == documents + duplicates + rejected`` and ``embedded ==
-    upserted == chunks`` for a completed year. ``changes`` (issue 21) is ``{"documents": {"new",
-    "changed", "unchanged", "removed"}, "chunks": {"embedded", "reused"}, "points": {"written",
-    "deleted", "unchanged"}}``: what this run found changed in the source since the last ingest, how
-    many vectors it encoded or took from the checkpoints, and how many points it wrote to the store,
-    deleted from it and left as they were. ``model_revision`` is the Hub commit of the model that made
-    the year's vectors (None for a folder or the packaged model), from the embed checkpoint (issue 30).
+    ``counts`` must add up: ``read == documents + duplicates + rejected`` and ``chunks == embedded +
+    reused + committed == upserted`` for a completed year (``embedded``: encoded by this run). ``changes``
+    (issue 21) is ``{"documents": {"new", "changed", "unchanged", "removed"}, "chunks": {"embedded",
+    "reused", "committed"}, "points": {"written", "deleted", "unchanged"}}``: what this run found changed
+    in the source since the last ingest, the same three vector counts as ``counts``, and how many points
+    it wrote to the store, deleted from it and left as they were. ``status`` is ``completed``, ``failed``
+    or ``empty`` (the year has no document: ``year_outcome``). ``model_revision`` is the Hub commit of the
+    model that made the year's vectors (None for a folder or the packaged model), from the embed
+    checkpoint (issue 30).
     """
     summary = {
         "status": status,
@@ -64,11 +70,34 @@ def year_summary(
         "stages": {k: round(float((stages or {}).get(k, 0.0)), 3) for k in STAGE_KEYS},
         "instruments": instruments or [],
     }
-    summary["changes"] = changes or {"documents": {k: 0 for k in CHANGE_KEYS}, "chunks": {"embedded": 0, "reused": 0}}
+    summary["changes"] = changes or {"documents": {k: 0 for k in CHANGE_KEYS}, "chunks": {k: 0 for k in VECTOR_KEYS}}
     summary["changes"].setdefault("points", {k: 0 for k in POINT_KEYS})
     if error:
         summary["error"] = error
     return summary
+
+
+def year_outcome(part: Partition, read: int, clean, check: dict) -> tuple[str, str | None]:
+    """``(status, error)`` of a year whose stages ran: ``failed`` when verify failed, ``empty`` when no
+    document came out of the source (every line rejected, or no line at all), else ``completed``.
+
+    An empty year is not ``completed``: nothing was ingested for a year that was asked for, so the
+    CLI exits 1 and warns on stderr, naming ``rejects.ndjson`` (issue 30). It is not ``failed``
+    either: a rerun changes nothing until the source does.
+    """
+    if not check["ok"]:
+        return "failed", f"verify failed: {check}"
+    if clean.count:
+        return "completed", None
+    if clean.rejected:
+        return "empty", (f"{part.corpus} {part.year}: every one of the {read} lines was rejected, nothing was ingested; "
+                         f"{rejects_location(part)} says why, line by line. Check --source and the file's format (NDJSON, one decision a line).")
+    return "empty", f"{part.corpus} {part.year}: the source holds no line, nothing was ingested. Check --source."
+
+
+def rejects_location(part: Partition) -> str:
+    """Where the user finds the partition's ``rejects.ndjson``: a local path, or the object's URL."""
+    return f"{part.workdir}/{part.prefix}/rejects.ndjson" if part.storage.remote else str(part.rejects)
 
 
 def failed_year(error: str, model: str, device: str, seconds: float, corpus: str | None = None) -> dict:
@@ -111,16 +140,17 @@ def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
         + (f" ({summary['dtype']})" if summary.get("dtype") else "") + f", {summary['seconds']:.1f} s."
         + (" **Degraded**: some chunks were embedded with the fallback model." if summary["degraded"] else ""),
         "",
-        "| read | documents | duplicates | rejected | chunks | embedded | upserted |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-        "| " + " | ".join(str(c[k]) for k in COUNT_KEYS) + " |",
+        "| " + " | ".join(COUNT_KEYS) + " |",
+        "|" + "---:|" * len(COUNT_KEYS),
+        "| " + " | ".join(str(c.get(k, 0)) for k in COUNT_KEYS) + " |",
         "",
         f"Stages served from checkpoints: {', '.join(summary['cached']) or 'none'}.",
     ]
     if ch := summary.get("changes"):
         d, k = ch["documents"], ch["chunks"]
         lines += ["", f"Documents since the last ingest: {d['new']} new, {d['changed']} changed, {d['unchanged']} unchanged, "
-                      f"{d['removed']} removed. Chunks embedded {k['embedded']}, vectors reused {k['reused']}."]
+                      f"{d['removed']} removed. Chunks embedded by this run {k['embedded']}, vectors reused by text "
+                      f"{k['reused']}, already committed {k.get('committed', 0)}."]
         if pts := ch.get("points"):
             lines[-1] += f" Points written {pts['written']}, deleted {pts['deleted']}, unchanged {pts['unchanged']}."
     if summary.get("stages"):

@@ -36,7 +36,7 @@ from kademe.keys import chain_key
 from kademe.parquet_io import iter_columns
 from kademe.settings import Settings
 
-Progress = Callable[[int, int], None]  # (chunks embedded so far, total chunks)
+Progress = Callable[..., None]  # (chunks done so far, total chunks, embedded=, reused=, committed= of those done)
 Events = Callable[[str], None]  # one line per OOM event or rung change, as it happens
 Found = Callable[[int, list[str]], list]  # (shard, its text hashes) -> per chunk (space, rung, vector) to keep, or None
 
@@ -58,18 +58,21 @@ class EmbedResult:
     dtype: str | None = None
     seconds: float = 0.0
     encode_seconds: float = 0.0
+    # One meaning each (issue 30): embedded + reused + committed == count.
     embedded: int = 0  # chunks this run encoded
-    reused: int = 0  # chunks whose vector came from a checkpoint (issue 21)
+    reused: int = 0  # chunks whose vector this run took from an earlier checkpoint by text hash (issue 21)
+    committed: int = 0  # chunks in shards (or a whole checkpoint) an earlier run had already committed
     model_revision: str | None = None  # the Hub commit of the model that made the vectors (issue 30)
 
     @classmethod
-    def from_summary(cls, cp: Checkpoint, shards: int, count: int, summary: dict, cached: bool) -> EmbedResult:
-        """Build from the embed done file (see ``summarize_shards``)."""
+    def from_summary(cls, cp: Checkpoint, shards: int, count: int, summary: dict, cached: bool,
+                     run: tuple[int, int] = (0, 0)) -> EmbedResult:
+        """Build from the embed done file (see ``summarize_shards``) and ``run``: this run's (encoded, reused)."""
+        embedded, reused = (0, 0) if cached else run
         return cls(cp.key, cp.folder, shards, count, summary["rungs"], summary["oom_events"], summary["degraded"],
                    summary["device"], summary["allocator"], cached, summary.get("dtype"),
                    0.0 if cached else cp.seconds, 0.0 if cached else summary.get("encode_seconds", 0.0),
-                   0 if cached else summary.get("embedded", count), count if cached else summary.get("reused", 0),
-                   summary.get("model_revision"))
+                   embedded, reused, count - embedded - reused, summary.get("model_revision"))
 
 
 def embed_key(chunk_key: str, s: Settings, year: int) -> str:
@@ -123,13 +126,14 @@ def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, prog
 
     cp.crash("start")
     identity = vector_identity(s)
-    own_cpu = embed_shards(cp, chunks, s, _reused(cp, s, identity), progress, feed.put if feed else None, events)
+    tally: dict[str, int] = {}
+    own_cpu = embed_shards(cp, chunks, s, _reused(cp, s, identity), progress, feed.put if feed else None, events, tally)
     summary = summarize_shards(cp, n_shards, s)
     # own_cpu_seconds: this run's (a resumed run's covers the shards it embedded); issue 22 point 4 holds it to
     # <= 5 % of the encoder's time. Waiting (for the cores or the GIL, held by the stages beside it) is not in it.
     meta = cp.commit(**summary, shard_size=s.shard_size, shards=n_shards, vector_identity=identity,
                      own_cpu_seconds=round(own_cpu, 3))
-    return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=False)
+    return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=False, run=(tally["embedded"], tally["reused"]))
 
 
 def _reused(cp: Checkpoint, s: Settings, identity: str) -> Found:
@@ -148,7 +152,8 @@ def _reused(cp: Checkpoint, s: Settings, identity: str) -> Found:
 
 
 def embed_shards(cp: Checkpoint, chunks: ChunkResult, s: Settings, reuse: Found, progress: Progress | None = None,
-                 on_shard: Callable[[int], None] | None = None, events: Events | None = None) -> float:
+                 on_shard: Callable[[int], None] | None = None, events: Events | None = None,
+                 tally: dict[str, int] | None = None) -> float:
     """Write ``cp``'s pending shards of ``chunks`` (``s.shard_size`` each): kept vectors, the rest encoded.
 
     The one shard loop: the embed stage keeps what ``ReuseIndex`` finds, ``kademe upgrade`` what the
@@ -158,6 +163,7 @@ def embed_shards(cp: Checkpoint, chunks: ChunkResult, s: Settings, reuse: Found,
     Args:
         reuse: ``(shard, text hashes)`` -> per chunk ``(space, rung, vector)`` to keep, or None to encode.
         on_shard: called with each shard's index, in order, once it is committed (written now or before).
+        tally: filled with this run's ``embedded`` (encoded) and ``reused`` (kept) chunks (issue 30).
 
     Returns:
         This thread's CPU seconds outside the encoder (reading, planning, bookkeeping, shard writes).
@@ -169,6 +175,8 @@ def embed_shards(cp: Checkpoint, chunks: ChunkResult, s: Settings, reuse: Found,
     columns += [c for c in ("token_ids", "text_sha") if c in kept]  # a chunk file from before issue 22 keeps neither:
     # the encoder then tokenizes, and this stage hashes the texts
     own_cpu = time.thread_time()  # this thread's CPU outside the encoder: reading, planning, bookkeeping, shard writes
+    tally = tally if tally is not None else {}
+    tally.update(embedded=0, reused=0)  # this run's; the shards an earlier run committed are the rest (issue 30)
     for i, cols in enumerate(iter_columns(chunks.chunks, batch_size=s.shard_size, columns=columns, arrow=("token_ids",))):
         if i in pending:
             texts, ids = cols["text"], cols["point_id"]
@@ -203,10 +211,12 @@ def embed_shards(cp: Checkpoint, chunks: ChunkResult, s: Settings, reuse: Found,
             cp.put_shard(i, lambda path: write_shard(path, ids, spaces, rungs, vectors, shas), **side,
                          embedded=len(todo), reused=len(ids) - len(todo), rungs=dict(Counter(rungs)))
             cp.crash("shard")
+            tally["embedded"], tally["reused"] = tally["embedded"] + len(todo), tally["reused"] + len(ids) - len(todo)
         if on_shard:
             on_shard(i)
         if progress:
-            progress(min((i + 1) * s.shard_size, chunks.count), chunks.count)
+            done = min((i + 1) * s.shard_size, chunks.count)
+            progress(done, chunks.count, **tally, committed=done - tally["embedded"] - tally["reused"])
     return time.thread_time() - own_cpu - (ladder.encode_cpu_seconds if ladder is not None else 0.0)
 
 
