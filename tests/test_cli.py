@@ -45,7 +45,9 @@ def test_ingest_json_is_one_object_with_the_contract_keys(settings, capsys):
     year = result["years"]["2011"]
     assert code == 0
     assert {"status", "counts", "cached", "degraded", "oom_events", "model", "device", "seconds"} <= set(year)
-    assert set(year["counts"]) == {"read", "documents", "duplicates", "rejected", "chunks", "embedded", "upserted"}
+    assert set(year["counts"]) == {"read", "documents", "duplicates", "rejected", "chunks", "embedded", "reused", "committed",
+                                   "upserted"}  # reused and committed: issue 30
+    assert year["counts"]["embedded"] + year["counts"]["reused"] + year["counts"]["committed"] == year["counts"]["chunks"]
 
 
 def test_empty_query_is_one_line_and_exit_1(tmp_path, capsys):

@@ -47,6 +47,15 @@ def test_the_stages_done_total_callback_advances_to_done():
     ]
 
 
+def test_the_embed_line_says_how_the_done_chunks_were_done():
+    """Issue 30: a rerun of a grown year shows 326/326 done, of which this run embedded 16."""
+    out = io.StringIO()
+    p = RunProgress(stream=out, clock=ticks(0.0, 2.0))
+    p.start("yargitay 2011", "embed", 326)
+    p(326, 326, embedded=16, reused=310, committed=0)
+    assert out.getvalue() == "kademe: yargitay 2011 embed 326/326 chunks, 16 embedded, 310 reused, 0 committed; 163 chunks/s, ETA 0 s\n"
+
+
 def test_on_a_terminal_a_live_bar_with_the_events_above_it():
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=120)
