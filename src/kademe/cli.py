@@ -1,7 +1,8 @@
 """The ``kademe`` command: parse the arguments, call the Python API or the flows, format the result.
 
-Results go to stdout (one JSON object with ``--json``), logs to stderr. A ``KademeError`` prints its
-message alone and exits 1; an invalid option exits 2. A command is a ``cmd_<name>`` function listed
+Results go to stdout (one JSON object with ``--json``), logs to stderr. Every user error becomes one
+message in one place, ``user_error`` (a ``KademeError`` prints its message alone and exits 1; invalid
+settings exit 2; an object store's refusal or a path that cannot be used is named), never a traceback. A command is a ``cmd_<name>`` function listed
 in ``COMMANDS``, with its parser in ``build_parser``; the flows are imported inside the commands
 that run them (``flows.launch``, ``flows.demo``), so ``kademe search`` or ``kademe plan`` never load Prefect.
 """
