@@ -26,7 +26,7 @@ from kademe.store import open_store
 from kademe.upsert import ensure_collection
 from tests.conftest import MODEL, decision, write_ndjson
 from tests.test_race import BUCKET, s3  # noqa: F401 - moto's S3 server on loopback, with one bucket
-from tests.test_reliability import quiet_env
+from tests.test_reliability import api_env, quiet_env  # noqa: F401 - api_env: the session's Prefect server
 
 DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens there (a refused connection)
 
@@ -215,15 +215,15 @@ def test_as_a_process_too(place, s3, argv):  # noqa: F811
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("prefect_server")
-def test_a_year_whose_every_line_is_rejected_is_empty_with_a_warning(files, tmp_path, capsys):
-    code = main(["ingest", "--source", f"{files['tmp']}/garbage/yargitay_{{year}}.ndjson", "--years", "2011",
-                 "--workdir", str(tmp_path / "work"), "--collection", "c", "--model", MODEL, "--device", "cpu", "--json"])
-    captured = capsys.readouterr()
-    year = json.loads(captured.out)["years"]["2011"]
+def test_a_year_whose_every_line_is_rejected_is_empty_with_a_warning(files, tmp_path, api_env):  # noqa: F811
+    """A process, as a user runs it (in this process, Prefect's log handler would keep a captured stream)."""
+    proc = kademe("ingest", "--source", f"{files['tmp']}/garbage/yargitay_{{year}}.ndjson", "--years", "2011",
+                  "--workdir", str(tmp_path / "work"), "--collection", "c", "--model", MODEL, "--device", "cpu", "--json",
+                  env=api_env)
+    year = json.loads(proc.stdout)["years"]["2011"]
     rejects = str(tmp_path / "work" / "yargitay" / "2011" / "rejects.ndjson")
-    assert code == 1
+    assert proc.returncode == 1
     assert year["status"] == "empty" and year["counts"]["documents"] == 0 and year["counts"]["rejected"] == year["counts"]["read"] > 0
     assert rejects in year["error"]
-    assert f"kademe: warning: yargitay 2011: every one of the {year['counts']['read']} lines was rejected" in captured.err
-    assert rejects in captured.err and "Traceback" not in captured.err
+    assert f"kademe: warning: yargitay 2011: every one of the {year['counts']['read']} lines was rejected" in proc.stderr
+    assert rejects in proc.stderr and "Traceback" not in proc.stderr
