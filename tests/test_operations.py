@@ -95,7 +95,8 @@ def test_report_rejects_and_progress_artifacts(settings, tmp_path):
     report = artifact("kademe-report-yargitay-2012", run_id)
     assert report.type == "markdown" and "yargitay 2012" in report.data
     assert "| read | clean | chunk | lexical | embed | upsert | index | verify |" in report.data, "stage times are shown"
-    assert "| 8 | 6 | 0 | 2 | {0} | {0} | {0} |".format(summary["counts"]["chunks"]) in report.data
+    assert "| read | documents | duplicates | rejected | chunks | embedded | reused | committed | upserted |" in report.data
+    assert "| 8 | 6 | 0 | 2 | {0} | {0} | 0 | 0 | {0} |".format(summary["counts"]["chunks"]) in report.data, "a cold run embeds every chunk"
     rejects = artifact("kademe-rejects-yargitay-2012", run_id)
     assert rejects.type == "table"
     assert sorted((r["reason"], r["lines"]) for r in _rows(rejects.data)) == [("invalid_json", 1), ("not_object", 1)]
