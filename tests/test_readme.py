@@ -10,7 +10,7 @@ the block's opening fence (a blank line between them is fine):
     <!-- readme-test: run slow -->    the same, in the slow layer (whole ingests: the demo)
     <!-- readme-test: needs-gpu -->   needs a CUDA card or a model this machine cannot have (bge-m3)
     <!-- readme-test: needs-server --> needs a server, a cluster or a cloud: Prefect server and
-                                      workers, a Qdrant server, a bucket, Docker
+                                      workers, a Qdrant server, a bucket, Docker, the Hugging Face Hub
     <!-- readme-test: ci -->          the test commands: each line must be a command .ci/run runs
     <!-- readme-test: install -->     changes the environment (pip install)
 
