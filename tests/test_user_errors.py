@@ -25,7 +25,7 @@ from kademe.settings import Settings
 from kademe.store import open_store
 from kademe.upsert import ensure_collection
 from tests.conftest import MODEL, decision, write_ndjson
-from tests.test_race import BUCKET, s3  # noqa: F401 - moto's S3 server on loopback, with one bucket
+from tests.test_race import s3  # noqa: F401 - moto's S3 server on loopback, with one bucket
 from tests.test_reliability import api_env, quiet_env  # noqa: F401 - api_env: the session's Prefect server
 
 DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens there (a refused connection)
@@ -40,9 +40,9 @@ def dead_port() -> int:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, str]:
-    """The files and places the cases name (no case writes there): ``{tmp}``, ``{moto}`` (a workdir in the moto
-    bucket), ``{nobucket}`` (a bucket moto does not have), ``{unreachable}`` (a bucket whose endpoint the test
-    points at a port nothing listens on) and ``{dead}`` (a Qdrant URL nothing answers)."""
+    """The files and places the cases name (no case writes there): ``{tmp}``, ``{nobucket}`` (a bucket moto does
+    not have), ``{unreachable}`` (a bucket whose endpoint the test points at a port nothing listens on) and
+    ``{dead}`` (a Qdrant URL nothing answers)."""
     tmp = tmp_path_factory.mktemp("errors")
     write_ndjson(tmp / "data" / "yargitay_2011.ndjson", [decision(2011, n) for n in range(2)])
     (tmp / "garbage").mkdir()
@@ -58,7 +58,7 @@ def files(tmp_path_factory) -> dict[str, str]:
     s = Settings(workdir=tmp / "work", collection="c", model=MODEL)
     with open_store(s) as store:  # an empty collection 'c'
         ensure_collection(store, s)
-    return {"tmp": str(tmp), "moto": f"s3://{BUCKET}/errors", "nobucket": "s3://kademe-no-such-bucket/w",
+    return {"tmp": str(tmp), "nobucket": "s3://kademe-no-such-bucket/w",
             "unreachable": "s3://kademe/w", "dead": DEAD}
 
 
