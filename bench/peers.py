@@ -157,9 +157,10 @@ def setup(work: Path, docs: int, year: int, seed: int) -> dict:
     source = work / "data" / "yargitay_{year}.ndjson"
     write_corpus(str(source).format(year=year), year, docs, seed=seed, messy=False)
     s = Settings(source=str(source), workdir=work / "setup", model=MODEL, device="cpu", batch_size=BATCH)
-    chunks = chunk_texts(clean_records(read_year(year, s), year, s), year, s).chunks  # <workdir>/<corpus>/<year>/chunk-*.parquet
     import pyarrow.parquet as pq
 
+    chunks = work / "setup" / "chunks.parquet"  # the year's chunks in one file, for the workers
+    pq.write_table(chunk_texts(clean_records(read_year(year, s), year, s), year, s).table(), chunks)
     n_tokens = pq.read_table(chunks, columns=["n_tokens"]).column("n_tokens").to_pylist()
     return {"source": str(source), "chunks_path": str(chunks), "chunks": len(n_tokens), "tokens": sum(n_tokens),
             "model_dir": str(resolve_model(MODEL)), "year": year}

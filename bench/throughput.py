@@ -200,9 +200,8 @@ def chunk_texts_of(root: Path, source: str, model: Path) -> tuple[Path, int]:
 
     s = settings_for(root / "texts", source, model, 2048)
     chunks = chunk_texts(clean_records(read_year(YEAR, s), YEAR, s), YEAR, s)
-    import pyarrow.parquet as pq
 
-    texts = pq.read_table(chunks.chunks, columns=["text"]).column("text").to_pylist()
+    texts = chunks.table(["text"]).column("text").to_pylist()
     path = root / "texts.json"
     path.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
     shutil.rmtree(root / "texts", ignore_errors=True)

@@ -3,9 +3,9 @@
 Steps executed for a partition (corpus, year):
   1. read    — parse the year's file; bad lines become rejects with a reason
   2. clean   — validate and normalise records; exact duplicates counted, others rejected
-  3. chunk   — split with the model's tokenizer so nothing is truncated
-  4. lexical — a BM25 sparse vector per chunk (Qdrant's Turkish analyzer), beside the embedding
-  5. embed   — encode through the OOM ladder, shard by shard (progress artifact) ...
+  3. chunk   — split with the model's tokenizer so nothing is truncated, shard by shard ...
+  4. lexical — ... a BM25 sparse vector per chunk (Qdrant's Turkish analyzer), each shard as it lands ...
+  5. embed   — ... and, beside it, encode through the OOM ladder, each shard as it lands (progress artifact) ...
   6. upsert  — ... while finished shards are written with deterministic ids; stale points removed
   7. verify  — compare the collection with the checkpoints
   8. index   — build the store's index (Qdrant Edge's HNSW) once, after the last year
@@ -30,8 +30,8 @@ from flows.limits import partition_lock
 from flows.parameters import settings_from, takes_settings
 from flows.stopping import completed, stoppable
 from kademe import interrupt
-from kademe.checkpoint import shard_count
-from kademe.chunk import ChunkResult, chunk_texts
+from kademe.chunk import chunk_key, chunk_texts
+from kademe.chunks import ChunkResult, ChunkStream
 from kademe.clean import CleanResult, clean_records
 from kademe.embed.feed import ShardFeed
 from kademe.embed.stage import EmbedResult, embed_chunks
@@ -81,27 +81,27 @@ def clean_records_task(read: ReadResult, year: int, s: Settings) -> CleanResult:
 
 @task(name="chunk", **FILE_TASK)
 @stoppable
-def chunk_texts_task(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
-    """Split documents into model-sized chunks."""
-    return _logged("chunk", chunk_texts(clean, year, s))
+def chunk_texts_task(clean: CleanResult, year: int, s: Settings, stream: ChunkStream | None = None) -> ChunkResult:
+    """Split documents into model-sized chunks, handing each shard to the stages that follow the stream."""
+    return _logged("chunk", chunk_texts(clean, year, s, stream))
 
 
 @task(name="lexical", **FILE_TASK)
 @stoppable
-def sparse_chunks_task(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
+def sparse_chunks_task(chunks: ChunkResult | ChunkStream, year: int, s: Settings) -> SparseResult:
     """BM25 sparse vectors of the chunks."""
     return _logged("lexical", sparse_chunks(chunks, year, s))
 
 
 @task(name="embed", cache_policy=NO_CACHE)
 @stoppable
-def embed_chunks_task(chunks: ChunkResult, year: int, s: Settings, feed: ShardFeed | None = None) -> EmbedResult:
+def embed_chunks_task(chunks: ChunkResult | ChunkStream, year: int, s: Settings, feed: ShardFeed | None = None) -> EmbedResult:
     """Embed the chunks through the OOM ladder (the ladder owns OOM; no task retries)."""
     key = f"embed-progress-{s.corpus}-{year}".lower()
     artifact = create_progress_artifact(0.0, key=_artifact_key(key), description=f"Chunks of {s.corpus} {year} embedded")
 
     watch = RunProgress()  # a live display on a terminal, one line per shard otherwise (stderr only)
-    watch.start(f"{s.corpus} {year}", "embed", chunks.count)
+    watch.start(f"{s.corpus} {year}", "embed", chunks.expected())  # a stream's estimate grows as the chunks land
 
     posted = [float("-inf")]
 
@@ -145,20 +145,26 @@ def build_index_task(s: Settings) -> float:
         return store.optimize()
 
 
-def _feed_depth(chunks: ChunkResult, s: Settings) -> int:
-    """How far the embedding may run ahead of the upsert: every shard while the lexical stage runs beside it.
+def _feed_depth() -> int:
+    """How far the embedding may run ahead of the upsert: as far as it gets.
 
-    The upsert starts when the lexical stage is done; until then the embed shards wait on disk
-    instead of stalling the encoder. On one core the stages take turns anyway: two shards ahead.
+    The upsert starts when the chunk and lexical stages are done; until then the embed shards wait on
+    disk instead of stalling the encoder (issue 32: the card never waits). On one core the stages take
+    turns anyway: two shards ahead.
     """
-    return 2 if (os.cpu_count() or 1) < 2 else max(2, shard_count(chunks.count, s.shard_size) + 1)
+    return 2 if (os.cpu_count() or 1) < 2 else 1 << 30
 
 
-def _result_or_leave(future, feed: ShardFeed):
-    """The future's result; if it failed, the upsert never comes: the embedding must not wait for it."""
+def _result_or_leave(future, feed: ShardFeed, stream: ChunkStream | None = None):
+    """The future's result; if it failed, the upsert never comes: the embedding must not wait for it.
+
+    A failed chunk stage (its retries spent) closes its stream with the error: the stages following it stop.
+    """
     try:
         return future.result()
-    except BaseException:
+    except BaseException as e:
+        if stream is not None:
+            stream.close(error=e)
         feed.leave()
         raise
 
@@ -183,14 +189,19 @@ def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
     with partition_lock(s.corpus_name, year):  # one writer per (corpus, year) across workers and hosts (flows/limits.py)
         read = completed(read_year_task(year, s))  # completed(): a task asked to stop ended Cancelled (issue 30)
         clean = completed(clean_records_task(read, year, s))
-        chunks = completed(chunk_texts_task(clean, year, s))
-        lexical = sparse_chunks_task.submit(chunks, year, s)  # beside the embedding (issue 22); the upsert waits for it
-        feed = ShardFeed(depth=_feed_depth(chunks, s))  # shard i is upserted while shard i+1 is encoded
-        embedding = embed_chunks_task.submit(chunks, year, s, feed)
+        # No barrier before the card (issue 32): the chunk stage hands each shard to the lexical and embed
+        # stages as it is committed, so the encoder starts on the first while the year is still being cut.
+        stream = ChunkStream(chunk_key(clean.key, s))
+        chunking = chunk_texts_task.submit(clean, year, s, stream)
+        lexical = sparse_chunks_task.submit(stream, year, s)  # beside the embedding (issue 22); the upsert waits for it
+        feed = ShardFeed(depth=_feed_depth())  # shard i is upserted while shard i+1 is encoded
+        embedding = embed_chunks_task.submit(stream, year, s, feed)
         try:
+            chunks = _result_or_leave(chunking, feed, stream)
             sparse = _result_or_leave(lexical, feed)
             upserted = completed(upsert_points_task(chunks, sparse, year, s, feed))
         finally:
+            lexical.wait()
             embedding.wait()  # a failed upsert still lets the embedding finish inside the slot, not beside the next writer
         embedded = embedding.result()
         verifying = time.monotonic()

@@ -41,7 +41,7 @@ def ingest(source: Path, workdir: Path) -> dict:
 def chunk_texts(workdir: Path) -> list[str]:
     part = Partition(workdir, "yargitay", int(YEAR))
     cp = part.checkpoint("chunk", part.manifest()["chunk"]["key"])
-    return pq.read_table(cp.files()[0], columns=["text"]).column("text").to_pylist()
+    return [t for f in cp.files() for t in pq.read_table(f, columns=["text"]).column("text").to_pylist()]
 
 
 def versions(folder: Path) -> tuple[Path, Path]:

@@ -108,7 +108,7 @@ def test_token_ids_are_read_from_the_column_in_place_and_padded_as_the_tokenizer
 def test_chunk_file_keeps_token_ids(settings, tok):
     s = settings(chunk_tokens=64, chunk_overlap=8)
     result = chunk_texts(clean_records(read_year(2011, s), 2011, s), 2011, s)
-    table = pq.read_table(result.chunks, columns=["text", "n_tokens", "token_ids"]).to_pylist()
+    table = result.table(["text", "n_tokens", "token_ids"]).to_pylist()
     assert len(table) == result.count > 4
     for row in table:
         ids = np.frombuffer(row["token_ids"], dtype="<i4").tolist()
@@ -122,7 +122,7 @@ def test_the_embed_stage_hashes_no_text_when_the_chunk_file_keeps_the_hashes(set
 
     s = settings(chunk_tokens=64, chunk_overlap=8, shard_size=8)
     chunks = chunk_texts(clean_records(read_year(2011, s), 2011, s), 2011, s)
-    kept = pq.read_table(chunks.chunks, columns=["point_id", "text", "text_sha"]).to_pylist()
+    kept = chunks.table(["point_id", "text", "text_sha"]).to_pylist()
     assert [r["text_sha"] for r in kept] == [hashlib.sha256(r["text"].encode()).hexdigest() for r in kept]
     monkeypatch.setattr(stage, "text_sha", lambda text: pytest.fail("the embed stage hashed a text"))
     result = stage.embed_chunks(chunks, 2011, s)

@@ -214,6 +214,15 @@ class Checkpoint:
                 self.shards[i] = marker
         return todo
 
+    def committed_shards(self) -> dict[int, dict]:
+        """Every shard committed whole so far, by number, with its marker: for a stage that does not know its
+        shard count in advance (the chunk stage, issue 32). Markers whose part is damaged are withdrawn (see ``pending``)."""
+        names = self.storage.list(self._name(self.dir))
+        numbers = [int(n.rsplit("shard-", 1)[1][:5]) for n in names if n.rsplit("/", 1)[-1].startswith("shard-") and n.endswith(".json")]
+        n = max(numbers) + 1 if numbers else 0
+        todo = set(self.pending(n))
+        return {i: self.shards[i] for i in range(n) if i not in todo}
+
     def put_shard(self, i: int, write, **side: Any) -> dict:
         """Write shard ``i`` with ``write(path) -> rows``, publish it, commit its marker (create-only).
 

@@ -5,22 +5,33 @@ fed: the embed stage does no text work (issue 22, "tokenize once"). Each chunk k
 its text too (``text_sha``), the key under which a rerun finds its vector again (issue 21): the
 embed stage reads it and hashes nothing. A chunk file written before it has no such column; the
 embed stage then hashes the texts.
+
+The checkpoint is written as shards of ``shard_size`` chunks (issue 32), each committed on its own
+and handed to the stages after it through a ``ChunkStream`` as soon as it is: the encoder starts on
+the first shard while the rest of the year is still being cut. A shard's marker says where the next
+one starts (document, chunks of it already cut), so a killed run resumes at the shard it died in.
+A checkpoint of one file, from before, is read as it is (``kademe.chunks``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from kademe.checkpoint import Checkpoint
+from kademe.chunks import ChunkResult, ChunkStream
 from kademe.clean import DOCS_SCHEMA, META_FIELDS, CleanResult
 from kademe.ids import point_id, text_sha
 from kademe.keys import chain_key
 from kademe.models import load_tokenizer, max_seq_length, resolve_model
-from kademe.parquet_io import iter_parquet
 from kademe.settings import Settings
 from kademe.split import split_tokens, token_bytes
+
+__all__ = ["CHUNKS_SCHEMA", "ChunkResult", "chunk_key", "chunk_limit", "chunk_texts"]
 
 CHUNKS_SCHEMA = pa.schema(
     [("point_id", pa.string()), ("corpus", pa.string()), ("doc_id", pa.string()), ("chunk_index", pa.int32()), ("year", pa.int32()),
@@ -28,18 +39,9 @@ CHUNKS_SCHEMA = pa.schema(
     + [(name, pa.string()) for name in META_FIELDS]
     + [("meta", pa.string())]
 )
-DOC_BATCH = 256
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    """Chunks of one year: ``chunk-<key>.parquet`` (see ``CHUNKS_SCHEMA``)."""
-
-    key: str
-    chunks: Path
-    count: int
-    cached: bool
-    seconds: float = 0.0
+# Documents tokenized at once: small enough that the first shard is cut within a fraction of a second
+# (issue 32: the encoder waits for it), large enough that the tokenizer's threads share the work.
+DOC_BATCH = 64
 
 
 def chunk_limit(s: Settings) -> tuple[int, Path]:
@@ -58,36 +60,88 @@ def chunk_key(clean_key: str, s: Settings) -> str:
     return chain_key(clean_key, s.fingerprint("chunk"))
 
 
-def chunk_texts(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
-    """Chunk one year's clean documents into ``chunk-<key>.parquet``.
+def chunk_texts(clean: CleanResult, year: int, s: Settings, stream: ChunkStream | None = None) -> ChunkResult:
+    """Chunk one year's clean documents into shards of ``s.shard_size`` chunks.
 
     Args:
         clean: the clean stage's result.
         year: the year.
-        s: settings (``model``, ``chunk_tokens``, ``chunk_overlap``, ``workdir``).
+        s: settings (``model``, ``chunk_tokens``, ``chunk_overlap``, ``shard_size``, ``workdir``).
+        stream: told about each shard as it is committed, and closed when the checkpoint is. On an error it
+            stays open: a retry announces the shards again from the first (the stream ignores those it has),
+            and the caller closes it with the error when it gives up (``ChunkStream.close``).
 
     Returns:
         A ``ChunkResult``; every chunk has ``n_tokens <= max_seq_length`` of the model.
     """
-    part = s.partition(year)
-    cp = part.checkpoint("chunk", chunk_key(clean.key, s))
+    cp = s.partition(year).checkpoint("chunk", chunk_key(clean.key, s))
+    result = _chunk(cp, clean, year, s, stream)
+    if stream is not None:
+        stream.close(result)
+    return result
+
+
+def _chunk(cp: Checkpoint, clean: CleanResult, year: int, s: Settings, stream: ChunkStream | None) -> ChunkResult:
     if (meta := cp.hit()) is not None:
-        return ChunkResult(cp.key, cp.file(), meta["chunks"], cached=True)
+        files = tuple(cp.files())
+        for i, path in enumerate(files):
+            if stream is not None:
+                stream.add(i, path, 0, 1.0)
+        return ChunkResult(cp.key, files, meta["chunks"], cached=True)
 
     cp.crash("start")
     limit, model_dir = chunk_limit(s)
     tokenizer = load_tokenizer(model_dir)
-    with cp.sink(CHUNKS_SCHEMA) as sink:
-        for docs in iter_parquet(clean.documents, batch_size=DOC_BATCH):
-            texts = [d["text"] for d in docs]
-            spans = split_tokens(texts, tokenizer, limit, s.chunk_overlap)
-            rows = []
-            for doc, doc_spans in zip(docs, spans):
-                for i, (text, n_tokens, ids) in enumerate(doc_spans):
-                    rows.append({"point_id": point_id(part.corpus, doc["doc_id"], i), "corpus": part.corpus, "chunk_index": i,
-                                 "text": text, "n_tokens": n_tokens, "token_ids": token_bytes(ids), "text_sha": text_sha(text),
-                                 **{k: doc[k] for k in DOCS_SCHEMA.names if k not in ("line", "text")}})
-            cp.crash("batch")
-            sink.write(rows)
-    cp.commit(chunks=sink.rows, limit=limit)
-    return ChunkResult(cp.key, cp.file(), sink.rows, cached=False, seconds=cp.seconds)
+    committed = cp.committed_shards()  # a resumed run keeps these; each marker says where the next shard starts
+    docs = max(clean.count, 1)
+    position, rows, i = (0, 0), 0, 0
+    cut: Iterator[tuple[dict, tuple[int, int]]] | None = None
+    while position[0] < clean.count:
+        if i in committed:
+            marker, cut = committed[i], None
+        else:
+            if cut is None:
+                cut = _cut(clean.documents, position, tokenizer, limit, s, cp.part.corpus, lambda: cp.crash("batch"))
+            shard = list(islice(cut, s.shard_size))
+            if not shard:
+                break
+            marker = cp.put_shard(i, lambda path: _write_chunks(path, [r for r, _ in shard]), next=list(shard[-1][1]))
+        position = tuple(marker["next"])
+        rows += marker["rows"]
+        if stream is not None:
+            stream.add(i, cp.shard_file(i), marker["rows"], position[0] / docs)
+        cp.crash("shard")
+        i += 1
+    cp.commit(chunks=rows, limit=limit, shard_size=s.shard_size, shards=i)
+    return ChunkResult(cp.key, tuple(cp.files()), rows, cached=False, seconds=cp.seconds)
+
+
+def _cut(documents: Path, start: tuple[int, int], tokenizer, limit: int, s: Settings, corpus: str,
+         crash: Callable[[], None]) -> Iterator[tuple[dict, tuple[int, int]]]:
+    """The chunk rows from ``start`` = (document, chunks of it to skip) on, each with where the next one starts."""
+    first_doc, skip = start
+    seen = 0
+    for batch in pq.ParquetFile(documents).iter_batches(batch_size=DOC_BATCH):
+        if seen + batch.num_rows <= first_doc:
+            seen += batch.num_rows
+            continue
+        offset = max(0, first_doc - seen)
+        docs = batch.slice(offset).to_pylist()
+        spans = split_tokens([d["text"] for d in docs], tokenizer, limit, s.chunk_overlap)
+        crash()
+        for k, (doc, doc_spans) in enumerate(zip(docs, spans)):
+            d = seen + offset + k
+            keep = {name: doc[name] for name in DOCS_SCHEMA.names if name not in ("line", "text")}
+            for j, (text, n_tokens, ids) in enumerate(doc_spans):
+                if d == first_doc and j < skip:
+                    continue
+                row = {"point_id": point_id(corpus, doc["doc_id"], j), "corpus": corpus, "chunk_index": j, "text": text,
+                       "n_tokens": n_tokens, "token_ids": token_bytes(ids), "text_sha": text_sha(text), **keep}
+                yield row, ((d, j + 1) if j + 1 < len(doc_spans) else (d + 1, 0))
+        seen += batch.num_rows
+
+
+def _write_chunks(path: Path, rows: list[dict]) -> int:
+    """One shard of chunk rows (``CHUNKS_SCHEMA``) to ``path``; the rows written."""
+    pq.write_table(pa.Table.from_pylist(rows, schema=CHUNKS_SCHEMA), path, compression="zstd")
+    return len(rows)

@@ -13,6 +13,14 @@ cannot tell them from the real thing. All are off unless their variable is set.
 ``KADEME_FAULT_FREE_MB=N``
     With ``KADEME_FAULT_FAKE_CUDA``: the free GPU memory the planner measures is N MiB (read at
     every measurement, so changing it mid-run plays another job taking or freeing memory).
+``KADEME_FAULT_CARD_RATE=N``
+    A stand-in card (``kademe.embed.card.StandInCard``, issue 32): GPU rungs run, each batch sleeps
+    ``tokens / N`` seconds (N tokens a second; the GIL released) instead of computing, and returns
+    vectors of the model's width. Free memory as ``KADEME_FAULT_FREE_MB`` says, else 16 GiB. For
+    card-busy benchmarks and tests: ``bench/card.py`` sets N = chunks/s x the corpus's mean chunk length.
+``KADEME_FAULT_CARD_LOG=<path>``
+    Append one JSON line per GPU-rung batch to ``path``: its start, busy seconds (CUDA events on a real
+    card, the wall clock on a stand-in or faked one), rows, tokens and padded tokens (``kademe.embed.busy``).
 ``KADEME_FAULT_CRASH_AT=<point>[:<n>]``
     ``os._exit(137)`` the n-th time (default 1st) the process reaches the named crash point, as a
     SIGKILL would. ``CRASH_POINTS`` lists the points.
@@ -49,7 +57,8 @@ CRASH_POINTS = (
     "clean-batch",
     "clean-done",
     "chunk-start",
-    "chunk-batch",
+    "chunk-batch",  # after a batch of documents is split, before its chunks are written
+    "chunk-shard",  # after a shard of chunks is committed (and handed to the lexical and embed stages)
     "chunk-done",
     "lexical-start",
     "lexical-shard",  # after a shard of sparse vectors is written
@@ -171,15 +180,25 @@ def fake_cuda() -> bool:
 
 
 def encoder_instruments() -> bool:
-    """True when an instrument of the encoder seam is set (fake card, free memory, injected OOM)."""
+    """True when an instrument of the encoder seam is set (fake card, free memory, injected OOM, stand-in card, card log)."""
     return fake_cuda() or any(os.environ.get(f"KADEME_FAULT_{name}", "") not in ("", "0")
-                              for name in ("FREE_MB", "OOM_RUNGS", "OOM_TOKENS"))
+                              for name in ("FREE_MB", "OOM_RUNGS", "OOM_TOKENS", "CARD_RATE", "CARD_LOG"))
+
+
+def card_rate() -> float | None:
+    """``KADEME_FAULT_CARD_RATE`` (tokens a second of the stand-in card), or None when unset."""
+    rate = os.environ.get("KADEME_FAULT_CARD_RATE", "")
+    if rate in ("", "0"):
+        return None
+    if float(rate) <= 0:
+        raise ValueError(f"KADEME_FAULT_CARD_RATE must be a positive number of tokens a second, got {rate!r}")
+    return float(rate)
 
 
 def fake_free_bytes() -> int | None:
-    """``KADEME_FAULT_FREE_MB`` in bytes when CUDA is faked and the variable is set; else None."""
+    """``KADEME_FAULT_FREE_MB`` in bytes when CUDA is faked (or a stand-in card is set) and the variable is set; else None."""
     mb = os.environ.get("KADEME_FAULT_FREE_MB", "")
-    return int(float(mb) * 2**20) if mb and fake_cuda() else None
+    return int(float(mb) * 2**20) if mb and (fake_cuda() or card_rate() is not None) else None
 
 
 def check_oom(rung: str, rows: int, padded_tokens: int) -> None:

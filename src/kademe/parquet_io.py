@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -49,33 +49,36 @@ def parquet_rows(path: Path) -> int | None:
         return None
 
 
-def _exact_batches(path: Path, batch_size: int, columns: list[str] | None) -> Iterator[pa.Table]:
+def _exact_batches(path: Path | Iterable[Path], batch_size: int, columns: list[str] | None) -> Iterator[pa.Table]:
     """Tables of exactly ``batch_size`` rows (the last may be shorter), whatever the file's row groups.
 
     Batches do not follow row groups, so batch ``i`` always holds rows ``i*batch_size`` onwards:
-    shard numbers stay stable however the file was written. Memory stays bounded by a batch.
+    shard numbers stay stable however the file was written. ``path`` may be several files, read as
+    one in their order (a sharded chunk checkpoint, issue 32), and an iterator that yields them as
+    they are written: a batch is handed on as soon as its rows are there. Memory stays bounded by a batch.
     """
     pending: list[pa.Table] = []
     held = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns):
-        pending.append(pa.Table.from_batches([batch]))
-        held += batch.num_rows
-        while held >= batch_size:
-            table = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
-            yield table.slice(0, batch_size)
-            rest = table.slice(batch_size)
-            pending, held = ([rest] if rest.num_rows else []), rest.num_rows
+    for one in ([path] if isinstance(path, (str, Path)) else path):
+        for batch in pq.ParquetFile(one).iter_batches(batch_size=batch_size, columns=columns):
+            pending.append(pa.Table.from_batches([batch]))
+            held += batch.num_rows
+            while held >= batch_size:
+                table = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+                yield table.slice(0, batch_size)
+                rest = table.slice(batch_size)
+                pending, held = ([rest] if rest.num_rows else []), rest.num_rows
     if held:
         yield pa.concat_tables(pending) if len(pending) > 1 else pending[0]
 
 
-def iter_parquet(path: Path, batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[list[dict]]:
+def iter_parquet(path: Path | Iterable[Path], batch_size: int = 1024, columns: list[str] | None = None) -> Iterator[list[dict]]:
     """Read a Parquet file back as lists of exactly ``batch_size`` dicts (the last may be shorter; see ``_exact_batches``)."""
     for table in _exact_batches(path, batch_size, columns):
         yield table.to_pylist()
 
 
-def iter_columns(path: Path, batch_size: int = 1024, columns: list[str] | None = None,
+def iter_columns(path: Path | Iterable[Path], batch_size: int = 1024, columns: list[str] | None = None,
                  arrow: tuple[str, ...] = ()) -> Iterator[dict[str, list]]:
     """``iter_parquet``'s batches (the same rows in each), column by column: ``{name: [values]}``.
 

@@ -16,7 +16,7 @@ from kademe.parquet_io import iter_parquet
 from kademe.partition import Partition, partitions
 from kademe.models import same_model, vector_name
 from kademe.embed.reuse import vector_identity
-from kademe.chunk import ChunkResult
+from kademe.chunks import ChunkResult
 from kademe.embed.shards import read_shard
 from kademe.embed.stage import embed_shards, summarize_shards
 from kademe.errors import KademeError
@@ -71,11 +71,11 @@ def _upgrade(part: Partition, s: Settings, store: Store, manifest: dict) -> tupl
     before = part.checkpoint("embed", old["key"])
     chunk_cp = part.checkpoint("chunk", manifest["chunk"]["key"])
     chunk_cp.meta = chunk_cp.done()
-    chunks = ChunkResult(chunk_cp.key, chunk_cp.file(), chunk_cp.meta["chunks"], cached=True)
+    chunks = ChunkResult(chunk_cp.key, tuple(chunk_cp.files()), chunk_cp.meta["chunks"], cached=True)  # shards or one file
     sparse = part.checkpoint("lexical", manifest["lexical"]["key"])
     primary, n_shards = vector_name(s.model), old["shards"]
     pending = set(cp.pending(n_shards))
-    rows_iter = iter_parquet(chunks.chunks, batch_size=shard_size)
+    rows_iter = chunks.rows(shard_size)
     upgraded = 0
     degraded_shard = functools.lru_cache(maxsize=2)(lambda i: read_shard(before.shard_file(i)))
 

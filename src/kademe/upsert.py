@@ -18,13 +18,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from kademe.checkpoint import Checkpoint, shard_count
 from kademe.keys import chain_key
-from kademe.parquet_io import iter_parquet
 from kademe.partition import Partition
-from kademe.chunk import ChunkResult
+from kademe.chunks import ChunkResult
 from kademe.delta import StoreState, point_digests, read_digests, read_state, touched_ids, write_digests, write_state
 from kademe.models import resolve_model, vector_name
 from kademe.embed.feed import ShardFeed
@@ -159,7 +157,7 @@ class _Run:
         (``follow``: the first pass; a second reads the committed shards)."""
         feed = self.feed if follow else None
         # aligned with the embed and lexical shards; not the token ids, which only the encoder reads
-        rows_iter = iter_parquet(self.chunks.chunks, batch_size=self.s.shard_size, columns=["point_id", "meta", *PAYLOAD_FIELDS])
+        rows_iter = self.chunks.rows(self.s.shard_size, columns=["point_id", "meta", *PAYLOAD_FIELDS])
         for i in range(self.n_shards):
             rows = next(rows_iter)
             if feed:
@@ -283,17 +281,13 @@ def _payload(row: dict, rung: str, s: Settings) -> dict:
     return payload
 
 
-def expected_ids(chunks_path) -> set[str]:
-    return set(pq.read_table(chunks_path, columns=["point_id"]).column("point_id").to_pylist())
-
-
 def prune_partition(store: Store, chunks: ChunkResult, part: Partition) -> int:
     """Delete the partition's points that the current chunks no longer produce (a setting changed, a decision withdrawn).
 
-    ``chunks.chunks`` is the committed chunk checkpoint's file (a writer that lost the commit race
+    ``chunks.files`` are the committed chunk checkpoint's parts (a writer that lost the commit race
     holds the winner's), so the prune compares against the committed winner only.
     """
-    expected = expected_ids(chunks.chunks)
+    expected = chunks.point_ids()
     stale = [pid for pid, _ in store.scroll(Where(part.corpus, part.year), fields=()) if pid not in expected]
     for start in range(0, len(stale), DELETE_POINTS):
         store.delete(stale[start:start + DELETE_POINTS])

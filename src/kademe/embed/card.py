@@ -9,16 +9,30 @@ Instruments (``kademe.faults``):
   * ``KADEME_FAULT_FAKE_CUDA`` — a card without a GPU: the GPU rungs run on the CPU, free memory is
     ``KADEME_FAULT_FREE_MB`` (or unknown), nothing is calibrated, and the report says the CPU computed;
   * ``KADEME_FAULT_OOM_RUNGS`` / ``KADEME_FAULT_OOM_TOKENS`` — a GPU-rung batch raises a genuine
-    ``torch.cuda.OutOfMemoryError``.
+    ``torch.cuda.OutOfMemoryError``;
+  * ``KADEME_FAULT_CARD_RATE`` — a stand-in card (``StandInCard``, issue 32): a GPU-rung batch costs no
+    CPU but takes the time a card encoding that many tokens a second would (it sleeps, the GIL
+    released) and gives vectors of the model's width; it is planned like a card (free memory
+    ``KADEME_FAULT_FREE_MB``, default ``STANDIN_FREE_MB``);
+  * ``KADEME_FAULT_CARD_LOG`` — every GPU-rung batch's busy seconds go to a log file (``kademe.embed.busy``),
+    timed by CUDA events on a real card and by the wall clock on a stand-in or faked one.
 The variables are read at each question, not only at the choice: a test or bench may change the
 free memory or the OOM threshold in the middle of a run, as other jobs on a real card would.
 """
 
 from __future__ import annotations
 
+import time
+import zlib
+
+from kademe.embed.busy import CudaClock, WallClock, card_log
+from kademe.embed.model import encode_tokenized
 from kademe.embed.oom import enable_expandable_segments, free_memory
 from kademe.errors import KademeError
-from kademe.faults import check_oom, encoder_instruments, fake_cuda, fake_free_bytes
+from kademe.faults import card_rate, check_oom, encoder_instruments, fake_cuda, fake_free_bytes
+
+STANDIN_FREE_MB = 16 * 1024  # the stand-in card's free memory when KADEME_FAULT_FREE_MB does not say (the users' 10-16 GB)
+STANDIN_POOL = 4096  # distinct vectors the stand-in hands out, chosen by each chunk's token ids
 
 
 class Card:
@@ -30,6 +44,27 @@ class Card:
     """
 
     device = "cuda"  # where the GPU rungs compute
+
+    def __init__(self):
+        self.log = card_log()  # busy seconds of every GPU-rung batch (KADEME_FAULT_CARD_LOG names a file for them)
+
+    def clock(self):
+        """What times a batch's busy seconds: CUDA events on the card."""
+        return CudaClock()
+
+    def encode(self, model, texts: list[str], padded_tokens: int):
+        """One GPU-rung batch through ``model`` (rows x dim, any float type), its busy time logged.
+
+        ``texts`` is a ``kademe.embed.model.Batch`` when the chunks' token ids are known: the model
+        then runs on them and tokenizes nothing.
+        """
+        ids = getattr(texts, "ids", None)
+        start = time.time()
+        with self.clock().batch() as took:
+            vecs = run_encoder(model, texts, ids)
+        tokens = int(ids.offsets[-1] - ids.offsets[0]) if ids is not None else padded_tokens
+        self.log.add(start, took[0], len(texts), tokens, padded_tokens)
+        return vecs
 
     def present(self) -> bool:
         """Whether there is a card to run the GPU rungs on."""
@@ -74,8 +109,12 @@ class InstrumentedCard(Card):
     """
 
     def __init__(self, fake: bool):
+        super().__init__()
         self.fake = fake
         self.device = "cpu" if fake else "cuda"
+
+    def clock(self):
+        return WallClock() if self.fake else super().clock()
 
     def present(self) -> bool:
         return self.fake or super().present()
@@ -93,6 +132,70 @@ class InstrumentedCard(Card):
         check_oom(rung, rows, padded_tokens)
 
 
+class StandInCard(InstrumentedCard):
+    """A card that costs no CPU: a batch sleeps ``tokens / rate`` seconds (GIL released) and returns vectors of the model's width.
+
+    ``tokens`` are the batch's real tokens (its token ids; the padded count when it has none), so at
+    ``rate`` = a corpus's mean chunk length x N the card encodes N of its chunks a second. The vectors
+    are unit vectors from a seeded pool of ``STANDIN_POOL``, picked by each chunk's token ids: equal
+    texts get equal vectors, as from a model, and no encoder runs. The planner sees a card with
+    ``KADEME_FAULT_FREE_MB`` free (default ``STANDIN_FREE_MB``), so batches are planned by its token
+    budget as on a card (rows still capped by ``--batch-size``). OOM instruments apply as on a fake card.
+
+    Args:
+        rate: tokens a second (``KADEME_FAULT_CARD_RATE``).
+
+    Example:
+        >>> card = StandInCard(rate=256_000)        # 1,000 chunks/s of 256 tokens
+        >>> card.present(), card.device
+        (True, 'cpu')
+    """
+
+    def __init__(self, rate: float):
+        super().__init__(fake=True)
+        self.rate = rate
+        self._pools: dict[int, object] = {}
+
+    def free(self) -> int | None:
+        faked = fake_free_bytes()
+        return faked if faked is not None else STANDIN_FREE_MB * 2**20
+
+    def encode(self, model, texts: list[str], padded_tokens: int):
+        import numpy as np
+
+        ids = getattr(texts, "ids", None)
+        tokens = int(ids.offsets[-1] - ids.offsets[0]) if ids is not None else padded_tokens
+        start = time.time()
+        with self.clock().batch() as took:
+            time.sleep(tokens / self.rate)  # the card's time; time.sleep releases the GIL
+        self.log.add(start, took[0], len(texts), tokens, padded_tokens)
+        pool = self._pool(model.get_sentence_embedding_dimension())
+        if ids is not None:  # a row's pick: its ids' sum and length (no Python per token)
+            lengths = np.diff(ids.offsets)
+            if len(lengths) and lengths.all():
+                sums = np.add.reduceat(ids.flat[ids.offsets[0]:ids.offsets[-1]].astype(np.int64), ids.offsets[:-1] - ids.offsets[0])
+                return pool[(sums * 31 + lengths) % STANDIN_POOL]
+        return pool[[zlib.crc32(t.encode()) % STANDIN_POOL for t in texts]]
+
+    def _pool(self, dims: int):
+        import numpy as np
+
+        if dims not in self._pools:
+            vecs = np.random.default_rng(dims).standard_normal((STANDIN_POOL, dims)).astype(np.float32)
+            self._pools[dims] = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+        return self._pools[dims]
+
+
+def run_encoder(model, texts: list[str], ids=None):
+    """``model`` on a batch: on its token ids when known (no tokenizer), else on the texts."""
+    vecs = encode_tokenized(model, ids) if ids is not None else None
+    if vecs is None:
+        vecs = model.encode(list(texts), batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
+    return vecs
+
+
 def choose_card() -> Card:
     """The card to encode on: the real one, or an instrumented one when an encoder instrument is set."""
+    if (rate := card_rate()) is not None:
+        return StandInCard(rate)
     return InstrumentedCard(fake=fake_cuda()) if encoder_instruments() else Card()

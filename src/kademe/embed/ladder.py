@@ -24,11 +24,10 @@ import numpy as np
 
 from kademe.embed.batches import Ranked, halves
 from kademe.embed.budget import Budget
-from kademe.embed.card import Card, choose_card
+from kademe.embed.card import Card, choose_card, run_encoder
 from kademe.embed.model import (
     Batch,
     TokenIds,
-    encode_tokenized,
     ends_normalized,
     evict_encoder,
     load_encoder,
@@ -167,12 +166,11 @@ class Ladder:
         self.card.check_batch(rung, len(texts), padded_tokens)
         model_dir = self.fallback_dir if rung == "gpu-small" else self.primary_dir
         model = load_encoder(model_dir, "cpu" if rung == "cpu" else self.card.device, self.dtypes[rung])
-        ids = getattr(texts, "ids", None) if rung != "gpu-small" else None  # the ids are the primary model's tokens
+        if rung == "gpu-small":  # the ids are the primary model's tokens: the fallback model reads the texts
+            texts = list(texts)
         start, cpu = time.perf_counter(), time.thread_time()
-        try:
-            vecs = encode_tokenized(model, ids) if ids is not None else None
-            if vecs is None:
-                vecs = model.encode(list(texts), batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
+        try:  # the card encodes the GPU rungs (and times them: kademe.embed.busy); the cpu rung is this process's
+            vecs = run_encoder(model, texts, getattr(texts, "ids", None)) if rung == "cpu" else self.card.encode(model, texts, padded_tokens)
         finally:
             self.encode_seconds += time.perf_counter() - start
             self.encode_cpu_seconds += time.thread_time() - cpu

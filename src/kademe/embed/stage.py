@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from kademe.checkpoint import Checkpoint, shard_count
-from kademe.chunk import ChunkResult
+from kademe.chunks import ChunkResult, ChunkStream
 from kademe.embed.feed import ShardFeed
 from kademe.embed.model import TokenIds
 from kademe.embed.reuse import ReuseIndex, vector_identity
@@ -33,7 +33,6 @@ from kademe.embed.shards import write_shard
 from kademe.faults import crash_point
 from kademe.ids import text_sha
 from kademe.keys import chain_key
-from kademe.parquet_io import iter_columns
 from kademe.settings import Settings
 
 Progress = Callable[..., None]  # (chunks done so far, total chunks, embedded=, reused=, committed= of those done)
@@ -88,12 +87,12 @@ def embed_key(chunk_key: str, s: Settings, year: int) -> str:
     return key
 
 
-def embed_chunks(chunks: ChunkResult, year: int, s: Settings, progress: Progress | None = None,
+def embed_chunks(chunks: ChunkResult | ChunkStream, year: int, s: Settings, progress: Progress | None = None,
                  feed: ShardFeed | None = None, events: Events | None = None) -> EmbedResult:
     """Embed every chunk of a partition, shard by shard, through the OOM ladder.
 
     Args:
-        chunks: the chunk stage's result.
+        chunks: the chunk stage's result, or its stream while it runs (issue 32: the encoder starts on its first shard).
         year: the year (the partition is ``(s.corpus, year)``).
         s: settings (model, fallback model, device, dtype, batch size, token budget, shard size).
         progress: called with ``(done, total)`` after each shard.
@@ -104,9 +103,8 @@ def embed_chunks(chunks: ChunkResult, year: int, s: Settings, progress: Progress
         An ``EmbedResult``; ``cached`` is True when every shard was already there.
     """
     cp = s.partition(year).checkpoint("embed", embed_key(chunks.key, s, year))
-    n_shards = shard_count(chunks.count, s.shard_size)
     try:
-        result = _embed(cp, chunks, n_shards, s, progress, feed, events)
+        result = _embed(cp, chunks, s, progress, feed, events)
     except BaseException as e:
         if feed:
             feed.close(e)
@@ -116,24 +114,26 @@ def embed_chunks(chunks: ChunkResult, year: int, s: Settings, progress: Progress
     return result
 
 
-def _embed(cp: Checkpoint, chunks: ChunkResult, n_shards: int, s: Settings, progress: Progress | None,
+def _embed(cp: Checkpoint, chunks: ChunkResult | ChunkStream, s: Settings, progress: Progress | None,
            feed: ShardFeed | None, events: Events | None) -> EmbedResult:
     if (meta := cp.hit()) is not None:
+        n_shards = meta.get("shards") or shard_count(chunks.finished().count, s.shard_size)
         for i in range(n_shards):
             if feed:
                 feed.put(i)
-        return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=True)
+        return EmbedResult.from_summary(cp, n_shards, chunks.finished().count, meta, cached=True)
 
     cp.crash("start")
     identity = vector_identity(s)
     tally: dict[str, int] = {}
     own_cpu = embed_shards(cp, chunks, s, _reused(cp, s, identity), progress, feed.put if feed else None, events, tally)
+    n_shards = shard_count(chunks.finished().count, s.shard_size)  # a stream's count is known once it has been read
     summary = summarize_shards(cp, n_shards, s)
     # own_cpu_seconds: this run's (a resumed run's covers the shards it embedded); issue 22 point 4 holds it to
     # <= 5 % of the encoder's time. Waiting (for the cores or the GIL, held by the stages beside it) is not in it.
     meta = cp.commit(**summary, shard_size=s.shard_size, shards=n_shards, vector_identity=identity,
                      own_cpu_seconds=round(own_cpu, 3))
-    return EmbedResult.from_summary(cp, n_shards, chunks.count, meta, cached=False, run=(tally["embedded"], tally["reused"]))
+    return EmbedResult.from_summary(cp, n_shards, chunks.finished().count, meta, cached=False, run=(tally["embedded"], tally["reused"]))
 
 
 def _reused(cp: Checkpoint, s: Settings, identity: str) -> Found:
@@ -151,7 +151,7 @@ def _reused(cp: Checkpoint, s: Settings, identity: str) -> Found:
     return found
 
 
-def embed_shards(cp: Checkpoint, chunks: ChunkResult, s: Settings, reuse: Found, progress: Progress | None = None,
+def embed_shards(cp: Checkpoint, chunks: ChunkResult | ChunkStream, s: Settings, reuse: Found, progress: Progress | None = None,
                  on_shard: Callable[[int], None] | None = None, events: Events | None = None,
                  tally: dict[str, int] | None = None) -> float:
     """Write ``cp``'s pending shards of ``chunks`` (``s.shard_size`` each): kept vectors, the rest encoded.
@@ -168,17 +168,20 @@ def embed_shards(cp: Checkpoint, chunks: ChunkResult, s: Settings, reuse: Found,
     Returns:
         This thread's CPU seconds outside the encoder (reading, planning, bookkeeping, shard writes).
     """
-    pending = set(cp.pending(shard_count(chunks.count, s.shard_size)))
+    committed = cp.committed_shards()  # a stream's shard count is not known in advance (issue 32)
     ladder = None  # the model is loaded only if some shard needs it
     columns = ["point_id", "text", "n_tokens"]
-    kept = pq.read_schema(chunks.chunks).names
+    kept = chunks.names()
     columns += [c for c in ("token_ids", "text_sha") if c in kept]  # a chunk file from before issue 22 keeps neither:
     # the encoder then tokenizes, and this stage hashes the texts
     own_cpu = time.thread_time()  # this thread's CPU outside the encoder: reading, planning, bookkeeping, shard writes
     tally = tally if tally is not None else {}
     tally.update(embedded=0, reused=0)  # this run's; the shards an earlier run committed are the rest (issue 30)
-    for i, cols in enumerate(iter_columns(chunks.chunks, batch_size=s.shard_size, columns=columns, arrow=("token_ids",))):
-        if i in pending:
+    done = 0
+    # shard by shard as the chunk stage commits them (a ChunkStream), or from a finished chunk checkpoint
+    for i, cols in enumerate(chunks.columns(s.shard_size, columns, arrow=("token_ids",))):
+        done += len(cols["point_id"])
+        if i not in committed:
             texts, ids = cols["text"], cols["point_id"]
             shas = cols["text_sha"] if "text_sha" in cols else [text_sha(t) for t in texts]
             found = reuse(i, shas)
@@ -215,8 +218,8 @@ def embed_shards(cp: Checkpoint, chunks: ChunkResult, s: Settings, reuse: Found,
         if on_shard:
             on_shard(i)
         if progress:
-            done = min((i + 1) * s.shard_size, chunks.count)
-            progress(done, chunks.count, **tally, committed=done - tally["embedded"] - tally["reused"])
+            total = max(done, chunks.expected())  # a stream's estimate grows as the chunks land
+            progress(done, total, **tally, committed=done - tally["embedded"] - tally["reused"])
     return time.thread_time() - own_cpu - (ladder.encode_cpu_seconds if ladder is not None else 0.0)
 
 

@@ -19,7 +19,7 @@ from kademe.checkpoint import shard_count
 from kademe.keys import chain_key
 from kademe.parquet_io import iter_columns
 from kademe.partition import Partition
-from kademe.chunk import ChunkResult
+from kademe.chunks import ChunkResult, ChunkStream
 from kademe.lexical.bm25 import analyzer_fingerprint, sparse_documents
 from kademe.settings import Settings
 
@@ -48,11 +48,11 @@ def lexical_key(chunk_key: str, s: Settings) -> str:
     return chain_key(chunk_key, s.fingerprint("lexical"), analyzer_fingerprint(s.bm25_language))
 
 
-def sparse_chunks(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
+def sparse_chunks(chunks: ChunkResult | ChunkStream, year: int, s: Settings) -> SparseResult:
     """Compute the BM25 document vector of every chunk of a partition (resumable per shard).
 
     Args:
-        chunks: the chunk stage's result.
+        chunks: the chunk stage's result, or its stream while it runs (issue 32).
         year: the year (the partition is ``(s.corpus, year)``).
         s: settings (``bm25_language``, ``shard_size``).
 
@@ -61,14 +61,16 @@ def sparse_chunks(chunks: ChunkResult, year: int, s: Settings) -> SparseResult:
     """
     part = s.partition(year)
     cp = part.checkpoint("lexical", lexical_key(chunks.key, s))
-    n_shards = shard_count(chunks.count, s.shard_size)
-    if cp.hit() is not None:
-        return SparseResult(cp.key, cp.folder, n_shards, chunks.count, cached=True, part=part)
+    if (meta := cp.hit()) is not None:
+        return SparseResult(cp.key, cp.folder, shard_count(meta["chunks"], s.shard_size), meta["chunks"], cached=True, part=part)
 
     cp.crash("start")
-    pending = set(cp.pending(n_shards))
-    for i, cols in enumerate(iter_columns(chunks.chunks, batch_size=s.shard_size, columns=["point_id", "text"])):
-        if i not in pending:
+    committed = cp.committed_shards()
+    n_shards = 0
+    # shard by shard as the chunk stage commits them (a ChunkStream), or from a finished chunk checkpoint
+    for i, cols in enumerate(chunks.columns(s.shard_size, ["point_id", "text"])):
+        n_shards = i + 1
+        if i in committed:
             continue
         vectors = sparse_documents(cols["text"], s.bm25_language)
         ids = pa.array(cols["point_id"], pa.string())
