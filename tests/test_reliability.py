@@ -174,8 +174,10 @@ def reference(tmp_path_factory, source, prefect_server) -> Run:
 # -- kill -9 anywhere, resume exactly ------------------------------------------------------------
 # (KADEME_FAULT_CRASH_AT, whether 2011 has finished when the process dies). The n-th reach of a
 # point is counted over the whole two-year run: a year has 11 chunks in 6 shards of one batch each,
-# one chunk batch, one clean batch in 2011 and two in 2012, 16 Parquet parts published in 2011
-# (``checkpoint-rename`` is reached as each part is whole and not yet named by a commit).
+# one chunk batch, one clean batch in 2011 and two in 2012, 21 Parquet parts published in 2011
+# (``checkpoint-rename`` is reached as each part is whole and not yet named by a commit). The chunk
+# stage hands each of its 6 shards to the lexical and embed stages as it commits it (issue 32), so
+# from the chunk stage on the three stages' points interleave.
 CRASHES = [
     ("read-start:1", False),
     ("read-batch:1", True),  # only 2012 has 2,000 lines
@@ -185,6 +187,8 @@ CRASHES = [
     ("clean-done:1", False),
     ("chunk-start:2", True),
     ("chunk-batch:2", True),
+    ("chunk-shard:2", False),  # 2011's second chunk shard is committed (the readers may have taken it)
+    ("chunk-shard:9", True),  # the third chunk shard of 2012
     ("chunk-done:1", False),
     ("lexical-start:1", False),
     ("lexical-shard:8", True),  # the second shard of 2012
@@ -204,10 +208,10 @@ CRASHES = [
     ("verify-start:2", True),
     ("year-done:1", True),  # between years
     ("checkpoint-rename:1", False),  # the first Parquet part of 2011, complete and named by no commit
-    ("checkpoint-rename:27", True),  # the first embed shard of 2012
+    ("checkpoint-rename:30", True),  # a shard of 2012 (chunk, lexical and embed shards interleave)
 ]
 # Units of work of the year in flight that must survive the crash, where the count is known.
-KEPT = {"embed-batch:3": ("2011", "embed", 2), "embed-shard:2": ("2011", "embed", 2),
+KEPT = {"chunk-shard:2": ("2011", "chunk", 2), "embed-batch:3": ("2011", "embed", 2), "embed-shard:2": ("2011", "embed", 2),
         "embed-batch:9": ("2012", "embed", 2), "upsert-batch:2": ("2011", "upsert", 1),
         "upsert-shard:3": ("2011", "upsert", 3), "upsert-batch:8": ("2012", "upsert", 1)}
 
@@ -221,7 +225,7 @@ def test_crash_points_cover_every_stage_and_both_years():
 
 # The default suite kills at these (both years, a kept embed and upsert shard, the prune, between
 # years, an unnamed part); the rest of CRASHES is marked exhaustive (python -m pytest -m exhaustive).
-DEFAULT_CRASHES = {"read-batch:1", "chunk-done:1", "lexical-shard:8", "embed-batch:3", "upsert-shard:3", "upsert-prune:2",
+DEFAULT_CRASHES = {"read-batch:1", "chunk-shard:2", "chunk-done:1", "lexical-shard:8", "embed-batch:3", "upsert-shard:3", "upsert-prune:2",
                    "year-done:1", "checkpoint-rename:1"}
 
 
@@ -243,7 +247,7 @@ def test_kill_anywhere_then_rerun_gives_the_clean_point_set(spec, first_year_don
     kept = finished_units(workdir)
     if spec in KEPT:
         year, stage, n = KEPT[spec]
-        unit = "shard-*.parquet" if stage == "embed" else "shard-*.done"
+        unit = "shard-*.parquet" if stage in ("embed", "chunk") else "shard-*.done"
         assert len(list((workdir / "yargitay" / year).glob(f"{stage}-*/{unit}"))) == n
 
     resumed = ingest_here(source, workdir)
@@ -283,7 +287,7 @@ def test_torn_checkpoints_are_rebuilt_not_trusted(tmp_path, source, reference):
     workdir = tmp_path / "work"
     shutil.copytree(reference.workdir, workdir)
     y11, y12 = workdir / "yargitay" / "2011", workdir / "yargitay" / "2012"
-    chunks = next(y11.glob("chunk-*/chunk-*.parquet"))
+    chunks = next(y11.glob("chunk-*/shard-00001-*.parquet"))  # one shard of the chunks
     read_done = next(y11.glob("read-*.json"))
     shard = next(next(p for p in y12.glob("embed-*") if p.is_dir()).glob("shard-00001-*.parquet"))
     other_shards = {p: p.stat().st_mtime_ns for p in shard.parent.glob("shard-*.parquet") if p != shard}
@@ -294,13 +298,13 @@ def test_torn_checkpoints_are_rebuilt_not_trusted(tmp_path, source, reference):
 
     result = ingest_here(source, workdir)
 
-    assert result["years"]["2011"]["cached"] == ["clean", "lexical", "embed", "upsert"]  # read and chunk were rebuilt
+    assert result["years"]["2011"]["cached"] == ["clean", "lexical", "embed", "upsert"]  # read and a chunk shard were rebuilt
     assert result["years"]["2012"]["cached"] == ["read", "clean", "chunk", "lexical", "upsert"]  # one shard re-embedded
-    # Parts are never rewritten in place: the rebuilt chunk file and shard are new parts the new commits name.
+    # Parts are never rewritten in place: the rebuilt chunk shard and embed shard are new parts the new commits name.
     chunk_key = json.loads((y11 / f"{chunks.parent.name}.json").read_text())["key"]
     rebuilt_chunks = Partition(workdir, "yargitay", 2011).checkpoint("chunk", chunk_key)
-    assert [p.name.split("-")[0] for p in rebuilt_chunks.files()] == ["chunk"]
-    assert parquet_rows(rebuilt_chunks.files()[0]) == reference.summary["years"]["2011"]["counts"]["chunks"]
+    assert chunks not in rebuilt_chunks.files() and parquet_rows(rebuilt_chunks.shard_file(1)) == SHARD_SIZE
+    assert sum(parquet_rows(p) for p in rebuilt_chunks.files()) == reference.summary["years"]["2011"]["counts"]["chunks"]
     rebuilt_shard = shard.parent / json.loads((shard.parent / "shard-00001.json").read_text())["file"]
     assert rebuilt_shard != shard and parquet_rows(rebuilt_shard) == SHARD_SIZE
     assert json.loads(read_done.read_text())["read"] == 3

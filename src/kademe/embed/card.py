@@ -169,7 +169,8 @@ class StandInCard(InstrumentedCard):
         with self.clock().batch() as took:
             time.sleep(tokens / self.rate)  # the card's time; time.sleep releases the GIL
         self.log.add(start, took[0], len(texts), tokens, padded_tokens)
-        pool = self._pool(model.get_sentence_embedding_dimension())
+        width = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension  # (renamed in s-t 6)
+        pool = self._pool(width())
         if ids is not None:  # a row's pick: its ids' sum and length (no Python per token)
             lengths = np.diff(ids.offsets)
             if len(lengths) and lengths.all():
