@@ -178,6 +178,17 @@ def real_card(args, root: Path, model: Path, info: dict) -> dict:
             "median": {"real": summarize(runs)}, "runs": {"real": runs}}
 
 
+def measure_real_card(model: Path, chunks: int, rounds: int = 1, batch_size: int = 128, shard_size: int = 512,
+                      fake_cuda: bool = False) -> dict:
+    """``real_card`` for another script (``bench/throughput.py --gpu``): card-busy of whole runs on the card, from CUDA events."""
+    args = argparse.Namespace(chunks=chunks, rounds=rounds, batch_size=batch_size, shard_size=shard_size, fake_cuda=fake_cuda)
+    root = Path(tempfile.mkdtemp(prefix="kademe-card-"))
+    try:
+        return real_card(args, root, model, {})
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def summarize(rs: list[dict]) -> dict:
     def med(key):
         values = [r[key] for r in rs if r.get(key) is not None]

@@ -2,7 +2,8 @@
 
     PYTHONPATH=src:. python bench/throughput.py [--chunks 50000] [--rounds 3] --layers 0   # the user's clock
     PYTHONPATH=src:. python bench/throughput.py --stages [--chunks 50000] [--rounds 3] [--profile]
-    PYTHONPATH=src:. python bench/throughput.py --gpu --model PATH [--dtype auto]
+    PYTHONPATH=src:. python bench/throughput.py --gpu --model PATH [--dtype auto] [--card-chunks 50000]
+    PYTHONPATH=src:. python bench/throughput.py --gpu --fake-cuda --card-chunks 2000    # that path's card-busy part, on the CPU
 
 The user's clock (the default, issue 22): each round runs, interleaved, a bare ``encode`` process
 (import sentence-transformers, load the model, ``SentenceTransformer.encode`` of the year's chunk
@@ -36,7 +37,12 @@ times read, clean, chunk, lexical, embed, upsert, verify and the index build, an
 Targets on 2 cores: model-free >= 2,000 chunks/s; with overlap, wall <= 1.1 x max(encoder
 time, model-free time). ``--profile`` runs one sequential pass under cProfile and prints the top
 costs per stage. ``--gpu --model PATH`` times only the encoder on the card (tokens/s and
-chunks/s for the chosen ``--dtype``), e.g. with ``kademe.testing.derive_bge_m3_standin``.
+chunks/s for the chosen ``--dtype``), e.g. with ``kademe.testing.derive_bge_m3_standin``, and then
+card-busy (issue 32) of whole ``kademe ingest`` processes on the card, as ``bench/card.py`` measures
+it against its stand-in card, with the busy seconds from CUDA events around each encode
+(``KADEME_FAULT_CARD_LOG``, ``kademe.embed.busy.CudaClock``): card-busy of the year and of the
+process, and the batches the card was fed. ``--fake-cuda`` runs that part with the GPU rungs on the
+CPU (the wall clock times them), so the path is exercised without a card.
 Results go to bench/results/throughput.json (or throughput-gpu.json).
 """
 
@@ -332,6 +338,9 @@ def main() -> int:
     ap.add_argument("--layers", type=int, default=1, help="transformer layers the derived 1024-dim model keeps (0: embeddings only)")
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--seconds", type=float, default=30.0, help="--gpu: how long to encode")
+    ap.add_argument("--card-chunks", type=int, default=50_000, help="--gpu: chunks of the year whose card-busy is measured (0: none)")
+    ap.add_argument("--batch-size", type=int, default=128, help="--gpu: kademe's --batch-size for the card-busy runs")
+    ap.add_argument("--fake-cuda", action="store_true", help="--gpu: no card; only the card-busy runs, GPU rungs on the CPU")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     from kademe.testing import derive_wide_model
@@ -340,9 +349,16 @@ def main() -> int:
     model = Path(args.model) if args.model else derive_wide_model(root / "minilm-wide", layers=args.layers)
     info = {"machine": machine(), "versions": versions(("torch", "sentence-transformers", "pyarrow", "qdrant-edge-py"))}
     if args.gpu:
-        result = {**info, "gpu": gpu_encoder(model, args.dtype, args.seconds)}
+        from card import measure_real_card
+
+        result = {**info, "gpu": None if args.fake_cuda else gpu_encoder(model, args.dtype, args.seconds)}
         print(json.dumps(result["gpu"], indent=1))
-        (args.out or RESULTS / "throughput-gpu.json").write_text(json.dumps(result, indent=1) + "\n")
+        if args.card_chunks:  # card-busy of whole runs, from CUDA events around each encode (issue 32 point 6)
+            result["card_busy"] = measure_real_card(model, args.card_chunks, rounds=args.rounds, batch_size=args.batch_size,
+                                                    fake_cuda=args.fake_cuda)
+            print(json.dumps(result["card_busy"]["median"], indent=1, default=str))
+        name = "throughput-gpu-fake.json" if args.fake_cuda else "throughput-gpu.json"
+        (args.out or RESULTS / name).write_text(json.dumps(result, indent=1, default=str) + "\n")
         return 0
     if not (args.stages or args.profile):
         return user_clock(args, root, model, info)

@@ -164,3 +164,44 @@ def test_store_years_bench_compares_the_settings_year_by_year(tmp_path):
     assert 0 <= design["recall_filtered"] <= 1 and set(design["by_ef"]) == {"256", "64"}
     assert legacy["years"] == 2 and set(legacy["by_ef"]) == {"None"}, "legacy collections are queried as before"
     assert "design_over_legacy" in result["summary"] and result["command"]
+
+
+@pytest.mark.slow
+@pytest.mark.exhaustive  # whole kademe processes: CI runs it after the default suite
+def test_card_reports_card_busy_at_each_stand_in_rate(tmp_path):
+    out = tmp_path / "card.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "card.py"), "--chunks", "300", "--rounds", "1", "--rates", "1000",
+                           "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    median = json.loads(out.read_text())["median"]
+    assert set(median) == {"free", "1000"}
+    assert median["1000"]["card_s"] > 100 * median["free"]["card_s"], "the stand-in slept at 1,000 chunks/s, not at 10^9 tokens/s"
+    assert 0 < median["1000"]["busy_year"] <= 1 and 0 < median["1000"]["busy_process"] < median["1000"]["busy_year"]
+    assert median["1000"]["batches"]["max_rows"] > 32, "the stand-in is planned like a card, not in the CPU's batches of 32"
+
+
+@pytest.mark.slow
+@pytest.mark.exhaustive
+def test_throughput_gpu_card_busy_path_runs_on_a_faked_card(tmp_path):
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "throughput.py"), "--gpu", "--fake-cuda", "--card-chunks", "300",
+                           "--rounds", "1", "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    busy = json.loads(out.read_text())["card_busy"]["median"]["real"]
+    assert busy["card_s"] > 0 and 0 < busy["busy_year"] <= 1
+
+
+@pytest.mark.gpu
+def test_throughput_gpu_reports_card_busy_from_cuda_events(tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "throughput.py"), "--gpu", "--seconds", "2", "--card-chunks", "2000",
+                           "--rounds", "1", "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    busy = result["card_busy"]["median"]["real"]
+    assert result["gpu"]["chunks_per_s"] > 0 and busy["card_s"] > 0 and 0 < busy["busy_year"] <= 1
+    assert result["card_busy"]["runs"]["real"][0]["device"] == "cuda"
