@@ -28,7 +28,7 @@ from importlib import metadata
 import numpy as np
 
 from kademe.errors import KademeError
-from kademe.threads import map_parts
+from kademe.procs import map_processes
 
 # The analyzer settings besides the language. Change them here and every fingerprint changes.
 ANALYZER_OPTIONS: dict[str, object] = {"lowercase": True, "ascii_folding": False, "stemmer": True, "stopwords": True,
@@ -128,8 +128,14 @@ def sparse_documents(texts: list[str], language: str = "turkish") -> list[tuple[
         >>> idx.dtype, val.dtype, len(idx)
         (dtype('uint32'), dtype('float32'), 3)
     """
-    model = analyzer(language)  # embed_document releases the GIL: one thread per core
-    return map_parts(lambda part: [_arrays(model.embed_document(case_fold(t, language))) for t in part], texts)
+    # embed_document holds the GIL for the whole call (issue 32, measured): worker processes, one per core
+    return map_processes(functools.partial(_documents, language=language), texts)
+
+
+def _documents(texts: list[str], language: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``sparse_documents`` of one part, in this process."""
+    model = analyzer(language)
+    return [_arrays(model.embed_document(case_fold(t, language))) for t in texts]
 
 
 def sparse_query(text: str, language: str = "turkish") -> tuple[np.ndarray, np.ndarray]:
