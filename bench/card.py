@@ -68,6 +68,9 @@ def build_corpus(folder: Path, want_chunks: int, model: Path) -> tuple[str, int,
 
     records = [json.loads(line) for line in REAL.read_text(encoding="utf-8").splitlines() if line.strip()]
     cut = split_texts([clean_text(r["text"]) for r in records], load_tokenizer(model), max_seq_length(model), 32)
+    if want_chunks < sum(len(c) for c in cut):  # a small run: the first decisions only
+        keep = next(i + 1 for i in range(len(cut)) if sum(len(c) for c in cut[:i + 1]) >= want_chunks)
+        records, cut = records[:keep], cut[:keep]
     per_pass, tokens = sum(len(c) for c in cut), sum(k for doc in cut for _, k in doc)
     passes = -(-want_chunks // per_pass)
     folder.mkdir(parents=True, exist_ok=True)

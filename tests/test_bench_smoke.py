@@ -185,7 +185,7 @@ def test_card_reports_card_busy_at_each_stand_in_rate(tmp_path):
 def test_throughput_gpu_card_busy_path_runs_on_a_faked_card(tmp_path):
     out = tmp_path / "gpu.json"
     proc = subprocess.run([sys.executable, str(BENCH / "throughput.py"), "--gpu", "--fake-cuda", "--card-chunks", "300",
-                           "--rounds", "1", "--out", str(out)], capture_output=True, text=True, timeout=900)
+                           "--layers", "0", "--rounds", "1", "--out", str(out)], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     busy = json.loads(out.read_text())["card_busy"]["median"]["real"]
     assert busy["card_s"] > 0 and 0 < busy["busy_year"] <= 1

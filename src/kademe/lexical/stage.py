@@ -17,7 +17,6 @@ import pyarrow.parquet as pq
 
 from kademe.checkpoint import shard_count
 from kademe.keys import chain_key
-from kademe.parquet_io import iter_columns
 from kademe.partition import Partition
 from kademe.chunks import ChunkResult, ChunkStream
 from kademe.lexical.bm25 import analyzer_fingerprint, sparse_documents
