@@ -57,8 +57,8 @@ def test_the_stand_in_card_sleeps_tokens_over_rate_and_computes_nothing(chunks_a
     batches = read_card_log(log)
     assert sum(b["tokens"] for b in batches) == sum(counts), "the card sleeps for the real tokens, not the padded ones"
     assert sum(b["rows"] for b in batches) == len(texts) and max(b["rows"] for b in batches) == 64
-    assert sum(b["seconds"] for b in batches) == pytest.approx(asleep, rel=0.05, abs=0.02)
-    assert asleep <= wall < asleep + 0.5
+    slept = sum(b["seconds"] for b in batches)  # a sleep never ends early; on a loaded machine it wakes late
+    assert asleep <= slept < asleep + 0.05 * len(batches) and slept <= wall < slept + 1.0
     assert cpu < 0.25 * asleep, f"the stand-in card cost {cpu:.2f} s of CPU for {asleep:.2f} s of card"
     again = ladder.embed(texts[:5], counts[:5], ids[:5])
     assert all(np.array_equal(a, b) for a, b in zip(again.vectors, out.vectors[:5])), "equal chunks, equal vectors"

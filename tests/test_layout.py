@@ -63,7 +63,7 @@ def test_instruments_are_read_at_their_seams_only():
         if rel.startswith("testing/") or rel == "faults.py":
             continue
         text = path.read_text()
-        found = set(re.findall(r"\b(fake_cuda|fake_free_bytes|check_oom|maybe_store_error)\(", text))
+        found = set(re.findall(r"\b(fake_cuda|fake_free_bytes|check_oom|maybe_store_error|card_rate|card_log_path)\(", text))
         found |= set(re.findall(r"environ[^\n]*(KADEME_FAULT_\w+)", text))
         if found:
             readers[rel] = found

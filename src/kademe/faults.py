@@ -195,6 +195,11 @@ def card_rate() -> float | None:
     return float(rate)
 
 
+def card_log_path() -> str | None:
+    """``KADEME_FAULT_CARD_LOG``: the file each GPU-rung batch's busy seconds are appended to, or None."""
+    return os.environ.get("KADEME_FAULT_CARD_LOG") or None
+
+
 def fake_free_bytes() -> int | None:
     """``KADEME_FAULT_FREE_MB`` in bytes when CUDA is faked (or a stand-in card is set) and the variable is set; else None."""
     mb = os.environ.get("KADEME_FAULT_FREE_MB", "")

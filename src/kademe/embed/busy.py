@@ -79,11 +79,6 @@ class CardLog:
                     f.write(line + "\n")
 
 
-def card_log() -> CardLog:
-    """A ``CardLog`` writing to ``KADEME_FAULT_CARD_LOG`` when it is set."""
-    return CardLog(os.environ.get("KADEME_FAULT_CARD_LOG") or None)
-
-
 def read_card_log(path: os.PathLike) -> list[dict]:
     """The batches a ``CardLog`` wrote, in order (an absent file: none)."""
     try:

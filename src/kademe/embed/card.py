@@ -25,11 +25,11 @@ from __future__ import annotations
 import time
 import zlib
 
-from kademe.embed.busy import CudaClock, WallClock, card_log
+from kademe.embed.busy import CardLog, CudaClock, WallClock
 from kademe.embed.model import encode_tokenized
 from kademe.embed.oom import enable_expandable_segments, free_memory
 from kademe.errors import KademeError
-from kademe.faults import card_rate, check_oom, encoder_instruments, fake_cuda, fake_free_bytes
+from kademe.faults import card_log_path, card_rate, check_oom, encoder_instruments, fake_cuda, fake_free_bytes
 
 STANDIN_FREE_MB = 16 * 1024  # the stand-in card's free memory when KADEME_FAULT_FREE_MB does not say (the users' 10-16 GB)
 STANDIN_POOL = 4096  # distinct vectors the stand-in hands out, chosen by each chunk's token ids
@@ -46,7 +46,7 @@ class Card:
     device = "cuda"  # where the GPU rungs compute
 
     def __init__(self):
-        self.log = card_log()  # busy seconds of every GPU-rung batch (KADEME_FAULT_CARD_LOG names a file for them)
+        self.log = CardLog(card_log_path())  # busy seconds of every GPU-rung batch (KADEME_FAULT_CARD_LOG names a file for them)
 
     def clock(self):
         """What times a batch's busy seconds: CUDA events on the card."""
