@@ -127,7 +127,7 @@ def test_readers_get_the_first_shard_while_the_year_is_still_being_cut(year, mon
 
     s, clean = year
     monkeypatch.setattr(kademe.chunk, "DOC_BATCH", 4)  # several batches of documents in this small year
-    stream = ChunkStream(chunk_key(clean, s))
+    stream = ChunkStream(chunk_key(clean.key, s))
     seen: list[tuple[int, int | None]] = []
 
     def read():
@@ -146,7 +146,7 @@ def test_readers_get_the_first_shard_while_the_year_is_still_being_cut(year, mon
 
 def test_lexical_and_embed_follow_the_stream_and_equal_a_finished_checkpoint(year, settings, tmp_path):
     s, clean = year
-    stream = ChunkStream(chunk_key(clean, s))
+    stream = ChunkStream(chunk_key(clean.key, s))
     box: dict = {}
     lexical = threading.Thread(target=lambda: box.update(sparse=sparse_chunks(stream, 2011, s)))
     embed = threading.Thread(target=lambda: box.update(dense=embed_chunks(stream, 2011, s)))
@@ -189,7 +189,7 @@ def test_a_killed_chunk_stage_resumes_at_the_shard_it_died_in(year, tmp_path):
 
 def test_a_chunk_checkpoint_of_one_file_is_read_as_before(year):
     s, clean = year
-    cp = s.partition(2011).checkpoint("chunk", chunk_key(clean, s))
+    cp = s.partition(2011).checkpoint("chunk", chunk_key(clean.key, s))
     rows = [{"point_id": f"p{i}", "corpus": "yargitay", "doc_id": "d", "chunk_index": i, "year": 2011, "text": f"metin {i}",
              "n_tokens": 4, "token_ids": None, "text_sha": None, "meta": None} for i in range(20)]
     with cp.sink(CHUNKS_SCHEMA) as sink:  # the layout before issue 32: one chunk-<token>.parquet

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 from kademe.keys import chain_key
-from kademe.parquet_io import iter_parquet
 from kademe.partition import Partition, partitions
 from kademe.models import same_model, vector_name
 from kademe.embed.reuse import vector_identity
