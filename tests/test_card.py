@@ -71,8 +71,8 @@ def test_the_stand_in_card_is_planned_like_a_card(monkeypatch):
     big = Ladder(Settings(model=MODEL, batch_size=512))
     monkeypatch.setenv("KADEME_FAULT_FREE_MB", "64")  # a card with little free memory: a smaller token budget
     small = Ladder(Settings(model=MODEL, batch_size=512))
-    assert big.budget == 512 * big.max_len, "16 GiB free: the rows cap (--batch-size) decides, not the CPU's 32"
-    assert small.budget < big.budget
+    assert big.budget.tokens == 512 * big.max_len, "16 GiB free: the rows cap (--batch-size) decides, not the CPU's 32"
+    assert small.budget.tokens < big.budget.tokens
     monkeypatch.delenv("KADEME_FAULT_CARD_RATE")
     monkeypatch.delenv("KADEME_FAULT_FREE_MB")
     assert not isinstance(choose_card(), StandInCard)
