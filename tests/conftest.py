@@ -42,20 +42,24 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
-def crash_matrix(cases: list, default: set[str]) -> list:
-    """A crash matrix as pytest params: the cases named in ``default`` run in the default suite, the
-    others carry the ``exhaustive`` marker (``python -m pytest -m exhaustive`` runs them; CI runs both).
+def crash_matrix(cases: list, default: set[str], fast: set[str] = frozenset()) -> list:
+    """A crash matrix as pytest params, in three layers: the cases named in ``fast`` run in the fast layer
+    (``python -m pytest``), the rest of ``default`` carry the ``slow`` marker, and the others carry ``slow``
+    and ``exhaustive`` (CI runs both with ``python -m pytest -m 'slow or exhaustive'``).
 
     Args:
         cases: crash specs (``"embed-batch:3"``) or tuples whose first item is the spec.
         default: the representative specs.
+        fast: the one or two of ``default`` the fast layer runs.
     Returns:
         One ``pytest.param`` per case, with the spec as its id.
     """
     specs = [case[0] if isinstance(case, tuple) else case for case in cases]
     assert default <= set(specs), f"not in the matrix: {sorted(default - set(specs))}"
-    return [pytest.param(*(case if isinstance(case, tuple) else (case,)), id=spec,
-                         marks=() if spec in default else (pytest.mark.exhaustive,))
+    assert fast <= default, f"a fast case must be a default one: {sorted(fast - default)}"
+    marks = {spec: () if spec in fast else (pytest.mark.slow,) if spec in default else (pytest.mark.slow, pytest.mark.exhaustive)
+             for spec in specs}
+    return [pytest.param(*(case if isinstance(case, tuple) else (case,)), id=spec, marks=marks[spec])
             for case, spec in zip(cases, specs)]
 
 

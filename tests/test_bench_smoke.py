@@ -129,6 +129,7 @@ def test_throughput_bench_runs_on_a_small_year(tmp_path):
         assert set(med["stages_s"]) == {"read", "clean", "chunk", "lexical", "embed", "upsert", "verify", "index"}
     assert result["chunks"] >= 300
 
+@pytest.mark.slow
 def test_store_bench_runs_both_engines_on_a_few_points(tmp_path):
     out = tmp_path / "store.json"
     cmd = [sys.executable, str(BENCH / "store.py"), "--n", "600", "--baseline-n", "300", "--rounds", "1", "--shard", "250",
@@ -148,6 +149,7 @@ def test_store_bench_runs_both_engines_on_a_few_points(tmp_path):
     assert "local mode capped at N=300" in proc.stdout and "edge/local points_per_s" in proc.stdout
 
 
+@pytest.mark.slow
 def test_store_years_bench_compares_the_settings_year_by_year(tmp_path):
     out = tmp_path / "years.json"
     cmd = [sys.executable, str(BENCH / "store.py"), "--years", "2", "--per-year", "1500", "--dim", "32", "--centres", "50",

@@ -69,7 +69,8 @@ def run_cli(*args: str, env=None) -> subprocess.CompletedProcess:
         (["--source", "{tmp}/data/yargitay_{{year}}.ndjson", "--model", "BAAI/bge-m3"], "Model 'BAAI/bge-m3' is not in the local cache"),
         (["--source", "{tmp}/data/yargitay_{{year}}.ndjson", "--years", "20x1"], "Invalid year '20x1'."),
         (["--source", "{tmp}/data/yargitay_{{year}}.ndjson", "--workdir", "/proc/kademe"], "Work directory '/proc/kademe' is not writable"),
-        (["--source", "{tmp}/data/yargitay_{{year}}.ndjson", "--qdrant-url", "http://127.0.0.1:9"], "Qdrant at http://127.0.0.1:9 is not reachable."),
+        pytest.param(["--source", "{tmp}/data/yargitay_{{year}}.ndjson", "--qdrant-url", "http://127.0.0.1:9"],
+                     "Qdrant at http://127.0.0.1:9 is not reachable.", marks=pytest.mark.slow),  # ~10 s of the store's retries
     ],
 )
 def test_bad_invocation_gives_one_clear_line(tmp_path, corpus, args, message):

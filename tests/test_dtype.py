@@ -55,6 +55,7 @@ def test_fake_cuda_computes_on_the_cpu_so_auto_stays_float32(fake_gpu):
     assert rung_dtypes("bfloat16", gpu=False) == {"cpu": "bfloat16"}
 
 
+@pytest.mark.slow
 def test_bfloat16_on_the_cpu_embeds_close_to_float32(real_chunks):
     texts, counts = real_chunks
     full = Ladder(Settings(device="cpu", dtype="float32")).embed(texts, counts)

@@ -65,6 +65,7 @@ def grown(tmp_path_factory, prefect_server) -> dict:
             "scratch_points": stored_points(root / "scratch", "inc"), "scratch_texts": chunk_texts(root / "scratch")}
 
 
+@pytest.mark.slow
 def test_a_grown_year_embeds_only_new_chunk_texts_and_follows_the_source(grown, tmp_path):
     import shutil
 
@@ -90,6 +91,7 @@ def test_a_grown_year_embeds_only_new_chunk_texts_and_follows_the_source(grown, 
     assert again["changes"]["chunks"] == {"embedded": 0, "reused": 0, "committed": again["counts"]["chunks"]}
 
 
+@pytest.mark.slow
 def test_first_ingest_reports_every_document_new(grown):
     first = grown["first"]
     assert first["changes"]["documents"] == {"new": 6, "changed": 0, "unchanged": 0, "removed": 0}
@@ -98,8 +100,8 @@ def test_first_ingest_reports_every_document_new(grown):
 
 INCREMENTAL_CRASHES = ["clean-done:1", "chunk-done:1", "embed-shard:1", "embed-batch:1", "checkpoint-rename:6",
                        "upsert-delta:1", "upsert-prune:1", "embed-done:1"]  # a night writes its delta (issue 29)
-# By default: mid-embed of the new texts, an unnamed part, the prune of the withdrawn decision's points;
-# the others are marked exhaustive (python -m pytest -m exhaustive).
+# In the slow layer: mid-embed of the new texts, an unnamed part, the prune of the withdrawn decision's points;
+# the others are marked exhaustive too (python -m pytest -m 'slow or exhaustive' runs both).
 DEFAULT_CRASHES = {"embed-batch:1", "checkpoint-rename:6", "upsert-prune:1"}
 
 

@@ -109,6 +109,7 @@ def test_budget_grows_back_after_an_outlier(fake_gpu):
     assert all(e.rung == "gpu" for e in out.events)
 
 
+@pytest.mark.slow
 def test_a_size_that_failed_is_tried_again_only_as_a_rare_probe(fake_gpu):
     """The waiting halves of a failed batch that are over the shrunken budget are split untried;
     the failed size is looked at again only after a long run of successes, ever more rarely."""
@@ -132,6 +133,7 @@ def test_a_size_that_failed_is_tried_again_only_as_a_rare_probe(fake_gpu):
     assert len(failed) <= 5 + math.ceil(math.log2(len(calls) / PROBE_FIRST)), failed
 
 
+@pytest.mark.slow
 def test_memory_taken_mid_year_is_learned_once(fake_gpu):
     """Another job takes memory halfway: the ladder learns the new ceiling, then stays under it."""
     fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "4096")
@@ -153,6 +155,7 @@ def test_memory_taken_mid_year_is_learned_once(fake_gpu):
     assert len(out.vectors) == n and all(v is not None for v in out.vectors)
 
 
+@pytest.mark.slow
 def test_memory_freed_mid_year_is_used_again(fake_gpu):
     """Another job frees memory halfway: the ladder grows into it; halving-only stays small."""
     n = 600
@@ -222,6 +225,7 @@ def test_free_memory_is_re_read_after_every_batch(fake_gpu):
     assert max(p for b, p in ladder.calls if b > 10) <= 1024, "planned down one batch after the change"
 
 
+@pytest.mark.slow
 def test_memory_freed_where_it_is_measured_is_tried_at_once(fake_gpu):
     """At a learned ceiling, a card that reports much more free memory is tried again without the long wait."""
 
@@ -258,6 +262,7 @@ def test_oom_garbage_is_collected_inside_the_frozen_heap():
     assert gc.get_freeze_count() == 0
 
 
+@pytest.mark.slow
 def test_gpu_batch1_rung_uses_batch_one_and_records_the_allocator(chunks, cpu_vectors, fake_gpu):
     fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", "gpu")
     ladder = Ladder(Settings(device="cuda"))
@@ -269,6 +274,7 @@ def test_gpu_batch1_rung_uses_batch_one_and_records_the_allocator(chunks, cpu_ve
     assert cosines(out.vectors, cpu_vectors).min() >= 0.999
 
 
+@pytest.mark.slow
 def test_gpu_small_rung_uses_the_fallback_space(chunks, fake_gpu, small_model):
     fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", "gpu,gpu-batch1")
     ladder = Ladder(Settings(device="cuda", fallback_model=str(small_model)))
@@ -277,6 +283,7 @@ def test_gpu_small_rung_uses_the_fallback_space(chunks, fake_gpu, small_model):
     assert [e.action for e in out.events if e.action != "split"] == ["next-rung:gpu-batch1", "next-rung:gpu-small"]
 
 
+@pytest.mark.slow
 def test_cpu_rung_is_the_primary_space_and_not_degraded(chunks, cpu_vectors, fake_gpu, small_model):
     fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", "gpu,gpu-batch1,gpu-small")
     ladder = Ladder(Settings(device="cuda", fallback_model=str(small_model)))
@@ -285,6 +292,7 @@ def test_cpu_rung_is_the_primary_space_and_not_degraded(chunks, cpu_vectors, fak
     assert cosines(out.vectors, cpu_vectors).min() >= 0.999
 
 
+@pytest.mark.slow
 def test_without_fallback_model_the_ladder_skips_to_cpu(chunks, fake_gpu):
     fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", "gpu,gpu-batch1")
     out = Ladder(Settings(device="cuda")).embed(*chunks)
@@ -323,6 +331,7 @@ def cpu_run(tmp_path_factory, prefect_server):
     return vectors_by_id(s, "all-minilm-l6-v2")
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_server")
 def test_ingest_under_a_token_budget_loses_nothing(settings, cpu_run, fake_gpu, small_model):
     fake_gpu.setenv("KADEME_FAULT_OOM_TOKENS", "600")
@@ -368,6 +377,7 @@ def test_forced_gpu_rungs_degrade_to_the_small_model_then_upgrade(settings, cpu_
     assert json.loads((s.workdir / "yargitay" / "2011" / "report.json").read_text())["degraded"] is False
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_server")
 def test_all_gpu_rungs_forced_ends_on_cpu_not_degraded(settings, cpu_run, fake_gpu, small_model):
     fake_gpu.setenv("KADEME_FAULT_OOM_RUNGS", "gpu,gpu-batch1,gpu-small")

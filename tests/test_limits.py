@@ -86,6 +86,7 @@ print(json.dumps({"completed": state.is_completed(), "cached": state.result()["c
 """
 
 
+@pytest.mark.slow
 def test_two_workers_running_one_year_at_once_run_it_one_after_the_other(settings, tmp_path):
     """Two processes, as two workers would: without the slot they would share one Qdrant Edge folder (the
     second open fails) and write the same checkpoints; with it, the second waits, then finds every stage done."""

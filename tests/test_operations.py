@@ -53,6 +53,7 @@ def artifact(key: str, flow_run_id):
     return asyncio.run(read())
 
 
+@pytest.mark.slow
 def test_upsert_task_retry_succeeds_after_a_store_outage(settings, outage):
     outage(8)  # tenacity's 8 attempts on the first call all fail: the task fails once, Prefect retries it
     s = settings()
@@ -64,6 +65,7 @@ def test_upsert_task_retry_succeeds_after_a_store_outage(settings, outage):
     assert runs["read"].run_count == 1
 
 
+@pytest.mark.slow
 def test_a_server_down_when_the_upsert_task_starts_is_retried_by_the_task(settings, outage, tmp_path):
     """The server path (qdrant-client local mode standing in for a server): down at connect, back for the retry."""
     outage(8)  # the connect call's 8 attempts all fail: StoreUnavailable, and Prefect retries the task
@@ -76,6 +78,7 @@ def test_a_server_down_when_the_upsert_task_starts_is_retried_by_the_task(settin
     assert runs["upsert"].run_count == 2, "one failed attempt, one retry"
 
 
+@pytest.mark.slow
 def test_flow_run_retry_reuses_finished_stages(settings, outage, monkeypatch):
     outage(8)
     monkeypatch.setattr(ingest_flows, "upsert_points_task", ingest_flows.upsert_points_task.with_options(retries=0))

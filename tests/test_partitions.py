@@ -54,6 +54,7 @@ def two_corpora(tmp_path):
     return tmp_path / "data" / "yargitay_{year}.ndjson", tmp_path / "data" / "danistay_{year}.ndjson"
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_server")
 def test_two_corpora_in_one_collection_never_touch_each_other(tmp_path, two_corpora):
     yargitay, danistay = two_corpora

@@ -76,6 +76,7 @@ def test_ingest_two_years_end_to_end(settings, ingested):
     assert report["counts"] == result["years"]["2011"]["counts"]
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_stages_and_keeps_the_same_points(settings, ingested):
     first = ingested_into(ingested, settings, (2011, 2012))
     before = points(settings())
@@ -89,6 +90,7 @@ def test_rerun_skips_finished_stages_and_keeps_the_same_points(settings, ingeste
     assert all(before[k].vector == after[k].vector for k in before)
 
 
+@pytest.mark.slow
 def test_changed_setting_recomputes_from_the_first_stage_it_affects(settings, ingested):
     ingested_into(ingested, settings, (2011,))
     old = points(settings())
@@ -113,6 +115,7 @@ def test_verify_detects_a_deleted_and_an_extra_point(settings, ingested, capsys)
     assert y["missing"] == [str(victim)] and y["extra"] == ["00000000-0000-4000-8000-000000000001"]
 
 
+@pytest.mark.slow
 def test_a_failed_year_does_not_stop_the_next(settings):
     result = ingest(settings, years=[2010, 2011])["years"]  # there is no 2010 file
     assert result["2010"]["status"] == "failed"
@@ -120,6 +123,7 @@ def test_a_failed_year_does_not_stop_the_next(settings):
     assert result["2011"]["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_search_finds_the_decision_a_sentence_was_copied_from(settings, tmp_path, capsys):
     write_corpus(tmp_path / "data" / "yargitay_2011.ndjson", 2011, 12, seed=5)
     s = settings()
@@ -152,6 +156,7 @@ def test_embedded_to_server_reupserts_from_checkpoints_without_reembedding(setti
     assert code == 0 and out["ok"] and out["years"]["2011"]["found"] == first["counts"]["chunks"]
 
 
+@pytest.mark.slow
 def test_a_changed_analyzer_recomputes_only_the_lexical_vectors(settings, ingested):
     """Issue 13: the BM25 analyzer's settings key the lexical checkpoint alone; the embedding is reused."""
     first = ingested_into(ingested, settings, (2011,))["years"]["2011"]

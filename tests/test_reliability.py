@@ -223,14 +223,14 @@ def test_crash_points_cover_every_stage_and_both_years():
     assert len(CRASHES) >= 20 and {False, True} == {second for _, second in CRASHES}
 
 
-# The default suite kills at these (both years, a kept embed and upsert shard, the prune, between
-# years, an unnamed part); the rest of CRASHES is marked exhaustive (python -m pytest -m exhaustive).
+# The slow layer kills at these (both years, a kept embed and upsert shard, the prune, between
+# years, an unnamed part); the rest of CRASHES is marked exhaustive too (python -m pytest -m 'slow or exhaustive').
 DEFAULT_CRASHES = {"read-batch:1", "chunk-shard:2", "chunk-done:1", "lexical-shard:8", "embed-batch:3", "upsert-shard:3", "upsert-prune:2",
                    "year-done:1", "checkpoint-rename:1"}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("spec", "first_year_done"), crash_matrix(CRASHES, DEFAULT_CRASHES))
+# The fast layer (python -m pytest) kills at one of them: mid-embed, with two finished shards to keep.
+@pytest.mark.parametrize(("spec", "first_year_done"), crash_matrix(CRASHES, DEFAULT_CRASHES, fast={"embed-batch:3"}))
 def test_kill_anywhere_then_rerun_gives_the_clean_point_set(spec, first_year_done, tmp_path, source, reference, api_env):
     workdir = tmp_path / "work"
     crashed = run_cli(*ingest_args(source, workdir), env={**api_env, "KADEME_FAULT_CRASH_AT": spec})
@@ -354,6 +354,7 @@ def make_collection_with_7_dims(workdir: Path, name: str) -> None:
         store.create({SPACE: 7})
 
 
+@pytest.mark.slow
 def test_collection_with_another_vector_size_is_one_line_before_any_work(tmp_path, source):
     workdir = tmp_path / "work"
     make_collection_with_7_dims(workdir, "rel")
@@ -366,6 +367,7 @@ def test_collection_with_another_vector_size_is_one_line_before_any_work(tmp_pat
     assert not list(workdir.glob("2011/embed-*")), "nothing was embedded for a collection that cannot take it"
 
 
+@pytest.mark.slow
 def test_a_collection_made_before_hybrid_search_is_one_line_saying_what_to_do(tmp_path, source):
     workdir = tmp_path / "work"
     with EdgeStore.open(workdir / "qdrant" / "rel") as store:
@@ -385,6 +387,7 @@ def refusing_qdrant():
         yield served
 
 
+@pytest.mark.slow
 def test_bad_api_key_fails_fast_with_a_clear_line(tmp_path, source, refusing_qdrant):
     url, requests = refusing_qdrant
     started = time.monotonic()
@@ -396,6 +399,7 @@ def test_bad_api_key_fails_fast_with_a_clear_line(tmp_path, source, refusing_qdr
     assert time.monotonic() - started < 60
 
 
+@pytest.mark.slow
 def test_bad_api_key_is_not_retried(tmp_path, source, refusing_qdrant):
     url, requests = refusing_qdrant
     proc = run_cli("ingest", "--source", source, "--years", "2011", "--workdir", str(tmp_path / "w"), "--collection", "c",

@@ -56,6 +56,7 @@ def test_query_vector_equals_sentence_transformers():
     assert np.abs(ours - ref).max() < 1e-5
 
 
+@pytest.mark.slow
 def test_search_imports_no_torch_or_prefect(collection):
     import subprocess
 
@@ -69,6 +70,7 @@ def test_search_imports_no_torch_or_prefect(collection):
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("party", PARTIES)
 def test_party_name_found_by_hybrid_where_dense_fails(collection, party):
     s, rows = collection
@@ -78,6 +80,7 @@ def test_party_name_found_by_hybrid_where_dense_fails(collection, party):
     assert decisions(search(party, s, mode="hybrid", top_k=5))[0] == target
 
 
+@pytest.mark.slow
 def test_one_hit_per_decision(collection):
     s, _ = collection
     result = search("davacı vekili tarafından temyiz edilmesi üzerine", s, top_k=10)
@@ -87,6 +90,7 @@ def test_one_hit_per_decision(collection):
     assert result["mode"] == "hybrid"
 
 
+@pytest.mark.slow
 def test_case_numbers_rank_their_decision_first(collection):
     s, rows = collection
     for r, form in zip(rows[5:10], ("{e} E., {k} K.", "E. {e} K. {k}", "Esas No: {e}", "{k} K.", "{e_sp} E. , {k_sp} K.")):
@@ -97,6 +101,7 @@ def test_case_numbers_rank_their_decision_first(collection):
             assert top["doc_id"] == r["id"] and top["matched"], (query, mode)
 
 
+@pytest.mark.slow
 def test_year_filter(collection):
     s, rows = collection
     year = rows[0]["year"]

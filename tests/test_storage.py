@@ -58,6 +58,43 @@ def test_a_part_no_commit_names_is_collected_and_a_named_one_stays(workdir):
     assert part.checkpoint("chunk", "ab" * 32).hit() is not None
 
 
+def test_an_ingest_into_an_s3_workdir_commits_there_and_a_rerun_is_served_from_it(tmp_path, corpus, s3, monkeypatch,
+                                                                                    prefect_server):
+    """The fast layer's ``s3://`` workdir: one ``kademe ingest`` whose checkpoints live on the S3 test server
+    (moto on loopback), committed there and served from there to a rerun that recomputes nothing."""
+    import contextlib
+    import io
+    import json
+
+    from kademe.cli import main
+    from tests.conftest import ALL_STAGES, MODEL
+
+    for k, v in s3.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("KADEME_CACHE_DIR", str(tmp_path / "cache"))
+    workdir = f"s3://{BUCKET}/{tmp_path.name}"
+    args = ["ingest", "--source", str(corpus), "--years", "2011", "--workdir", workdir, "--collection", "c",
+            "--qdrant-url", f"path:{tmp_path / 'qdrant'}", "--model", MODEL, "--device", "cpu", "--json"]
+
+    def ingest() -> dict:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(args)
+        result = json.loads(out.getvalue())
+        assert code == 0, result
+        return result["years"]["2011"]
+
+    first = ingest()
+    assert first["status"] == "completed" and first["cached"] == [] and first["verify"]["ok"]
+    assert not (tmp_path / "s3:").exists() and not list(tmp_path.glob("*/yargitay")), "nothing went to a local path"
+    names = open_storage(workdir).list("yargitay/2011")
+    committed = {n.rsplit("/", 1)[1].split("-")[0] for n in names if n.count("/") == 2 and n.endswith(".json") and "-" in n}
+    assert committed >= {"read", "clean", "chunk", "lexical", "embed"}, names
+
+    second = ingest()
+    assert second["cached"] == ALL_STAGES and second["counts"] == first["counts"] and second["verify"]["ok"]
+
+
 LEGACY = "1075d09"  # the last commit with the rename-and-lock layout (state.json)
 
 

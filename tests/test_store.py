@@ -221,6 +221,7 @@ def load_two_years(folder: Path, design) -> tuple[dict[str, float], dict[str, fl
     return first, second
 
 
+@pytest.mark.slow
 def test_adding_a_year_builds_that_year_and_keeps_the_earlier_index(tmp_path):
     first, second = load_two_years(tmp_path / "edge", SMALL)
 
@@ -230,6 +231,7 @@ def test_adding_a_year_builds_that_year_and_keeps_the_earlier_index(tmp_path):
     assert len(second) == 2, "the second year got a segment and a graph of its own"
 
 
+@pytest.mark.slow
 def test_with_the_engines_default_optimizer_a_new_year_rebuilds_the_old_one(tmp_path):
     """What the design prevents: with ``default_segment_number`` left to the engine (2 on 2 cores),
     the build after the second year merges it into the first year's segment and indexes both."""
@@ -391,6 +393,7 @@ def test_edge_store_in_use_says_which_process_since_when_and_what_to_do(tmp_path
         assert s.info().points == 0
 
 
+@pytest.mark.slow
 def test_edge_store_killed_inside_the_index_build_keeps_its_points_and_clears_the_builders_leftovers(tmp_path):
     """kill -9 inside optimize() (crash point ``index-build``): the engine leaves
     ``temp_segments/segment_builder_*`` behind and never removes it; the next open does, under the lock."""
@@ -457,6 +460,7 @@ def test_a_refused_api_key_is_said_once_and_not_retried():
     assert type(e.value) is KademeError and requests == ["/collections"]
 
 
+@pytest.mark.slow
 def test_nothing_listening_is_store_unavailable_with_what_to_do():
     with stub_qdrant(401, "unused") as (url, _):
         pass  # the port is now closed: connections are refused
@@ -467,6 +471,7 @@ def test_nothing_listening_is_store_unavailable_with_what_to_do():
     assert str(e.value) == f"Qdrant at {url} is not reachable.\n\nStart the server or fix --qdrant-url."
 
 
+@pytest.mark.slow
 def test_5xx_after_the_retries_is_store_unavailable():
     with stub_qdrant(503, "Service Unavailable") as (url, requests), pytest.raises(StoreUnavailable):
         ServerStore.connect(url, "c")

@@ -39,6 +39,7 @@ def test_kept_ids_are_the_tokenizers_ids_of_each_chunk(tok, real_texts, limit, o
         "the chunks themselves are unchanged"
 
 
+@pytest.mark.slow
 def test_embedding_from_kept_ids_matches_encode_on_turkish_text(tok, real_texts, monkeypatch):
     chunks = [c for doc in split_tokens(real_texts[:6], tok, 256, 32) for c in doc][:48]
     texts, counts, ids = [c[0] for c in chunks], [c[1] for c in chunks], [c[2].tobytes() for c in chunks]
@@ -53,6 +54,7 @@ def test_embedding_from_kept_ids_matches_encode_on_turkish_text(tok, real_texts,
     assert ladder.batches == 3 and ladder.encode_seconds > 0
 
 
+@pytest.mark.slow
 def test_batches_split_by_an_oom_carry_their_own_ids(tok, real_texts, monkeypatch):
     monkeypatch.setenv("KADEME_FAULT_FAKE_CUDA", "1")  # the gpu rungs compute on the CPU, in float32
     monkeypatch.setenv("KADEME_FAULT_OOM_TOKENS", "600")  # a genuine OutOfMemoryError above 600 padded tokens

@@ -25,7 +25,7 @@ PRIMARY, FALLBACK = "all-minilm-l6-v2", "minilm-3l"
 YEARS = ("2011",)
 KILLS = ["upgrade-start:1", "upgrade-shard:1", "upgrade-shard:3", "upgrade-upsert:1", "upgrade-upsert:3", "upgrade-swap:1",
          "embed-done:1", "checkpoint-rename:2"]
-# By default: mid-re-embed, mid-upsert and at the swap; the others are marked exhaustive (python -m pytest -m exhaustive).
+# In the slow layer: mid-re-embed, mid-upsert and at the swap; the others are marked exhaustive too (-m 'slow or exhaustive').
 DEFAULT_KILLS = {"upgrade-shard:3", "upgrade-upsert:3", "upgrade-swap:1"}
 
 

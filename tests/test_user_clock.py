@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 
 
+@pytest.mark.slow
 def test_a_prefect_home_without_a_database_is_a_first_run(tmp_path):
     # In a process of its own: the session's Prefect test harness overrides the database in this one.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
@@ -74,6 +75,7 @@ print(json.dumps({"url": url, "block_types": len(block_types), "settings": get_c
 """
 
 
+@pytest.mark.slow
 def test_the_temporary_server_is_prefects_own_and_stops_with_the_process(tmp_path):
     # A process of its own, without PREFECT_API_URL: kademe starts Prefect's ephemeral server early, Prefect's own clients
     # use it, the terminal's Ctrl-C does not reach it, and the process's exit stops it (issue 22 point 4, issues 30 and 31).
@@ -135,6 +137,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 def test_heartbeats_stay_on_against_a_real_server(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
     env.update(PREFECT_HOME=str(tmp_path / "home"), PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
@@ -151,6 +154,7 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_cuda(), reason="the failing preflight is --device cuda on a machine without CUDA")
 def test_an_ingest_that_fails_its_preflight_after_the_server_began_exits_at_once_and_leaves_no_server(tmp_path, settings):
     # The temporary server starts before the device and store checks (issue 22); --device cuda on a machine
