@@ -15,11 +15,6 @@ import tomllib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-# Constraints the floors need beyond pyproject.toml, each with its reason. Prefect 3.6.29-3.8.x call
-# fastapi's Body(min_items=), which fastapi 0.155 removed, and do not cap fastapi (Prefect 3.9 caps it):
-# an install of those Prefect releases today needs an older fastapi, as it had when they were released.
-FLOOR_COMPANIONS = ["fastapi<0.155"]
-
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(.*?)\s*(?:;.*)?$")
 
 
@@ -39,7 +34,7 @@ def floors(pyproject: Path) -> dict[str, str]:
 def main() -> int:
     wanted = floors(Path(__file__).resolve().parent.parent / "pyproject.toml")
     if "--check" not in sys.argv[1:]:
-        print("\n".join([*(f"{name}=={floor}" for name, floor in wanted.items()), *FLOOR_COMPANIONS]))
+        print("\n".join(f"{name}=={floor}" for name, floor in wanted.items()))
         return 0
     wrong = []
     for name, floor in wanted.items():
