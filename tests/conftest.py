@@ -19,6 +19,19 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _prefect_logs_to_the_sessions_stderr():
+    """Prefect's console log handler keeps the stream that was ``sys.stderr`` when Prefect first set up its logging.
+
+    Set up under a test's ``capsys``, it would keep that test's stream, closed when the test ends, and every later
+    Prefect log line in the session would fail (``I/O operation on closed file``). Importing Prefect here, before any
+    test, gives it the session's stream.
+    """
+    import prefect  # noqa: F401 - sets up Prefect's logging
+
+    yield
+
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 REAL = Path("/work/shared/corpus/real-decisions.ndjson")  # 297 real decisions (../shared/corpus/SOURCES.md)
 
