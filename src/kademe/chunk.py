@@ -83,7 +83,7 @@ def chunk_texts(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
 
     cp.crash("start")
     limit, model_dir = chunk_limit(s)
-    tokenizer = load_tokenizer(model_dir)
+    tokenizer = None  # loaded for the first document that is not carried over
     previous = PreviousChunks.find(part, lineage(s, "chunk"), CHUNKS_SCHEMA, skip=cp.key)  # issue 29: unchanged documents
     carried = 0
     with cp.sink(CHUNKS_SCHEMA) as sink:
@@ -91,6 +91,8 @@ def chunk_texts(clean: CleanResult, year: int, s: Settings) -> ChunkResult:
             shas = [doc_digest(d) for d in docs]
             kept = [previous.rows(d["doc_id"], sha) if previous else None for d, sha in zip(docs, shas)]
             todo = [k for k, rows in enumerate(kept) if rows is None]
+            if todo and tokenizer is None:
+                tokenizer = load_tokenizer(model_dir)
             spans = dict(zip(todo, split_tokens([docs[k]["text"] for k in todo], tokenizer, limit, s.chunk_overlap))) if todo else {}
             tables = []
             for k, doc in enumerate(docs):
