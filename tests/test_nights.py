@@ -144,6 +144,21 @@ def test_collection_keeps_the_newest_checkpoints_and_the_vectors_they_refer_to(y
     assert second["embed"].embedded < second["chunk"].count / 4
 
 
+def test_a_night_that_leaves_much_of_the_bases_unused_writes_whole_shards_again(year, tmp_path):
+    workdir = copy(year["cold"], tmp_path / "work")
+    half = [json.loads(line) for line in Path(str(year["v1"]).format(year=YEAR)).read_text(encoding="utf-8").splitlines()][::2]
+    write_ndjson(tmp_path / "half" / f"yargitay_{YEAR}.ndjson", half)  # half the decisions withdrawn
+
+    run = file_stages(tmp_path / "half" / "yargitay_{year}.ndjson", workdir)
+
+    part = Partition(workdir, "yargitay", YEAR)
+    embed = part.checkpoint("embed", run["embed"].key).done()
+    assert run["embed"].embedded == 0 and embed["stored"] == run["chunk"].count and embed["bases"] == []
+    collect_partition(part)
+    assert [m["key"] for m in part.committed("embed")] == [run["embed"].key], "the cold vectors went with the compaction"
+    assert file_stages(tmp_path / "half" / "yargitay_{year}.ndjson", workdir)["embed"].cached
+
+
 def test_kademe_collect_dry_run_says_what_would_go_and_deletes_nothing(year, tmp_path):
     workdir = copy(year["cold"], tmp_path / "work")
     file_stages(year["v2"], workdir)

@@ -64,11 +64,11 @@ def read_refs(path: Path) -> list[Ref | None] | None:
 class EmbedVectors:
     """The vectors of one embed checkpoint (committed, or shard by shard while it is written), references resolved.
 
-    Base shards are read whole when a reference first needs them, and a few are kept (a delta
-    refers mostly in order, so each base shard is read about once per reader).
+    Base shards are read whole when a reference first needs them, and the ``keep`` last used are kept
+    (a delta refers mostly in order, so each base shard is read about once per reader).
     """
 
-    def __init__(self, cp, keep: int = 4):
+    def __init__(self, cp, keep: int = 8):
         # cp: the kademe.checkpoint.Checkpoint of the embed checkpoint (not imported: stage -> vectors -> shards only)
         self.cp, self.keep = cp, keep
         self._bases: dict[str, object] = {}
@@ -88,11 +88,13 @@ class EmbedVectors:
     def vector(self, ref: Ref) -> np.ndarray:
         """The vector held at ``ref`` (a base checkpoint's shard and row)."""
         key, i, row = ref
-        if (key, i) not in self._shards:
+        shard = self._shards.pop((key, i), None)  # least recently used first: boilerplate refers back to early shards
+        if shard is None:
             if len(self._shards) >= self.keep:
                 self._shards.pop(next(iter(self._shards)))
-            self._shards[(key, i)] = read_shard(self.base(key).shard_file(i))
-        return self._shards[(key, i)][3][row]
+            shard = read_shard(self.base(key).shard_file(i))
+        self._shards[(key, i)] = shard
+        return shard[3][row]
 
     def base(self, key: str):
         """The committed base checkpoint ``key``."""
