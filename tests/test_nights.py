@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+
 from kademe.chunk import chunk_texts
 from kademe.clean import clean_records
 from kademe.cli import main
@@ -32,12 +33,19 @@ from kademe.retention import Lease, collect_partition, plan_collection
 from kademe.settings import Settings
 from kademe.sources import read_year
 from kademe.storage import open_storage
-from tests.conftest import MODEL, crash_matrix, decision, free_dead_slots, stored_points, write_ndjson
+from tests.conftest import (
+    MODEL,
+    crash_matrix,
+    decision,
+    free_dead_slots,
+    stored_points,
+    write_ndjson,
+)
 from tests.test_race import BUCKET, s3  # noqa: F401 - the moto fixture
 from tests.test_reliability import api_env, assert_same_points, quiet_env  # noqa: F401 - fixtures
 
 YEAR = 2011
-TUNING = dict(model=MODEL, device="cpu", shard_size=4, chunk_tokens=64, chunk_overlap=8)
+TUNING = {"model": MODEL, "device": "cpu", "shard_size": 4, "chunk_tokens": 64, "chunk_overlap": 8}
 FILE_STAGES = ["read", "clean", "chunk", "lexical", "embed"]
 
 
@@ -195,7 +203,7 @@ def test_a_collection_killed_half_way_is_finished_by_the_next_and_takes_nothing_
     file_stages(year["v2"], workdir)
     env = {**quiet_env(), "PYTHONPATH": os.pathsep.join(sys.path), "KADEME_FAULT_CRASH_AT": "collect-delete"}
     crashed = subprocess.run([sys.executable, "-m", "kademe.cli", "collect", "--workdir", str(workdir)],
-                             capture_output=True, text=True, env=env, timeout=120)
+                             capture_output=True, text=True, env=env, timeout=120, check=False)
     assert crashed.returncode == 137, crashed.stderr[-2000:]
     part = Partition(workdir, "yargitay", YEAR)
     assert plan_collection(part).reclaim > 0, "the killed collection left work for the next"
@@ -212,7 +220,7 @@ def test_a_night_killed_in_its_delta_write_resumes_to_the_same_vectors(year, tmp
     code = (f"import sys; sys.path[:0] = {sys.path!r}\n"
             f"from tests.test_nights import file_stages\nfile_stages({str(year['v2'])!r}, {str(workdir)!r})\n")
     env = {**quiet_env(), "KADEME_FAULT_CRASH_AT": "embed-shard:2"}
-    crashed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    crashed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=False)
     assert crashed.returncode == 137, crashed.stderr[-2000:]
     collect_partition(Partition(workdir, "yargitay", YEAR))  # the night's partial delta and its bases survive it
 
@@ -238,7 +246,7 @@ def _collector(workdir: str, stop: Path, out: Path, env: dict) -> subprocess.Pop
 
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["local", "s3"])
-def test_a_collection_racing_a_writer_never_takes_what_the_writer_or_the_newest_commit_needs(where, year, s3, tmp_path,
+def test_a_collection_racing_a_writer_never_takes_what_the_writer_or_the_newest_commit_needs(where, year, s3, tmp_path,  # noqa: F811
                                                                                                monkeypatch):
     """No lease here: the writer is the one whose lease expired, so only the retention rule protects it."""
     if where == "s3":
@@ -318,7 +326,7 @@ def test_a_night_killed_anywhere_ends_with_the_from_scratch_points(spec, year, i
     workdir = copy(ingested["cold"], tmp_path / "work")
     args = ["ingest", "--source", str(year["v2"]), "--years", str(YEAR), "--workdir", str(workdir), "--collection", "n", *INGEST]
     crashed = subprocess.run([sys.executable, "-m", "kademe.cli", *args], capture_output=True, text=True,
-                             env={**api_env, "KADEME_FAULT_CRASH_AT": spec}, timeout=300)
+                             env={**api_env, "KADEME_FAULT_CRASH_AT": spec}, timeout=300, check=False)
     assert crashed.returncode == 137, f"{spec} was never reached (exit {crashed.returncode}):\n{crashed.stderr[-3000:]}"
     free_dead_slots()
     collect_partition(Partition(workdir, "yargitay", YEAR))  # a collection after the kill takes nothing the rerun needs
