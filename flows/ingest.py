@@ -7,7 +7,7 @@ Steps executed for a partition (corpus, year):
   4. lexical — ... a BM25 sparse vector per chunk (Qdrant's Turkish analyzer), each shard as it lands ...
   5. embed   — ... and, beside it, encode through the OOM ladder, each shard as it lands (progress artifact) ...
   6. upsert  — ... while finished shards are written with deterministic ids; stale points removed
-  7. verify  — compare the collection with the checkpoints
+  7. verify  — compare the collection with the checkpoints, then collect the superseded checkpoints
   8. index   — build the store's index (Qdrant Edge's HNSW) once, after the last year
 Every stage skips itself when its content-keyed checkpoint exists, so a rerun or a flow-run retry
 redoes only what did not finish. Steps 1-7 hold the partition's global concurrency limit
@@ -38,6 +38,7 @@ from kademe.embed.stage import EmbedResult, embed_chunks
 from kademe.errors import KademeError
 from kademe.progress import RunProgress
 from kademe.faults import active_instruments, crash_point, pause_point
+from kademe.retention import Lease, collect_partition, night_changes
 from kademe.report import failed_year, markdown, rejects_by_reason, write_report, year_outcome, year_summary
 from kademe.settings import Settings
 from kademe.sources import ReadResult, read_year
@@ -135,6 +136,13 @@ def verify_year_task(year: int, s: Settings) -> dict:
         return verify_partition(store, s.partition(year))
 
 
+@task(name="collect", **FILE_TASK)
+@stoppable
+def collect_partition_task(year: int, s: Settings, lease: str) -> dict:
+    """Collect the partition's superseded checkpoints: the workdir keeps one year, not one a night (issue 29)."""
+    return collect_partition(s.partition(year), own_lease=lease)
+
+
 @task(name="index", **STORE_TASK)
 @stoppable
 def build_index_task(s: Settings) -> float:
@@ -186,7 +194,9 @@ def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
     s = settings_from(settings)
     started = time.monotonic()
 
-    with partition_lock(s.corpus_name, year):  # one writer per (corpus, year) across workers and hosts (flows/limits.py)
+    # one writer per (corpus, year) across workers and hosts (flows/limits.py); the lease keeps a `kademe collect`
+    # elsewhere from collecting what this run reads (kademe.retention)
+    with partition_lock(s.corpus_name, year), Lease(s.partition(year), f"ingest pid {os.getpid()}") as lease:
         read = completed(read_year_task(year, s))  # completed(): a task asked to stop ended Cancelled (issue 30)
         clean = completed(clean_records_task(read, year, s))
         # No barrier before the card (issue 32): the chunk stage hands each shard to the lexical and embed
@@ -207,6 +217,9 @@ def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
         verifying = time.monotonic()
         check = completed(verify_year_task(year, s))
         verified = time.monotonic() - verifying
+        collecting = time.monotonic()
+        collected = completed(collect_partition_task(year, s, lease.token)) if check["ok"] else {"collected": 0}  # issue 29
+        collected["seconds"] = time.monotonic() - collecting
     index = completed(build_index_task(s)) if build_index else 0.0
 
     stages = {"read": read, "clean": clean, "chunk": chunks, "lexical": sparse, "embed": embedded, "upsert": upserted}
@@ -221,8 +234,9 @@ def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
         degraded=embedded.degraded, oom_events=embedded.oom_events, model=s.model, device=embedded.device,
         seconds=time.monotonic() - started, rungs=embedded.rungs, allocator=embedded.allocator, verify=check,
         status=status, error=error, corpus=s.corpus, dtype=embedded.dtype, instruments=active_instruments(),
-        stages={**{name: r.seconds for name, r in stages.items()}, "index": index, "verify": verified},
-        changes={"documents": clean.changes, "chunks": vectors, "points": upserted.points},
+        stages={**{name: r.seconds for name, r in stages.items()}, "index": index, "verify": verified,
+                "collect": collected["seconds"]},
+        changes={**night_changes(s.partition(year), stages, clean, embedded, upserted, collected), "chunks": vectors},
         model_revision=embedded.model_revision,
     )
     publish_year(year, s, summary)

@@ -60,7 +60,9 @@ def test_a_finished_ingest_reads_as_committed_stored_and_nothing_to_redo(ingeste
     code, out = cli(capsys, "status", "--workdir", str(work), "--collection", "st", "--shard-size", "4", "--years", "2012")
     lines = out.splitlines()
     assert code == 0 and lines[1].startswith("store: ok; 8 points; index ")
-    assert lines[3].split()[:6] == ["yargitay/2012", "6/6", "4", "4", "no", "completed"]
+    cells = lines[3].split()
+    assert cells[:4] + cells[6:8] == ["yargitay/2012", "6/6", "4", "4", "no", "completed"]
+    assert float(cells[4]) == round(result["partitions"]["yargitay/2012"]["bytes"] / 1e6, 1) and cells[5] == "0.0"  # MB, free
     assert lines[3].endswith("nothing")
 
 

@@ -7,7 +7,6 @@ changed, so Turkish dotted/dotless I stay as written.
 
 from __future__ import annotations
 
-import hashlib
 import functools
 import html
 import json
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from kademe.carry import doc_digest
 from kademe.casenumbers import normalize_case_number
 from kademe.keys import chain_key
 from kademe.parquet_io import iter_parquet
@@ -170,7 +170,7 @@ def clean_records(read: ReadResult, year: int, s: Settings) -> CleanResult:
                 except RecursionError:
                     doc, reason, detail = None, "too_deep", "JSON nested too deeply to clean"
                 if doc is not None:
-                    digest = _doc_digest(doc)  # one hash a document: duplicates, and what changed since the last run
+                    digest = doc_digest(doc)  # one hash a document: duplicates, and what changed since the last run
                     first = seen.setdefault(doc["doc_id"], (digest, item["line"]))
                     if first[1] != item["line"]:
                         if first[0] == digest:
@@ -192,11 +192,6 @@ def clean_records(read: ReadResult, year: int, s: Settings) -> CleanResult:
                        changes=meta.get("changes", changes))
 
 
-def _doc_digest(row: dict) -> str:
-    """A document's content hash: everything but its line number."""
-    return hashlib.sha256(json.dumps({k: v for k, v in row.items() if k != "line"}, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def document_changes(part: Partition, previous: str | None, digests: dict[str, str]) -> dict[str, int]:
     """``{"new", "changed", "unchanged", "removed"}``: these documents against the previous clean checkpoint (issue 21).
 
@@ -208,7 +203,7 @@ def document_changes(part: Partition, previous: str | None, digests: dict[str, s
         prev.meta = prev.done()
     if prev is not None and prev.meta is not None:
         for batch in iter_parquet(prev.file(), batch_size=2000):
-            old.update((row["doc_id"], _doc_digest(row)) for row in batch)
+            old.update((row["doc_id"], doc_digest(row)) for row in batch)
     same = sum(1 for d, h in digests.items() if old.get(d) == h)
     changed = sum(1 for d, h in digests.items() if d in old and old[d] != h)
     return {"new": len(digests) - same - changed, "changed": changed, "unchanged": same,

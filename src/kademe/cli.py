@@ -35,6 +35,14 @@ Example:
   kademe status --workdir work --collection yargitay --model BAAI/bge-m3 --json
 """
 
+EPILOG_COLLECT = """Each night supersedes the checkpoints of the night before; kademe ingest collects them at the end of
+every verified year, so this is for a workdir written before, or after a failed run. Nothing an ingest
+running now reads is collected (its lease is honoured), nor what the newest commit needs.
+
+Example:
+  kademe collect --workdir work --years 2011-2012 --dry-run
+"""
+
 
 def parse_years(values: list[str]) -> list[int]:
     """``["2005", "2006-2009"]`` -> ``[2005, 2006, 2007, 2008, 2009]``; raises KademeError on a bad year."""
@@ -141,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     for flag in ("--chunk-tokens", "--chunk-overlap", "--shard-size"):
         p.add_argument(flag, type=int, help="as for ingest")
     p.add_argument("--bm25-language", help="as for ingest (default: turkish)")
+
+    p = sub.add_parser("collect", help="delete the checkpoints no run needs any more (superseded by a later night)",
+                       epilog=EPILOG_COLLECT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--years", nargs="+", metavar="Y", help="years to collect (default: every year the workdir holds)")
+    p.add_argument("--corpus", help=ALL_CORPORA)
+    p.add_argument("--workdir", help="work directory (default: kademe-work)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be collected; delete nothing")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 
 
@@ -298,6 +314,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    from kademe.retention import collect_years, format_collect
+    from kademe.status import found_years
+
+    s = settings_from_args(args)
+    years = parse_years(args.years) if args.years else found_years(s.workdir, s.corpus)
+    result = collect_years(s.workdir, years, s.corpus, dry_run=args.dry_run)
+    _emit(args, result, format_collect)
+    return 0
+
+
 def _emit(args: argparse.Namespace, result: dict, fmt) -> None:
     print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 2) if args.json else fmt(result))
 
@@ -316,6 +343,8 @@ def _format_summary(result: dict) -> str:
                      f"{d.get('new', 0):>5}{d.get('changed', 0):>5}{d.get('removed', 0):>4}"
                      f"  {','.join(y['cached']) or '-':<39}{y['device']:<7}{y['seconds']:>6.1f}"
                      + ("  DEGRADED" if y["degraded"] else "") + (f"  {len(y['oom_events'])} OOM" if y["oom_events"] else ""))
+        if ch := _format_change(y.get("changes")):
+            lines.append(f"      {ch}")
         if y.get("error"):
             lines.append(f"      error: {y['error']}")
     return "\n".join(lines)
@@ -328,8 +357,22 @@ def _warn_empty(result: dict) -> None:
             print(f"kademe: warning: {y['error']}", file=sys.stderr)
 
 
+def _format_change(changes: dict | None) -> str:
+    """One line of what the run found changed and what it cost (issue 29), under the year's counts."""
+    if not changes or "documents" not in changes:
+        return ""
+    d, k = changes["documents"], changes["chunks"]
+    line = (f"change: documents {d['new']} new, {d['changed']} changed, {d['removed']} removed, {d['unchanged']} unchanged; "
+            f"chunks {k['embedded']} embedded, {k['reused']} reused")
+    if (p := changes.get("points")) and p.get("written") is not None:
+        line += f"; points {p['written']} written, {p.get('deleted', 0)} deleted"
+    if b := changes.get("bytes"):
+        line += f"; workdir {b['written'] / 1e6:.1f} MB written, {b['collected'] / 1e6:.1f} MB collected"
+    return line
+
+
 COMMANDS = {"ingest": cmd_ingest, "verify": cmd_verify, "search": cmd_search, "demo": cmd_demo, "plan": cmd_plan, "upgrade": cmd_upgrade,
-            "status": cmd_status}
+            "status": cmd_status, "collect": cmd_collect}
 
 
 def run() -> None:

@@ -96,6 +96,13 @@ UPGRADE_CRASH_POINTS = (
     "upgrade-swap",  # every point is upgraded; the new checkpoint is not yet committed
 )
 
+# The points of a collection (issue 29; the kill test of a night, tests/test_nights.py): at the end of a
+# verified year in ``kademe ingest``, and in ``kademe collect``.
+COLLECT_CRASH_POINTS = (
+    "collect-start",  # superseded checkpoints found, none deleted yet
+    "collect-delete",  # a superseded checkpoint's done file is deleted, its parts not yet
+)
+
 _counts: dict[str, int] = {}
 _lock = threading.Lock()
 

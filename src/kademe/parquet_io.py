@@ -30,6 +30,12 @@ class ParquetSink:
             self._writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
             self.rows += len(rows)
 
+    def write_table(self, table: pa.Table) -> None:
+        """Write rows that are already a table of the sink's schema (rows carried over from another file)."""
+        if table.num_rows:
+            self._writer.write_table(table)
+            self.rows += table.num_rows
+
     def __enter__(self) -> ParquetSink:
         return self
 

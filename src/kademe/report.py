@@ -16,7 +16,7 @@ COUNT_KEYS = ("read", "documents", "duplicates", "rejected", "chunks", "embedded
 VECTOR_KEYS = ("embedded", "reused", "committed")
 CHANGE_KEYS = ("new", "changed", "unchanged", "removed")
 POINT_KEYS = ("written", "deleted", "unchanged")  # changes.points: what the upsert stage did to the store (issue 29)
-STAGE_KEYS = ("read", "clean", "chunk", "lexical", "embed", "upsert", "index", "verify")
+STAGE_KEYS = ("read", "clean", "chunk", "lexical", "embed", "upsert", "index", "verify", "collect")
 
 
 def year_summary(
@@ -153,6 +153,8 @@ def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
                       f"{k['reused']}, already committed {k.get('committed', 0)}."]
         if pts := ch.get("points"):
             lines[-1] += f" Points written {pts['written']}, deleted {pts['deleted']}, unchanged {pts['unchanged']}."
+        if b := ch.get("bytes"):  # the workdir's side (issue 29)
+            lines += ["", f"Workdir: {_mb(b['written'])} written, {_mb(b['collected'])} collected, {_mb(b['workdir'])} held."]
     if summary.get("stages"):
         lines += ["", "| " + " | ".join(STAGE_KEYS) + " |", "|" + "---:|" * len(STAGE_KEYS),
                   "| " + " | ".join(f"{summary['stages'].get(k, 0.0):.1f} s" for k in STAGE_KEYS) + " |"]
@@ -172,3 +174,7 @@ def markdown(year: int, summary: dict, reasons: dict[str, int]) -> str:
     if summary.get("error"):
         lines += ["", f"Error: {summary['error']}"]
     return "\n".join(lines) + "\n"
+
+
+def _mb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1e6:.1f} MB"

@@ -110,6 +110,9 @@ def partition_status(part: Partition, s: Settings, view: StoreView) -> dict:
     report = read_report(part)
     last = None if report is None else {k: report.get(k) for k in ("status", "finished", "seconds", "cached", "error")}
     embed = manifest.get("embed", {})
+    from kademe.retention import plan_collection
+
+    held = plan_collection(part)  # issue 29: what the partition holds, and what `kademe collect` would reclaim
     return {
         "corpus": part.corpus, "year": part.year,
         "committed": [stage for stage in STAGES if stage in manifest],
@@ -121,6 +124,8 @@ def partition_status(part: Partition, s: Settings, view: StoreView) -> dict:
         "stages": stages,
         "rerun": [stage for stage, v in stages.items() if v["rerun"] == "recompute"],
         "rerun_known": all(v["rerun"] != "unknown" for v in stages.values()),
+        "bytes": held.bytes,
+        "reclaimable": held.reclaim,
     }
 
 

@@ -12,12 +12,12 @@ def format_status(result: dict) -> str:
         >>> print(format_status(status(Settings(workdir="work"))))
         workdir work, collection st (edge: work/qdrant/st)
         store: ok; 8 points; index indexed (8 indexed vectors in 1 segments)
-        partition             committed   chunks   points  degraded last run                         rerun
-        yargitay/2011         6/6              4        4  no       completed 2026-01-01T00:00:00Z   nothing
+        partition             committed   chunks   points       MB   free  degraded last run                         rerun
+        yargitay/2011         6/6              4        4      0.1    0.0  no       completed 2026-01-01T00:00:00Z   nothing
     """
     store = result["store"]
     lines = [_header(result), _store_line(store),
-             f"{'partition':<22}{'committed':<11}{'chunks':>8}{'points':>9}  {'degraded':<9}{'last run':<33}rerun"]
+             f"{'partition':<22}{'committed':<11}{'chunks':>8}{'points':>9}{'MB':>9}{'free':>7}  {'degraded':<9}{'last run':<33}rerun"]
     for label, p in result["partitions"].items():
         last = p["last_run"]
         run = f"{last['status']} {(last['finished'] or '').replace('+00:00', 'Z')}".strip() if last else "-"
@@ -28,9 +28,11 @@ def format_status(result: dict) -> str:
         else:
             rerun = "nothing" if p["rerun_known"] else "unknown: " + next(v["why"] for v in p["stages"].values() if v["rerun"] == "unknown")
         lines.append(f"{label:<22}{len(p['committed'])}/{len(STAGES):<9}{p['chunks'] if p['chunks'] is not None else '-':>8}"
-                     f"{points:>9}  {degraded:<9}{run:<33}{rerun}")
+                     f"{points:>9}{p['bytes'] / 1e6:>9.1f}{p['reclaimable'] / 1e6:>7.1f}  {degraded:<9}{run:<33}{rerun}")
     if not result["partitions"]:
         lines.append(f"(no partitions under {result['workdir']})")
+    elif free := sum(p["reclaimable"] for p in result["partitions"].values()):
+        lines.append(f"{free / 1e6:.1f} MB held by superseded checkpoints: kademe collect --workdir {result['workdir']} reclaims it")
     return "\n".join(lines)
 
 

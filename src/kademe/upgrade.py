@@ -17,6 +17,7 @@ from kademe.models import same_model, vector_name
 from kademe.embed.reuse import vector_identity
 from kademe.chunks import ChunkResult
 from kademe.embed.shards import read_shard
+from kademe.embed.vectors import EmbedVectors
 from kademe.embed.stage import embed_shards, summarize_shards
 from kademe.errors import KademeError
 from kademe.faults import crash_point
@@ -76,7 +77,7 @@ def _upgrade(part: Partition, s: Settings, store: Store, manifest: dict) -> tupl
     pending = set(cp.pending(n_shards))
     rows_iter = chunks.rows(shard_size)
     upgraded = 0
-    degraded_shard = functools.lru_cache(maxsize=2)(lambda i: read_shard(before.shard_file(i)))
+    degraded_shard = functools.lru_cache(maxsize=2)(EmbedVectors(before).shard)  # references resolved (issue 29)
 
     def keep_primary(i: int, shas: list[str]) -> list:
         _, spaces, rungs, vectors = degraded_shard(i)

@@ -26,7 +26,7 @@ from kademe.chunks import ChunkResult
 from kademe.delta import StoreState, point_digests, read_digests, read_state, touched_ids, write_digests, write_state
 from kademe.models import resolve_model, vector_name
 from kademe.embed.feed import ShardFeed
-from kademe.embed.shards import read_shard
+from kademe.embed.vectors import EmbedVectors
 from kademe.embed.stage import EmbedResult, embed_key
 from kademe.errors import KademeError
 from kademe.faults import crash_point
@@ -148,6 +148,7 @@ class _Run:
     def __init__(self, cp, store, part, chunks, sparse, vectors, s, feed, state: StoreState):
         self.cp, self.store, self.part, self.chunks, self.sparse = cp, store, part, chunks, sparse
         self.vectors, self.s, self.feed, self.state = vectors, s, feed, state
+        self.reader = EmbedVectors(vectors)  # an embed checkpoint may be a delta (kademe.embed.vectors)
         self.n_shards = shard_count(chunks.count, s.shard_size)
         self.models = (s.model, s.fallback_model)
         self.checked: set[str] = set()
@@ -162,7 +163,7 @@ class _Run:
             rows = next(rows_iter)
             if feed:
                 feed.wait(i)
-            ids, spaces, rungs, dense = read_shard(self.vectors.shard_file(i))
+            ids, spaces, rungs, dense = self.reader.shard(i)  # references to earlier checkpoints resolved
             if new := set(spaces) - self.checked:
                 ensure_collection(self.store, self.s, new)
                 self.checked |= new

@@ -30,9 +30,11 @@ from kademe.embed.feed import ShardFeed
 from kademe.embed.model import TokenIds
 from kademe.embed.reuse import ReuseIndex, vector_identity
 from kademe.embed.shards import write_shard
+from kademe.embed.vectors import chunk_shas, reused_rows, write_delta
 from kademe.faults import crash_point
 from kademe.ids import text_sha
 from kademe.keys import chain_key
+from kademe.retention import lineage
 from kademe.settings import Settings
 
 Progress = Callable[..., None]  # (chunks done so far, total chunks, embedded=, reused=, committed= of those done)
@@ -126,27 +128,33 @@ def _embed(cp: Checkpoint, chunks: ChunkResult | ChunkStream, s: Settings, progr
     cp.crash("start")
     identity = vector_identity(s)
     tally: dict[str, int] = {}
-    own_cpu = embed_shards(cp, chunks, s, _reused(cp, s, identity), progress, feed.put if feed else None, events, tally)
+    own_cpu = embed_shards(cp, chunks, s, _reused(cp, chunks, s, identity), progress, feed.put if feed else None, events, tally)
     n_shards = shard_count(chunks.finished().count, s.shard_size)  # a stream's count is known once it has been read
     summary = summarize_shards(cp, n_shards, s)
     # own_cpu_seconds: this run's (a resumed run's covers the shards it embedded); issue 22 point 4 holds it to
     # <= 5 % of the encoder's time. Waiting (for the cores or the GIL, held by the stages beside it) is not in it.
     meta = cp.commit(**summary, shard_size=s.shard_size, shards=n_shards, vector_identity=identity,
-                     own_cpu_seconds=round(own_cpu, 3))
+                     own_cpu_seconds=round(own_cpu, 3), lineage=lineage(s, "embed"))
     return EmbedResult.from_summary(cp, n_shards, chunks.finished().count, meta, cached=False, run=(tally["embedded"], tally["reused"]))
 
 
-def _reused(cp: Checkpoint, s: Settings, identity: str) -> Found:
+def _reused(cp: Checkpoint, chunks: ChunkResult, s: Settings, identity: str) -> Found:
     """The vectors this partition embedded before (``ReuseIndex``), indexed once some shard needs them."""
     index = None
 
+    compact = True
+
     def found(i: int, shas: list[str]) -> list:
-        nonlocal index
+        nonlocal index, compact
         if index is None:
             from kademe.models import vector_name
 
             index = ReuseIndex(cp.part, identity, vector_name(s.model), skip=cp.key)
-        return [index.get(sha) for sha in shas] if index.where else [None] * len(shas)  # a first run has nothing to reuse
+            # issue 29: a reference to the row holding a reused vector, unless the bases hold too much the year no longer needs
+            compact = not index.where or index.worth_compacting(chunk_shas(chunks.finished()), chunks.finished().count)
+        spaces, rungs, vectors, refs = reused_rows(index, shas, compact)  # a first run has nothing to reuse
+        return [None if sp is None else (sp, rung, vec) if ref is None else (sp, rung, None, ref)
+                for sp, rung, vec, ref in zip(spaces, rungs, vectors, refs)]
 
     return found
 
@@ -161,7 +169,8 @@ def embed_shards(cp: Checkpoint, chunks: ChunkResult | ChunkStream, s: Settings,
     holds the OOM events, device, dtypes, chunks embedded and reused).
 
     Args:
-        reuse: ``(shard, text hashes)`` -> per chunk ``(space, rung, vector)`` to keep, or None to encode.
+        reuse: ``(shard, text hashes)`` -> per chunk ``(space, rung, vector)`` to keep, ``(space, rung, None,
+            (base key, shard, row))`` to refer to (a delta, ``kademe.embed.vectors``), or None to encode.
         on_shard: called with each shard's index, in order, once it is committed (written now or before).
         tally: filled with this run's ``embedded`` (encoded) and ``reused`` (kept) chunks (issue 30).
 
@@ -186,10 +195,11 @@ def embed_shards(cp: Checkpoint, chunks: ChunkResult | ChunkStream, s: Settings,
             shas = cols["text_sha"] if "text_sha" in cols else [text_sha(t) for t in texts]
             found = reuse(i, shas)
             todo = [j for j, f in enumerate(found) if f is None]
-            spaces, rungs, vectors = [None] * len(ids), [None] * len(ids), [None] * len(ids)
+            spaces, rungs, vectors, refs = [None] * len(ids), [None] * len(ids), [None] * len(ids), [None] * len(ids)
             for j, f in enumerate(found):
                 if f is not None:
-                    spaces[j], rungs[j], vectors[j] = f
+                    spaces[j], rungs[j], vectors[j] = f[:3]
+                    refs[j] = f[3] if len(f) > 3 else None  # kept as a reference to the row holding it (issue 29)
             side: dict = {"events": [], "allocator": None, "device": "cpu", "dtype": {}, "encode_seconds": 0.0}
             if todo:
                 if ladder is None:
@@ -211,8 +221,11 @@ def embed_shards(cp: Checkpoint, chunks: ChunkResult | ChunkStream, s: Settings,
                 side = {"events": [e.as_dict() for e in out.events], "allocator": ladder.allocator,
                         "device": ladder.real_device, "dtype": _dtypes(ladder, out.rungs),
                         "encode_seconds": getattr(ladder, "encode_seconds", 0.0) - encoding}
-            cp.put_shard(i, lambda path: write_shard(path, ids, spaces, rungs, vectors, shas), **side,
-                         embedded=len(todo), reused=len(ids) - len(todo), rungs=dict(Counter(rungs)))
+            bases = sorted({r[0] for r in refs if r is not None})
+            write = (lambda path: write_delta(path, ids, spaces, rungs, vectors, shas, refs)) if bases else \
+                (lambda path: write_shard(path, ids, spaces, rungs, vectors, shas))
+            cp.put_shard(i, write, **side, embedded=len(todo), reused=len(ids) - len(todo), rungs=dict(Counter(rungs)),
+                         stored=sum(r is None for r in refs), bases=bases)
             cp.crash("shard")
             tally["embedded"], tally["reused"] = tally["embedded"] + len(todo), tally["reused"] + len(ids) - len(todo)
         if on_shard:
@@ -234,11 +247,13 @@ def summarize_shards(cp: Checkpoint, n_shards: int, s: Settings) -> dict:
 
     rungs: Counter[str] = Counter()
     events: list[dict] = []
-    allocator, devices, dtypes, encode, embedded, reused = None, set(), {}, 0.0, 0, 0
+    allocator, devices, dtypes, encode, embedded, reused, stored, bases = None, set(), {}, 0.0, 0, 0, 0, set()
     for i in range(n_shards):
         side = cp.shard_marker(i) or {}
         embedded += side.get("embedded", side.get("rows", 0))
         reused += side.get("reused", 0)
+        stored += side.get("stored", side.get("rows", 0))
+        bases |= set(side.get("bases", []))
         events += side.get("events", [])
         allocator = side.get("allocator") or allocator
         devices.add(side.get("device", "cpu"))
@@ -261,4 +276,6 @@ def summarize_shards(cp: Checkpoint, n_shards: int, s: Settings) -> dict:
         "encode_seconds": round(encode, 3),
         "embedded": embedded,
         "reused": reused,
+        "stored": stored,  # rows holding their vector; the others refer to the bases' (issue 29)
+        "bases": sorted(bases),
     }

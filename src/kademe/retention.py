@@ -1,0 +1,352 @@
+"""Retention (issue 29): which checkpoints of a partition are still needed, and what collecting the rest reclaims.
+
+A night commits a new checkpoint per stage; the one before is then *superseded*. What stays:
+
+- per stage, the newest commit and the checkpoint the newest manifest record names (the last run's);
+- per stage and settings lineage (``lineage``: the fingerprints of the stage and the stages feeding
+  it), the newest commit for ``KEEP_OTHER_SETTINGS`` seconds, so two collections with two models in
+  one workdir do not collect each other's checkpoints every night;
+- the upsert checkpoint each store's state names (``store-<fp12>.state``: ``applied``, ``applying``;
+  ``kademe.delta``): its digests are what the next night diffs against;
+- the bases of every kept embed checkpoint: the checkpoints holding the vectors a delta refers to
+  (``kademe.embed.vectors``), and the ``.next`` pointer of an upgraded checkpoint while its successor stays;
+- a checkpoint not yet committed, when it is newer than its stage's newest commit (a killed run's,
+  to be resumed) or touched in the last ``STALE_TEMP_SECONDS`` (a writer may be at work), with the
+  bases its shard markers name.
+
+Everything else is collected, done file first: a kill half way leaves a folder no done file names,
+older than its stage's newest commit, which the next collection finishes. While another writer holds
+a lease on the partition (``Lease``: an ingest running, here or on another host), nothing superseded
+is collected: that writer may be reading it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from kademe.faults import crash_point
+from kademe.keys import chain_key
+from kademe.partition import STALE_TEMP_SECONDS, Partition
+from kademe.settings import Settings
+from kademe.storage import dump_json, load_json, new_token
+
+KEEP_OTHER_SETTINGS = 7 * 86400  # the newest checkpoint of settings no longer the last run's stays a week
+LEASE_REFRESH = 60.0  # a writer's lease is touched this often; one untouched for STALE_TEMP_SECONDS is a dead writer's
+_ANCESTORS = {"read": (), "clean": ("read",), "chunk": ("read", "clean"), "lexical": ("read", "clean", "chunk"),
+              "embed": ("read", "clean", "chunk"), "upsert": ("read", "clean", "chunk", "lexical", "embed")}
+_ENTRY = re.compile(r"(?P<dir>(?P<stage>[a-z]+)-[0-9a-f]{12})(?P<rest>\.json|\.next|/.+)")
+
+
+def lineage(s: Settings, stage: str) -> str:
+    """The settings a stage's checkpoints are made with: its fingerprint and its ancestors', chained.
+
+    Two checkpoints of one stage with one lineage differ only by their source: the newer supersedes the older.
+    """
+    parts = [s.fingerprint(name) for name in (*_ANCESTORS[stage], stage)]
+    if stage in ("lexical", "upsert"):
+        from kademe.lexical.bm25 import analyzer_fingerprint
+
+        parts.append(analyzer_fingerprint(s.bm25_language))
+    return chain_key("lineage", *parts)
+
+
+@dataclass
+class Folder:
+    """One checkpoint's objects: its done file (``meta``, when committed), its folder's objects, its ``.next``."""
+
+    dir: str
+    stage: str
+    meta: dict | None = None
+    done_mtime: float = 0.0
+    objects: dict[str, tuple[int, float]] = field(default_factory=dict)  # every object of the checkpoint
+
+    @property
+    def bytes(self) -> int:
+        return sum(size for size, _ in self.objects.values())
+
+    @property
+    def newest(self) -> float:
+        return max((mtime for _, mtime in self.objects.values()), default=0.0)
+
+
+@dataclass
+class Plan:
+    """What a collection of one partition would delete, and why the rest stays."""
+
+    label: str
+    bytes: int  # every object of the partition
+    delete: list[str]  # object names, in deletion order (done files first)
+    reclaim: int  # their bytes
+    kept: dict[str, str]  # checkpoint dir -> why it stays
+    busy: str | None = None  # another writer's lease: nothing superseded is collected
+
+    def as_dict(self) -> dict:
+        return {"bytes": self.bytes, "reclaimable": self.reclaim, "objects": len(self.delete), "busy": self.busy,
+                "kept": self.kept}
+
+
+def survey(part: Partition) -> tuple[dict[str, tuple[int, float]], dict[str, Folder]]:
+    """Every object of the partition, and the checkpoints among them by folder name."""
+    storage = part.storage
+    objects = storage.list(part.prefix)
+    folders: dict[str, Folder] = {}
+    for name, (size, mtime) in objects.items():
+        m = _ENTRY.fullmatch(name[len(part.prefix) + 1:])
+        if m is None:
+            continue
+        folder = folders.setdefault(m["dir"], Folder(m["dir"], m["stage"]))
+        folder.objects[name] = (size, mtime)
+        if m["rest"] == ".json":
+            meta = load_json(storage.get(name))
+            if meta and meta.get("key") and meta.get("stage") == m["stage"]:
+                folder.meta, folder.done_mtime = meta, mtime
+    return objects, folders
+
+
+def plan_collection(part: Partition, now: float | None = None, own_lease: str | None = None,
+                    grace: float = STALE_TEMP_SECONDS) -> Plan:
+    """What the retention rule keeps and collects in ``part`` now (nothing is deleted).
+
+    Args:
+        part: the partition.
+        now: the clock (tests); default ``time.time()``.
+        own_lease: the caller's lease token (an ingest collecting at the end of its year): not another writer.
+        grace: an uncommitted checkpoint touched this recently, or a lease this fresh, belongs to a live writer.
+    """
+    now = time.time() if now is None else now
+    objects, folders = survey(part)
+    total = sum(size for size, _ in objects.values())
+    busy = _other_lease(part, objects, own_lease, now, grace)
+    kept: dict[str, str] = {}
+    manifest = part.manifest()
+    by_stage: dict[str, list[Folder]] = {}
+    for f in folders.values():
+        if f.meta is not None:
+            by_stage.setdefault(f.stage, []).append(f)
+    newest_commit: dict[str, float] = {}
+    for stage, committed in by_stage.items():
+        committed.sort(key=lambda f: f.done_mtime, reverse=True)
+        newest_commit[stage] = committed[0].done_mtime
+        kept.setdefault(committed[0].dir, "newest commit")
+        named = manifest.get(stage, {}).get("key", "")
+        lineages: set = set()
+        for f in committed:
+            if named and f.meta["key"] == named:
+                kept.setdefault(f.dir, "last run's")
+            line = f.meta.get("lineage")
+            if line and line not in lineages:
+                lineages.add(line)
+                if now - f.done_mtime < KEEP_OTHER_SETTINGS:
+                    kept.setdefault(f.dir, "newest of other settings")
+    for f in folders.values():  # uncommitted: a live or a killed writer's, or what a killed collection left
+        if f.meta is None and f.objects and not all(n.endswith(".next") for n in f.objects):
+            if f.newest > newest_commit.get(f.stage, 0.0):
+                kept[f.dir] = "not yet committed"
+            elif now - f.newest < grace:
+                kept[f.dir] = "a writer may be at work"
+    for name in objects:  # the upsert checkpoint (done file, digests part) each store's state names (kademe.delta)
+        if name.rsplit("/", 1)[-1].startswith("store-") and name.endswith(".state") and name.count("/") == 2:
+            state = load_json(part.storage.get(name)) or {}
+            for key in (state.get("applied"), state.get("applying")):
+                if key and f"upsert-{key[:12]}" in folders:
+                    kept.setdefault(f"upsert-{key[:12]}", f"the store's state {name.rsplit('/', 1)[-1]}")
+    for dir_ in list(kept):  # what kept embed checkpoints refer to
+        for base in _bases(part, folders[dir_]):
+            if base[:12] and f"embed-{base[:12]}" in folders:
+                kept.setdefault(f"embed-{base[:12]}", f"vectors of {dir_}")
+    delete: list[str] = []
+    for f in folders.values():
+        if f.dir in kept:
+            continue
+        nxt = [n for n in f.objects if n.endswith(".next")]
+        successor = (load_json(part.storage.get(nxt[0])) or {}).get("key", "") if nxt else ""
+        if busy and f.meta is not None:
+            continue  # superseded, but another writer may be reading it
+        done = [n for n in f.objects if n.endswith(".json") and n.count("/") == 2]
+        rest = sorted(n for n in f.objects if n not in done and n not in nxt)
+        delete += done + rest
+        if nxt and f"embed-{successor[:12]}" not in kept:
+            delete += nxt
+        elif nxt:
+            kept.setdefault(f.dir + ".next", f"points to {successor[:12]}")
+    sizes = {n: objects[n][0] for n in delete}
+    return Plan(part.label, total, delete, sum(sizes.values()), kept, busy)
+
+
+def _bases(part: Partition, folder: Folder) -> set[str]:
+    """The embed checkpoints whose vectors ``folder`` (an embed checkpoint) refers to: its done file's
+    ``bases``, or, before its commit, its shard markers'."""
+    if folder.stage != "embed":
+        return set()
+    if folder.meta is not None:
+        return set(folder.meta.get("bases", []))
+    bases: set[str] = set()
+    for name in folder.objects:
+        if name.rsplit("/", 1)[-1].startswith("shard-") and name.endswith(".json"):
+            bases |= set((load_json(part.storage.get(name)) or {}).get("bases", []))
+    return bases
+
+
+def _other_lease(part: Partition, objects: dict, own: str | None, now: float, grace: float) -> str | None:
+    """Another live writer's lease on the partition, in words; None when there is none.
+
+    A lease untouched for ``grace`` seconds, or taken on this host by a process that is gone (a killed
+    run), is a dead writer's.
+    """
+    for name, (_, mtime) in objects.items():
+        if name.startswith(f"{part.prefix}/leases/") and now - mtime < grace and not name.endswith(f"/{own}.json"):
+            lease = load_json(part.storage.get(name)) or {}
+            if lease.get("host") == socket.gethostname() and not _alive(lease.get("pid")):
+                continue
+            return f"{lease.get('holder', 'another writer')} holds a lease on {part.label} (touched {now - mtime:.0f} s ago)"
+    return None
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except PermissionError:  # someone else's process: alive
+        return True
+    except (OSError, TypeError, ValueError):
+        return False
+
+
+def collect_partition(part: Partition, dry_run: bool = False, own_lease: str | None = None) -> dict:
+    """Collect what ``part`` no longer needs: superseded checkpoints (``plan_collection``), then the parts
+    nothing names and old manifest records (``Partition.collect``).
+
+    Returns:
+        ``{"bytes", "reclaimable", "collected", "objects", "busy", "kept"}``: the partition's bytes before,
+        what the rule found reclaimable, and what was deleted (0 with ``dry_run``).
+    """
+    plan = plan_collection(part, own_lease=own_lease)
+    out = {**plan.as_dict(), "collected": 0, "dry_run": dry_run}
+    if dry_run:
+        return out
+    crash_point("collect-start")
+    storage, sizes = part.storage, part.storage.list(part.prefix)
+    for n, name in enumerate(plan.delete):
+        storage.delete(name)
+        out["collected"] += sizes.get(name, (0,))[0]
+        if n == 0:
+            crash_point("collect-delete")  # a done file is gone, its parts not yet
+    for name in part.collect():
+        out["collected"] += sizes.get(name, (0,))[0]
+    if not storage.remote:  # a local workdir keeps folders: drop the emptied ones
+        for folder in {name.rsplit("/", 1)[0] for name in plan.delete if name.count("/") > 2}:
+            try:
+                storage.path(folder).rmdir()
+            except OSError:  # not empty (a writer's part appeared) or already gone
+                pass
+    return out
+
+
+class Lease:
+    """A writer's claim on a partition while it runs (``leases/<token>.json``, touched every ``LEASE_REFRESH`` s).
+
+    A collection from another process collects nothing superseded while a fresh lease is there, so a
+    running ingest never loses a checkpoint it reads; a dead writer's lease goes stale and is ignored.
+
+    Example:
+        >>> with Lease(part, "ingest pid 42") as lease:
+        ...     collect_partition(part, own_lease=lease.token)
+    """
+
+    def __init__(self, part: Partition, holder: str):
+        self.part, self.holder, self.token = part, holder, new_token()
+        self.name = f"{part.prefix}/leases/{self.token}.json"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _touch(self) -> None:
+        self.part.storage.put(self.name, dump_json({"holder": self.holder, "touched": time.time(), "pid": os.getpid(),
+                                                    "host": socket.gethostname()}))
+
+    def __enter__(self) -> Lease:
+        self._touch()
+        self._thread = threading.Thread(target=self._keep, daemon=True, name=f"lease-{self.part.label}")
+        self._thread.start()
+        return self
+
+    def _keep(self) -> None:
+        while not self._stop.wait(LEASE_REFRESH):
+            try:
+                self._touch()
+            except Exception:  # noqa: BLE001 - a missed touch only shortens the protection
+                pass
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self.part.storage.delete(self.name)
+
+
+def written_bytes(part: Partition, results: list) -> int:
+    """The bytes of the checkpoints these stage results committed in this run (hits write nothing).
+
+    Args:
+        results: stage results with ``key`` and ``cached`` (``ReadResult``, ``ChunkResult``, ...), and the stage
+            name as ``(stage, result)`` pairs.
+    """
+    total = 0
+    for stage, result in results:
+        if result is not None and not getattr(result, "cached", True):
+            meta = part.checkpoint(stage, result.key).done() or {}
+            total += sum(meta.get("bytes", {}).values())
+    return total
+
+
+def partition_bytes(part: Partition) -> int:
+    """Every object's bytes under the partition (checkpoints, manifest, reports)."""
+    return sum(size for size, _ in part.storage.list(part.prefix).values())
+
+
+def night_changes(part: Partition, stages: dict, clean, embedded, upserted, collected: dict) -> dict:
+    """A run's ``changes`` (issues 21, 29): documents new / changed / unchanged / removed, chunks embedded / reused,
+    points written / deleted in the store, and the workdir's bytes written / collected / held after."""
+    return {"documents": clean.changes, "chunks": {"embedded": embedded.embedded, "reused": embedded.reused},
+            "points": upserted.points,
+            "bytes": {"written": written_bytes(part, [(n, r) for n, r in stages.items() if n != "upsert"]),
+                      "collected": int(collected.get("collected", 0)), "workdir": partition_bytes(part)}}
+
+
+def collect_years(workdir, years: list[int], corpus: str | None = None, dry_run: bool = False) -> dict:
+    """``kademe collect``: collect every partition of ``years`` (one corpus, or every corpus) the workdir holds.
+
+    Returns:
+        ``{"workdir", "dry_run", "bytes", "reclaimable", "collected", "partitions": {"<corpus>/<year>":
+        collect_partition's result}}``; bytes are the partitions' before collecting.
+    """
+    from kademe.partition import partitions
+
+    out: dict = {"workdir": str(workdir), "dry_run": dry_run, "bytes": 0, "reclaimable": 0, "collected": 0, "partitions": {}}
+    for part in partitions(workdir, years, corpus):
+        result = collect_partition(part, dry_run=dry_run)
+        result.pop("kept", None)
+        out["partitions"][part.label] = result
+        for k in ("bytes", "reclaimable", "collected"):
+            out[k] += result[k]
+    return out
+
+
+def format_collect(result: dict) -> str:
+    """The collection as a table: one line per partition, then the total."""
+    verb = "would collect" if result["dry_run"] else "collected"
+    lines = [f"{'partition':<22}{'bytes':>12}{'reclaimable':>13}{verb:>15}  note"]
+    for label, p in result["partitions"].items():
+        got = p["reclaimable"] if result["dry_run"] else p["collected"]
+        lines.append(f"{label:<22}{_mb(p['bytes']):>12}{_mb(p['reclaimable']):>13}{_mb(got):>15}  {p['busy'] or ''}".rstrip())
+    if not result["partitions"]:
+        lines.append(f"(no partitions under {result['workdir']})")
+    got = result["reclaimable"] if result["dry_run"] else result["collected"]
+    lines.append(f"{'total':<22}{_mb(result['bytes']):>12}{_mb(result['reclaimable']):>13}{_mb(got):>15}")
+    return "\n".join(lines)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
