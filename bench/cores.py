@@ -40,7 +40,8 @@ def worker(source: str, model: str, workdir: str, shard_size: int) -> dict:
     from card import YEAR
     from kademe.chunk import chunk_texts
     from kademe.clean import clean_records
-    from kademe.lexical.stage import read_sparse, sparse_chunks
+    from kademe.lexical.shards import read_sparse
+    from kademe.lexical.stage import sparse_chunks
     from kademe.settings import Settings
     from kademe.sources import read_year
     from kademe.threads import cores

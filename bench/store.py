@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import sys
@@ -44,27 +43,17 @@ from pathlib import Path
 
 import numpy as np
 from _machine import machine, versions  # bench/_machine.py
+from _texts import CORPUS, DIM, SPACE, texts  # noqa: F401 - bench/_texts.py (store_years and store_nights use them too)
 
 from kademe.store.base import PointBatch, Store, Where
 from kademe.store.edge import EdgeStore
 from kademe.store.server import ServerStore
 
 RESULTS = Path(__file__).parent / "results"
-CORPUS = Path("/work/shared/corpus/real-decisions.ndjson")
 VERSIONS = ("qdrant-edge-py", "qdrant-client", "numpy", "kademe")
-DIM, SPACE = 1024, "bge-m3"
 CORPORA = ("yargitay", "danistay", "aym")
 YEARS = tuple(range(2000, 2024))
 TARGETS = {"edge upsert points/s >= 5000": 5000, "edge open s <= 0.5 at 200k": 0.5, "edge query p50 ms <= 50 at 200k": 50}
-
-
-def texts() -> list[str]:
-    """~800-character slices of real decisions (tags stripped), the payload's ``text``."""
-    out = []
-    for line in CORPUS.read_text(encoding="utf-8").splitlines():
-        t = " ".join(re.sub(r"<[^>]+>|&quot;", " ", json.loads(line)["text"]).split())
-        out += [t[i:i + 800] for i in range(0, len(t) - 800, 800)]
-    return out or ["ç" * 800]
 
 
 def shard(start: int, n: int, pool: list[str]) -> PointBatch:

@@ -37,7 +37,7 @@ def du(path: Path) -> int:
 
 
 def batch(ids: list[str], vectors: np.ndarray, pool: list[str]):
-    from store import SPACE
+    from _texts import SPACE
 
     from kademe.store import PointBatch
 
@@ -65,7 +65,7 @@ def unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 def searched(stores: dict, queries: np.ndarray, truth: list[set[str]]) -> dict:
     """Recall@10 and p50 of each store on the same year-filtered queries: one warm-up pass, then the timed
     pass with the stores interleaved query by query (a shared machine's load falls on both alike)."""
-    from store import SPACE
+    from _texts import SPACE
 
     from kademe.store import Where
 
@@ -87,7 +87,7 @@ def searched(stores: dict, queries: np.ndarray, truth: list[set[str]]) -> dict:
 
 
 def run(args) -> dict:
-    from store import DIM, texts
+    from _texts import DIM, texts
 
     from kademe.store.edge import EdgeStore
 

@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     sys.path.insert(0, str(HERE))
     from _machine import machine, versions
-    from store import texts
+    from _texts import texts
 
     pool = texts()
     mix = centres(args.centres, args.dim, args.rank)

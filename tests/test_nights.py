@@ -26,7 +26,8 @@ from kademe.clean import clean_records
 from kademe.cli import main
 from kademe.embed.stage import embed_chunks
 from kademe.embed.vectors import EmbedVectors
-from kademe.lexical.stage import read_sparse, sparse_chunks
+from kademe.lexical.shards import read_sparse
+from kademe.lexical.stage import sparse_chunks
 from kademe.partition import Partition
 from kademe.retention import Lease, collect_partition, plan_collection
 from kademe.settings import Settings

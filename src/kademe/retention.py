@@ -42,17 +42,14 @@ _ANCESTORS = {"read": (), "clean": ("read",), "chunk": ("read", "clean"), "lexic
 _ENTRY = re.compile(r"(?P<dir>(?P<stage>[a-z]+)-[0-9a-f]{12})(?P<rest>\.json|\.next|/.+)")
 
 
-def lineage(s: Settings, stage: str) -> str:
+def lineage(s: Settings, stage: str, *more: str) -> str:
     """The settings a stage's checkpoints are made with: its fingerprint and its ancestors', chained.
 
-    Two checkpoints of one stage with one lineage differ only by their source: the newer supersedes the older.
+    ``more``: what else the stage's key holds that no setting says (the lexical stage: its analyzer's
+    fingerprint, ``kademe.lexical.bm25.analyzer_fingerprint``). Two checkpoints of one stage with one
+    lineage differ only by their source: the newer supersedes the older.
     """
-    parts = [s.fingerprint(name) for name in (*_ANCESTORS[stage], stage)]
-    if stage in ("lexical", "upsert"):
-        from kademe.lexical.bm25 import analyzer_fingerprint
-
-        parts.append(analyzer_fingerprint(s.bm25_language))
-    return chain_key("lineage", *parts)
+    return chain_key("lineage", *[s.fingerprint(name) for name in (*_ANCESTORS[stage], stage)], *more)
 
 
 @dataclass

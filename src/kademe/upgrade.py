@@ -22,7 +22,7 @@ from kademe.embed.stage import embed_shards, summarize_shards
 from kademe.errors import KademeError
 from kademe.faults import crash_point
 from kademe.settings import Settings, model_fingerprint
-from kademe.lexical.stage import read_sparse
+from kademe.lexical.shards import read_sparse
 from kademe.store import Store, open_store
 from kademe.upsert import ensure_collection, point_batches
 from kademe.verify import combine, verify_partition

@@ -31,7 +31,8 @@ from kademe.embed.stage import EmbedResult, embed_key
 from kademe.errors import KademeError
 from kademe.faults import crash_point
 from kademe.settings import Settings
-from kademe.lexical.stage import SparseResult, read_sparse
+from kademe.lexical.shards import read_sparse
+from kademe.lexical.stage import SparseResult
 from kademe.store import SPARSE, PointBatch, Store, Where, open_store
 
 BUFFER_POINTS = 16_384  # changed points a delta holds in memory (~70 MB at 1024 dims); more are read again

@@ -57,7 +57,7 @@ class PreviousSparse:
             return None
         i, j = found
         if self._shard is None or self._shard[0] != i:
-            from kademe.lexical.stage import read_sparse
+            from kademe.lexical.shards import read_sparse
 
             self._shard = (i, read_sparse(self.cp.shard_file(i))[1])
         return self._shard[1][j]

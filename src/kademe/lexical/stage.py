@@ -14,9 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from kademe.checkpoint import shard_count
 from kademe.keys import chain_key
@@ -25,12 +23,9 @@ from kademe.chunks import ChunkResult, ChunkStream
 from kademe.ids import text_sha
 from kademe.lexical.bm25 import analyzer_fingerprint, sparse_documents
 from kademe.lexical.reuse import PreviousSparse
+from kademe.lexical.shards import write_sparse
 from kademe.retention import lineage
 from kademe.settings import Settings
-
-SPARSE_SCHEMA = pa.schema([("point_id", pa.string()), ("indices", pa.list_(pa.uint32())), ("values", pa.list_(pa.float32())),
-                           ("text_sha", pa.string())])
-
 
 @dataclass(frozen=True)
 class SparseResult:
@@ -81,7 +76,7 @@ def sparse_chunks(chunks: ChunkResult | ChunkStream, year: int, s: Settings) -> 
         if i in committed:
             continue
         if previous is None:
-            previous = PreviousSparse.find(part, lineage(s, "lexical"), skip=cp.key) or False
+            previous = PreviousSparse.find(part, lineage(s, "lexical", analyzer_fingerprint(s.bm25_language)), skip=cp.key) or False
         shas = [sha or text_sha(t) for sha, t in zip(cols.get("text_sha") or [None] * len(cols["text"]), cols["text"])]
         vectors = [previous.get(sha) if previous else None for sha in shas]
         todo = [j for j, v in enumerate(vectors) if v is None]
@@ -90,28 +85,5 @@ def sparse_chunks(chunks: ChunkResult | ChunkStream, year: int, s: Settings) -> 
         ids = pa.array(cols["point_id"], pa.string())
         cp.put_shard(i, lambda path: write_sparse(path, ids, vectors, shas), computed=len(todo))
         cp.crash("shard")
-    cp.commit(chunks=chunks.count, language=s.bm25_language, lineage=lineage(s, "lexical"))
+    cp.commit(chunks=chunks.count, language=s.bm25_language, lineage=lineage(s, "lexical", analyzer_fingerprint(s.bm25_language)))
     return SparseResult(cp.key, cp.folder, n_shards, chunks.count, cached=False, seconds=cp.seconds, part=part)
-
-
-def write_sparse(path: Path, ids: pa.Array, vectors: list[tuple[np.ndarray, np.ndarray]], shas: list[str] | None = None) -> int:
-    """Write one shard of sparse vectors to ``path``, as flat Arrow buffers; return the rows written."""
-    lengths = np.fromiter((len(ix) for ix, _ in vectors), dtype=np.int32, count=len(vectors))
-    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-    flat_ix = np.concatenate([ix for ix, _ in vectors]).astype(np.uint32) if vectors else np.zeros(0, np.uint32)
-    flat_v = np.concatenate([v for _, v in vectors]).astype(np.float32) if vectors else np.zeros(0, np.float32)
-    table = pa.Table.from_arrays([ids, pa.ListArray.from_arrays(offsets, pa.array(flat_ix)),
-                                  pa.ListArray.from_arrays(offsets, pa.array(flat_v)),
-                                  pa.array(shas or [None] * len(ids), pa.string())], schema=SPARSE_SCHEMA)
-    pq.write_table(table, path, compression="zstd")
-    return len(ids)
-
-
-def read_sparse(path: Path) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray]]]:
-    """``(point ids, [(indices, values)])`` of one shard, as numpy views of flat buffers."""
-    table = pq.read_table(path)
-    ix, vals = table.column("indices").combine_chunks(), table.column("values").combine_chunks()
-    offsets = ix.offsets.to_numpy()
-    flat_ix, flat_v = ix.values.to_numpy(zero_copy_only=False), vals.values.to_numpy(zero_copy_only=False)
-    pairs = [(flat_ix[offsets[j]:offsets[j + 1]], flat_v[offsets[j]:offsets[j + 1]]) for j in range(len(offsets) - 1)]
-    return table.column("point_id").to_pylist(), pairs
