@@ -20,17 +20,26 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _prefect_logs_to_the_sessions_stderr():
-    """Prefect's console log handler keeps the stream that was ``sys.stderr`` when Prefect first set up its logging.
+@pytest.fixture(autouse=True)
+def _prefect_console_follows_stderr():
+    """After each test, a Prefect console log handler left writing to a closed stream writes to ``sys.stderr`` again.
 
-    Set up under a test's ``capsys``, it would keep that test's stream, closed when the test ends, and every later
-    Prefect log line in the session would fail (``I/O operation on closed file``). Importing Prefect here, before any
-    test, gives it the session's stream.
+    Prefect's console handler keeps the stream that was ``sys.stderr`` when Prefect set up its logging; set up under
+    a test's ``capsys``, that is the test's stream, closed when the test ends, and every later Prefect log line in the
+    session would fail (``I/O operation on closed file``) in whatever test ran next.
     """
-    import prefect  # noqa: F401 - sets up Prefect's logging
-
     yield
+    import logging
+    import sys
+
+    if "prefect.logging.handlers" not in sys.modules:
+        return
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    for handler in {h for lg in loggers for h in lg.handlers}:
+        if isinstance(handler, PrefectConsoleHandler) and getattr(handler.console.file, "closed", False):
+            handler.console.file = sys.stderr
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 REAL = Path("/work/shared/corpus/real-decisions.ndjson")  # 297 real decisions (../shared/corpus/SOURCES.md)
