@@ -25,12 +25,12 @@ class ModelShape:
     params: int
 
 
-def _get(config: dict, key: str) -> int:
+def _get(config: dict, key: str, least: int = 1) -> int:
     if key not in config:
         raise ValueError(f"config is missing required key {key!r}")
     value = config[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"config key {key!r} must be a positive int, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"config key {key!r} must be an int >= {least}, got {value!r}")
     return value
 
 
@@ -54,7 +54,7 @@ def shape_from_config(config: dict, name: str = "") -> ModelShape:
         304
     """
     v, h = _get(config, "vocab_size"), _get(config, "hidden_size")
-    n, heads = _get(config, "num_hidden_layers"), _get(config, "num_attention_heads")
+    n, heads = _get(config, "num_hidden_layers", least=0), _get(config, "num_attention_heads")  # 0: embeddings only (the benches' near-free encoder)
     i, pos = _get(config, "intermediate_size"), _get(config, "max_position_embeddings")
     types = int(config.get("type_vocab_size", 0) or 0)
     per_layer = (4 * h * h + 4 * h) + (2 * h * i + h + i) + 4 * h
