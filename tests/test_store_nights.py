@@ -9,6 +9,7 @@ from-scratch point set.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -135,6 +136,26 @@ def test_a_night_killed_in_its_store_writes_reruns_to_the_from_scratch_points(sp
 
     assert y["status"] == "completed" and y["verify"]["ok"] and y["counts"] == grown["scratch"]["counts"]
     assert_same_points(stored_points(workdir, "inc"), grown["scratch_points"])
+
+
+@pytest.mark.slow
+def test_status_after_a_night_killed_past_its_commit_says_the_upsert_runs_again(grown, tmp_path, api_env):  # noqa: F811
+    # Killed after the upsert checkpoint's commit, before the store's state was marked clean: the checkpoint's key is
+    # the one a rerun computes and the store holds as many points, but the rerun writes its points again
+    # (kademe.upsert.store_holds); status asks the same question instead of saying "reuse" (issue 31, point 2).
+    workdir = tmp_path / "work"
+    shutil.copytree(grown["first_work"], workdir)
+    crashed = subprocess.run([sys.executable, "-m", "kademe.cli", *night_args(grown["v2"], workdir)], capture_output=True, check=False,
+                             text=True, env={**api_env, "KADEME_FAULT_CRASH_AT": "upsert-done:1"}, timeout=300)
+    assert crashed.returncode == 137, crashed.stderr[-3000:]
+    tuning = [a for a in TUNING if a not in ("--device", "cpu")]
+    status = subprocess.run([sys.executable, "-m", "kademe.cli", "status", "--workdir", str(workdir), "--collection", "inc",
+                             "--source", str(grown["v2"]), "--years", YEAR, "--json", *tuning],
+                            capture_output=True, check=False, text=True, env=api_env, timeout=300)
+    upsert = json.loads(status.stdout)["partitions"][f"yargitay/{YEAR}"]["stages"]["upsert"]
+    assert upsert["rerun"] == "recompute" and "killed" in upsert["why"], upsert
+    assert {s: v["rerun"] for s, v in json.loads(status.stdout)["partitions"][f"yargitay/{YEAR}"]["stages"].items()
+            if s != "upsert"} == dict.fromkeys(("read", "clean", "chunk", "lexical", "embed"), "reuse")
 
 
 @pytest.mark.slow

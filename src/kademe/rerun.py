@@ -56,8 +56,13 @@ def rerun_plan(part: Partition, s: Settings, manifest: dict, points: int | None,
             stages[stage] = {"committed": _short(committed), "rerun": "reuse", "why": ""}
     up = stages["upsert"]
     if up["rerun"] == "reuse":  # the upsert stage also redoes its work when the store lacks the partition's points
+        from kademe.delta import read_state
+        from kademe.upsert import store_holds
+
         chunks = manifest.get("chunk", {}).get("chunks")
-        if points is None:
+        if not store_holds(read_state(part, s), expected["upsert"]):
+            up.update(rerun="recompute", why="a run was killed writing the store: a rerun writes its points again")
+        elif points is None:
             up.update(rerun="unknown", why=store_detail or "points unknown")
         elif points != chunks:
             up.update(rerun="recompute", why=f"store holds {points} points, not {chunks}")

@@ -128,9 +128,7 @@ def _upsert(cp: Checkpoint, store: Store, part: Partition, chunks: ChunkResult, 
     created = ensure_collection(store, s)
     state = read_state(part, s)
     held = 0 if created else store.count(Where(part.corpus, part.year))
-    # a hit only when the store holds this checkpoint's points and no run was killed writing (kademe.delta)
-    trusted = state is None or (state.clean and state.applied == cp.key)
-    if not created and trusted and held == chunks.count and (meta := cp.hit()) is not None:
+    if not created and store_holds(state, cp.key) and held == chunks.count and (meta := cp.hit()) is not None:
         return UpsertResult(cp.key, meta["upserted"], 0, cached=True, unchanged=chunks.count)
     cp.crash("start")
     base, forced = None, set()
@@ -141,6 +139,15 @@ def _upsert(cp: Checkpoint, store: Store, part: Partition, chunks: ChunkResult, 
         forced = set(state.touched or ())
     run = _Run(cp, store, part, chunks, sparse, vectors, s, feed, state or StoreState())
     return run.whole(created) if base is None else run.delta(base, forced)
+
+
+def store_holds(state: StoreState | None, key: str) -> bool:
+    """Whether the store's state lets the upsert checkpoint ``key`` be a hit: it names ``key`` as applied and no
+    run was killed writing the store since (``kademe.delta``); no state at all (a store from before) trusts the count.
+
+    ``kademe status`` asks this too (``kademe.rerun``), so it cannot say "reuse" where an ingest would re-apply a delta.
+    """
+    return state is None or (state.clean and state.applied == key)
 
 
 class _Run:
