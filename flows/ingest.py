@@ -38,7 +38,7 @@ from kademe.embed.stage import EmbedResult, embed_chunks
 from kademe.errors import KademeError
 from kademe.progress import RunProgress
 from kademe.faults import active_instruments, crash_point, pause_point
-from kademe.retention import Lease, collect_partition, night_changes
+from kademe.collect import Lease, collect_partition, night_changes
 from kademe.report import failed_year, markdown, rejects_by_reason, write_report, year_outcome, year_summary
 from kademe.settings import Settings
 from kademe.sources import ReadResult, read_year

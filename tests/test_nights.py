@@ -29,7 +29,8 @@ from kademe.embed.vectors import EmbedVectors
 from kademe.lexical.shards import read_sparse
 from kademe.lexical.stage import sparse_chunks
 from kademe.partition import Partition
-from kademe.retention import Lease, collect_partition, plan_collection
+from kademe.collect import Lease, collect_partition
+from kademe.retention import plan_collection
 from kademe.settings import Settings
 from kademe.sources import read_year
 from kademe.storage import open_storage
@@ -234,7 +235,7 @@ def _collector(workdir: str, stop: Path, out: Path, env: dict) -> subprocess.Pop
     """A process that collects the partition over and over until ``stop`` exists, then lists what it deleted."""
     code = ("import json, sys, time, pathlib\n"
             f"sys.path[:0] = {sys.path!r}\n"
-            "from kademe.partition import Partition\nfrom kademe.retention import collect_partition, plan_collection\n"
+            "from kademe.partition import Partition\nfrom kademe.collect import collect_partition\nfrom kademe.retention import plan_collection\n"
             f"part, stop, gone = Partition({workdir!r}, 'yargitay', {YEAR}), pathlib.Path({str(stop)!r}), []\n"
             "while not stop.exists():\n"
             "    plan = plan_collection(part)\n"

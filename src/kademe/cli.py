@@ -158,7 +158,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from kademe.retention import collect_years, format_collect
+    from kademe.collect import collect_years, format_collect
     from kademe.status import found_years
 
     s = settings_from_args(args)
