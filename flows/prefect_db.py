@@ -3,7 +3,7 @@
 Prefect creates a new home's SQLite database by running every Alembic migration (116 in 3.9.1):
 15-23 s of a first run on 2 cores, with the card idle. The result depends only on Prefect's
 version, so kademe keeps one migrated, empty database per Prefect version in its cache
-(``$KADEME_CACHE`` or ``$XDG_CACHE_HOME/kademe``, default ``~/.cache/kademe``) and copies it into
+(``$KADEME_PREFECT_TEMPLATES``, default ``$XDG_CACHE_HOME/kademe`` or ``~/.cache/kademe``) and copies it into
 each new home before the server starts. Prefect still runs its migration check at start (the copy
 is at head: nothing to do), so a copy from another version is never used and a wrong one cannot
 slip through. The copy is taken with SQLite's backup API right after Prefect migrated a home and
@@ -25,7 +25,7 @@ def template_path() -> Path | None:
         return None
     import prefect
 
-    root = os.environ.get("KADEME_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kademe"
+    root = os.environ.get("KADEME_PREFECT_TEMPLATES") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kademe"
     return Path(root) / f"prefect-{prefect.__version__}.db"
 
 

@@ -83,7 +83,7 @@ def test_the_temporary_server_is_prefects_own_and_stops_with_the_process(tmp_pat
     # use it, the terminal's Ctrl-C does not reach it, and the process's exit stops it (issue 22 point 4, issues 30 and 31).
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
     env.update(PREFECT_HOME=str(tmp_path / "home"), PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", KADEME_CACHE=str(tmp_path / "cache"))
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", KADEME_PREFECT_TEMPLATES=str(tmp_path / "cache"))
     child = subprocess.Popen([sys.executable, "-c", SERVER_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env)
     out, err = child.communicate(timeout=180)  # returns at EOF: the server, which shares our pipes, is gone by then
@@ -107,7 +107,7 @@ def test_a_new_prefect_home_starts_from_a_database_prefect_migrated_before(tmp_p
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_SERVER_DATABASE"))}
     env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               KADEME_CACHE=str(tmp_path / "cache"))
+               KADEME_PREFECT_TEMPLATES=str(tmp_path / "cache"))
     took, errs = [], []
     for home in ("first", "second"):
         started = time.monotonic()
