@@ -332,7 +332,9 @@ def test_flaky_qdrant_at_30_percent_still_gives_the_clean_point_set(tmp_path, so
     monkeypatch.setattr(kademe.store.base, "maybe_store_error", counting)
     # KADEME_FAULT_SEED is read when kademe.faults is imported; this process imported it long ago, so
     # seed its generator here, the same way.
-    monkeypatch.setattr(kademe.faults, "_rng", random.Random(2))
+    # (seed 3: the store's calls changed with issue 29's delta upserts, and seed 2's draws then missed every upsert;
+    # seeds 3, 4 and 5 all hit several operations, upserts included)
+    monkeypatch.setattr(kademe.faults, "_rng", random.Random(3))
     monkeypatch.setenv("KADEME_FAULT_QDRANT_ERROR_RATE", "0.3")
     workdir = tmp_path / "work"
 
