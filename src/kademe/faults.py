@@ -107,6 +107,18 @@ _counts: dict[str, int] = {}
 _lock = threading.Lock()
 
 
+def _reached(spec: str | None, name: str, counter: str) -> bool:
+    """Whether an instrument's ``<point>[:<n>]`` spec names ``name`` and this is its n-th passage (counted under ``counter``)."""
+    if not spec:
+        return False
+    point, _, nth = spec.partition(":")
+    if point != name:
+        return False
+    with _lock:
+        _counts[counter] = _counts.get(counter, 0) + 1
+        return _counts[counter] == int(nth or 1)
+
+
 def crash_point(name: str) -> None:
     """A safe point: die here, abruptly, if ``KADEME_FAULT_CRASH_AT`` names it (and its count is reached);
     pause here if ``KADEME_FAULT_PAUSE_AT`` does; raise ``Interrupted`` if the run was asked to stop.
@@ -117,15 +129,7 @@ def crash_point(name: str) -> None:
     pause_point(name)
     interrupt.check()
     spec = os.environ.get("KADEME_FAULT_CRASH_AT")
-    if not spec:
-        return
-    point, _, nth = spec.partition(":")
-    if point != name:
-        return
-    with _lock:
-        _counts[name] = _counts.get(name, 0) + 1
-        hit = _counts[name] == int(nth or 1)
-    if hit:
+    if _reached(spec, name, name):
         sys.stderr.write(f"kademe: KADEME_FAULT_CRASH_AT={spec}: killing the process\n")
         sys.stderr.flush()
         os._exit(137)
@@ -134,16 +138,7 @@ def crash_point(name: str) -> None:
 def pause_point(name: str) -> None:
     """Wait here until the run is asked to stop if ``KADEME_FAULT_PAUSE_AT`` names this point (``PAUSE_POINTS``)."""
     spec = os.environ.get("KADEME_FAULT_PAUSE_AT")
-    if not spec:
-        return
-    point, _, nth = spec.partition(":")
-    if point != name:
-        return
-    with _lock:
-        key = f"pause:{name}"
-        _counts[key] = _counts.get(key, 0) + 1
-        hit = _counts[key] == int(nth or 1)
-    if hit:
+    if _reached(spec, name, f"pause:{name}"):
         sys.stderr.write(f"kademe: KADEME_FAULT_PAUSE_AT={spec}: paused\n")
         sys.stderr.flush()
         interrupt.wait(float(os.environ.get("KADEME_FAULT_PAUSE_SECONDS", "60") or 60))
