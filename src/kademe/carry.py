@@ -53,19 +53,16 @@ class PreviousChunks:
     @classmethod
     def find(cls, part: Partition, lineage: str, schema: pa.Schema, skip: str | None = None) -> PreviousChunks | None:
         """The newest committed chunk checkpoint of ``part`` with this lineage and per-document hashes; None if none."""
-        for meta in part.committed("chunk"):
-            if meta.get("lineage") != lineage or meta["key"] == skip:
-                continue
-            cp = part.checkpoint("chunk", meta["key"])
-            cp.meta = meta
-            try:
-                files = cp.files()
-                if not files or not pq.read_schema(files[0]).equals(schema, check_metadata=False):  # before issue 29 (no doc_sha)
-                    return None
-                return cls(files)
-            except (OSError, pa.ArrowException):
+        cp = part.newest("chunk", lineage, skip)
+        if cp is None:
+            return None
+        try:
+            files = cp.files()
+            if not files or not pq.read_schema(files[0]).equals(schema, check_metadata=False):  # before issue 29 (no doc_sha)
                 return None
-        return None
+            return cls(files)
+        except (OSError, pa.ArrowException):
+            return None
 
     def rows(self, doc_id: str, sha: str) -> list[dict] | None:
         """The document's chunk rows when its hash is ``sha``; None when it is new or changed."""

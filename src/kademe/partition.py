@@ -108,6 +108,16 @@ class Partition:
         metas = [load_json(storage.get(name)) for name in sorted(found, key=found.get, reverse=True)]
         return [m for m in metas if m and m.get("stage") == stage and m.get("key")]
 
+    def newest(self, stage: str, lineage: str, skip: str | None = None) -> Checkpoint | None:
+        """The newest committed checkpoint of ``stage`` made with settings ``lineage`` (``kademe.retention.lineage``),
+        other than ``skip``, with its done file loaded; None when there is none (issue 29: what a night reuses)."""
+        for meta in self.committed(stage):
+            if meta.get("lineage") == lineage and meta["key"] != skip:
+                cp = self.checkpoint(stage, meta["key"])
+                cp.meta = meta
+                return cp
+        return None
+
     def checkpoint(self, stage: str, key: str) -> Checkpoint:
         from kademe.checkpoint import Checkpoint
 

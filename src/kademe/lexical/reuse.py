@@ -37,19 +37,16 @@ class PreviousSparse:
     @classmethod
     def find(cls, part: Partition, lineage: str, skip: str | None = None) -> PreviousSparse | None:
         """The newest committed lexical checkpoint of ``part`` with this lineage and text hashes; None if none."""
-        for meta in part.committed("lexical"):
-            if meta.get("lineage") != lineage or meta["key"] == skip:
-                continue
-            cp = part.checkpoint("lexical", meta["key"])
-            cp.meta = meta
-            try:
-                shards = len(meta.get("files", {}))
-                if not shards or "text_sha" not in pq.read_schema(cp.shard_file(0)).names:  # written before issue 29
-                    return None
-                return cls(cp, shards)
-            except (OSError, pa.ArrowException):
+        cp = part.newest("lexical", lineage, skip)
+        if cp is None:
+            return None
+        try:
+            shards = len(cp.meta.get("files", {}))
+            if not shards or "text_sha" not in pq.read_schema(cp.shard_file(0)).names:  # written before issue 29
                 return None
-        return None
+            return cls(cp, shards)
+        except (OSError, pa.ArrowException):
+            return None
 
     def get(self, sha: str) -> tuple[np.ndarray, np.ndarray] | None:
         found = self.where.get(sha)
