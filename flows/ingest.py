@@ -24,6 +24,7 @@ import time
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import CancelledRun
 
 from flows.gpu import gpu_slot
 from flows.limits import partition_lock
@@ -171,8 +172,8 @@ def _result_or_leave(future, feed: ShardFeed, stream: ChunkStream | None = None)
     try:
         return future.result()
     except BaseException as e:
-        if stream is not None:
-            stream.close(error=e)
+        if stream is not None:  # a chunk task that ended Cancelled (a stop request) stops its readers the same way
+            stream.close(error=interrupt.Interrupted() if isinstance(e, CancelledRun) else e)
         feed.leave()
         raise
 

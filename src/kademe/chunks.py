@@ -25,6 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kademe import interrupt
 from kademe.parquet_io import iter_columns, iter_parquet
 
 
@@ -123,7 +124,7 @@ class ChunkStream:
             with self._cond:
                 self._cond.wait_for(lambda: i < len(self._files) or self._done)
                 if self._error is not None:
-                    raise RuntimeError(f"the chunk stage failed: {self._error}") from self._error
+                    self._raise()
                 if i >= len(self._files):
                     return
                 path = self._files[i]
@@ -144,8 +145,14 @@ class ChunkStream:
         with self._cond:
             self._cond.wait_for(lambda: self._done)
             if self._error is not None:
-                raise RuntimeError(f"the chunk stage failed: {self._error}") from self._error
+                self._raise()
             return self.result  # type: ignore[return-value]
+
+    def _raise(self) -> None:
+        """The producer's failure, for a reader: a stop request stays ``Interrupted`` (the reader's task ends Cancelled)."""
+        if isinstance(self._error, interrupt.Interrupted):
+            raise interrupt.Interrupted() from self._error
+        raise RuntimeError(f"the chunk stage failed: {self._error}") from self._error
 
     def expected(self) -> int:
         """The year's chunks once known; until then the chunks so far scaled by the share of documents cut."""
