@@ -94,6 +94,18 @@ def prefect_server():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _no_slot_outlives_its_test(request):
+    """After each test on the session's Prefect server, the partition slots its killed runs left taken are freed.
+
+    A test that kills a run (``KADEME_FAULT_CRASH_AT``) and forgets ``free_dead_slots`` would otherwise make the
+    next test's run on the same partition wait for that slot until its subprocess timeout (a 5-minute hang).
+    """
+    yield
+    if "prefect_server" in request.fixturenames:
+        free_dead_slots()
+
+
 @pytest.fixture(scope="session")
 def small_model(tmp_path_factory) -> Path:
     """A 3-layer MiniLM derived offline from the packaged model: the fallback model in tests."""
