@@ -131,10 +131,10 @@ def upsert_points_task(chunks: ChunkResult, sparse: SparseResult, year: int, s: 
 
 @task(name="verify", **STORE_TASK)
 @stoppable
-def verify_year_task(year: int, s: Settings) -> dict:
-    """Check the collection against the checkpoints."""
+def verify_year_task(year: int, s: Settings, wrote: bool = True) -> dict:
+    """Check the collection against the checkpoints; by counts when this run wrote and deleted nothing (kademe.verify)."""
     with open_store(s) as store:
-        return verify_partition(store, s.partition(year))
+        return verify_partition(store, s.partition(year), by_counts=not wrote)
 
 
 @task(name="collect", **FILE_TASK)
@@ -216,7 +216,7 @@ def ingest_year(year: int, build_index: bool = True, **settings) -> dict:
             embedding.wait()  # a failed upsert still lets the embedding finish inside the slot, not beside the next writer
         embedded = embedding.result()
         verifying = time.monotonic()
-        check = completed(verify_year_task(year, s))
+        check = completed(verify_year_task(year, s, wrote=bool(upserted.written or upserted.pruned)))
         verified = time.monotonic() - verifying
         collecting = time.monotonic()
         collected = completed(collect_partition_task(year, s, lease.token)) if check["ok"] else {"collected": 0}  # issue 29

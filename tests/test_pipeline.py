@@ -115,6 +115,27 @@ def test_verify_detects_a_deleted_and_an_extra_point(settings, ingested, capsys)
     assert y["missing"] == [str(victim)] and y["extra"] == ["00000000-0000-4000-8000-000000000001"]
 
 
+def test_a_run_that_writes_nothing_verifies_by_counts_and_still_names_a_lost_point(settings, ingested):
+    first = ingested_into(ingested, settings, (2011,))["years"]["2011"]
+    assert first["verify"]["checked"] == "ids"  # the first run wrote the year: every id is looked at
+
+    quiet = ingest(settings, years=[2011])["years"]["2011"]
+    assert quiet["cached"] == ALL_STAGES and quiet["changes"]["points"]["written"] == 0
+    assert quiet["verify"]["ok"] and quiet["verify"]["checked"] == "counts" and quiet["verify"]["found"] == first["counts"]["chunks"]
+
+    from kademe.verify import verify_partition
+
+    s = settings()
+    victim = next(iter(points(s)))
+    with EdgeStore.open(s.workdir / "qdrant" / s.collection) as store:  # lost behind kademe's back
+        store.delete([victim])
+        lost = verify_partition(store, s.partition(2011), by_counts=True)
+    assert lost["ok"] is False and lost["checked"] == "ids" and lost["missing"] == [str(victim)]  # the counts differ: named
+
+    repaired = ingest(settings, years=[2011])["years"]["2011"]  # the upsert sees the store short of its state and rewrites
+    assert repaired["verify"]["ok"] and repaired["verify"]["checked"] == "ids" and repaired["changes"]["points"]["written"] >= 1
+
+
 @pytest.mark.slow
 def test_a_failed_year_does_not_stop_the_next(settings):
     result = ingest(settings, years=[2010, 2011])["years"]  # there is no 2010 file
