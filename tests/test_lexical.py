@@ -78,3 +78,33 @@ def test_every_real_chunk_gets_terms():
     chunks = [c for t in texts for c in (t[i:i + 1000] for i in range(0, len(t), 1000)) if len(c) > 200]
     out = sparse_documents(chunks)
     assert len(out) == len(chunks) and all(i.size >= 10 and (v > 0).all() for i, v in out)
+
+
+def test_previous_vectors_of_recurring_texts_read_each_shard_once(tmp_path, monkeypatch):
+    """A night's tail of recurring texts (boilerplate, decisions appended again) refers back to early shards in
+    turn: each of them is read once, not once per chunk (issue 29: the lexical stage grew night after night)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pyarrow as pa
+
+    from kademe.lexical import shards
+    from kademe.lexical.reuse import PreviousSparse
+
+    files = []
+    for i in range(4):
+        files.append(tmp_path / f"shard-{i}.parquet")
+        shas = [f"sha-{i}-{j}" for j in range(3)]
+        vectors = [(np.array([i, j], np.uint32), np.array([1.0, 2.0], np.float32)) for j in range(3)]
+        shards.write_sparse(files[-1], pa.array([f"p{i}{j}" for j in range(3)]), vectors, shas)
+    reads = []
+    real = shards.read_sparse
+    monkeypatch.setattr(shards, "read_sparse", lambda path: (reads.append(path), real(path))[1])
+    previous = PreviousSparse(SimpleNamespace(shard_file=lambda i: files[i]), shards=4)
+
+    for _ in range(50):  # the tail: copies of texts first seen in shards 0..3, in turn
+        for i in range(4):
+            indices, values = previous.get(f"sha-{i}-{i % 3}")
+            assert list(indices) == [i, i % 3] and list(values) == [1.0, 2.0]
+    assert previous.get("never-seen") is None
+    assert sorted(reads) == sorted(files)

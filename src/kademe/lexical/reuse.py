@@ -17,22 +17,26 @@ from kademe.partition import Partition
 class PreviousSparse:
     """The sparse vectors of an earlier committed lexical checkpoint, by text hash.
 
-    Only the ``text_sha`` column is read up front; a shard's vectors are read when a chunk needs them.
+    Only the ``text_sha`` column is read up front; a shard's vectors are read when a chunk needs them, and
+    the ``keep`` last used shards are kept: a text that recurs (boilerplate, a decision appended again)
+    maps to its first occurrence, so a night's tail keeps referring back to early shards (one shard kept
+    read a shard again for nearly every such chunk: a night's lexical stage grew from 4.5 to 14 s over
+    20 nights of bench/nights.py).
 
     Example:
         >>> previous = PreviousSparse.find(part, lineage(s, "lexical"), skip=key)
         >>> previous.get(text_sha("Birinci cümle."))   # (indices, values) or None
     """
 
-    def __init__(self, cp, shards: int):
-        self.cp = cp
+    def __init__(self, cp, shards: int, keep: int = 16):
+        self.cp, self.keep = cp, keep
         self.where: dict[str, tuple[int, int]] = {}
         for i in range(shards):
             table = pq.read_table(cp.shard_file(i), columns=["text_sha"])
             for j, sha in enumerate(table.column("text_sha").to_pylist()):
                 if sha:
                     self.where.setdefault(sha, (i, j))
-        self._shard: tuple[int, list] | None = None
+        self._shards: dict[int, list] = {}  # least recently used first
 
     @classmethod
     def find(cls, part: Partition, lineage: str, skip: str | None = None) -> PreviousSparse | None:
@@ -53,8 +57,12 @@ class PreviousSparse:
         if found is None:
             return None
         i, j = found
-        if self._shard is None or self._shard[0] != i:
+        shard = self._shards.pop(i, None)
+        if shard is None:
             from kademe.lexical.shards import read_sparse
 
-            self._shard = (i, read_sparse(self.cp.shard_file(i))[1])
-        return self._shard[1][j]
+            if len(self._shards) >= self.keep:
+                self._shards.pop(next(iter(self._shards)))
+            shard = read_sparse(self.cp.shard_file(i))[1]
+        self._shards[i] = shard
+        return shard[j]
