@@ -7,6 +7,8 @@ same settings, ``kademe.retention.lineage``) and runs the analyzer on the new te
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,14 +31,14 @@ class PreviousSparse:
     """
 
     def __init__(self, cp, shards: int, keep: int = 16):
-        self.cp, self.keep = cp, keep
+        self.cp = cp
         self.where: dict[str, tuple[int, int]] = {}
         for i in range(shards):
             table = pq.read_table(cp.shard_file(i), columns=["text_sha"])
             for j, sha in enumerate(table.column("text_sha").to_pylist()):
                 if sha:
                     self.where.setdefault(sha, (i, j))
-        self._shards: dict[int, list] = {}  # least recently used first
+        self._shard = functools.lru_cache(maxsize=keep)(self._read)
 
     @classmethod
     def find(cls, part: Partition, lineage: str, skip: str | None = None) -> PreviousSparse | None:
@@ -57,12 +59,9 @@ class PreviousSparse:
         if found is None:
             return None
         i, j = found
-        shard = self._shards.pop(i, None)
-        if shard is None:
-            from kademe.lexical.shards import read_sparse
+        return self._shard(i)[j]
 
-            if len(self._shards) >= self.keep:
-                self._shards.pop(next(iter(self._shards)))
-            shard = read_sparse(self.cp.shard_file(i))[1]
-        self._shards[i] = shard
-        return shard[j]
+    def _read(self, i: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        from kademe.lexical.shards import read_sparse
+
+        return read_sparse(self.cp.shard_file(i))[1]
